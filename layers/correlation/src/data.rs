@@ -1,0 +1,308 @@
+//! The per-span extension every layer reads: W3C ids, the sampling decision and the record.
+
+use crate::clock::Clock;
+use crate::ids::{IdGenerator, SpanId, TraceId};
+use crate::record::{SpanKind, SpanLink, SpanRecord, SpanStatus};
+use crate::resource::Resource;
+use crate::sampler::Sampler;
+use crate::traceparent::TraceParent;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+/// The configuration every span of one correlation layer shares (one `Arc` per span).
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) sampler: Sampler,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) resource: Arc<Resource>,
+}
+
+/// What a child span takes from its parent.
+pub(crate) struct Inherited {
+    ctx: SpanContext,
+    tracestate: Option<Arc<str>>,
+    sample_rate: f64,
+}
+
+/// A span's W3C identity and sampling decision, as every exporter sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanContext {
+    /// The trace (`operation_Id`).
+    pub trace_id: TraceId,
+    /// This span (`operation_ParentId` of what happens inside it).
+    pub span_id: SpanId,
+    /// The parent span, local or remote; `None` for a root.
+    pub parent_span_id: Option<SpanId>,
+    /// Whether the trace is kept by every exporter.
+    pub sampled: bool,
+    /// Whether the parent came from a remote `traceparent`.
+    pub remote_parent: bool,
+}
+
+impl SpanContext {
+    /// The `traceparent` header value that makes this span the parent of a remote call.
+    pub fn traceparent(&self) -> String {
+        TraceParent {
+            trace_id: self.trace_id,
+            parent_id: self.span_id,
+            flags: u8::from(self.sampled),
+        }
+        .to_string()
+    }
+}
+
+/// The span extension written by the correlation layer and read by every other layer: ids
+/// (fixed at first use), sampling decision, `tracestate`, links, times and the [`SpanRecord`].
+///
+/// Get it from a span with [`find_span_data`] (which falls back to the nearest ancestor that
+/// has one) or `span.extensions().get::<SpanData>()`.
+#[derive(Debug)]
+pub struct SpanData {
+    shared: Arc<Shared>,
+    ctx: SpanContext,
+    fixed: AtomicBool,
+    tracestate: Option<Arc<str>>,
+    sample_rate: f64,
+    record: SpanRecord,
+    links: Vec<SpanLink>,
+    start: SystemTime,
+    end: OnceLock<SystemTime>,
+    events: AtomicU32,
+    error_events: AtomicBool,
+}
+
+impl SpanData {
+    pub(crate) fn new_root(shared: Arc<Shared>, record: SpanRecord) -> Self {
+        let trace_id = shared.ids.new_trace_id();
+        let sampled = shared.sampler.should_sample(trace_id, None);
+        let ctx = SpanContext {
+            trace_id,
+            span_id: shared.ids.new_span_id(),
+            parent_span_id: None,
+            sampled,
+            remote_parent: false,
+        };
+        Self::with_ctx(shared, ctx, None, record)
+    }
+
+    pub(crate) fn new_child(shared: Arc<Shared>, parent: Inherited, record: SpanRecord) -> Self {
+        let ctx = SpanContext {
+            trace_id: parent.ctx.trace_id,
+            span_id: shared.ids.new_span_id(),
+            parent_span_id: Some(parent.ctx.span_id),
+            sampled: parent.ctx.sampled,
+            remote_parent: false,
+        };
+        let mut data = Self::with_ctx(shared, ctx, parent.tracestate, record);
+        data.sample_rate = parent.sample_rate;
+        data
+    }
+
+    /// What a child takes from this span (and fixes this span's ids).
+    pub(crate) fn inherit(&self) -> Inherited {
+        Inherited {
+            ctx: self.context(),
+            tracestate: self.tracestate.clone(),
+            sample_rate: self.sample_rate,
+        }
+    }
+
+    fn with_ctx(
+        shared: Arc<Shared>,
+        ctx: SpanContext,
+        tracestate: Option<Arc<str>>,
+        record: SpanRecord,
+    ) -> Self {
+        Self {
+            start: shared.clock.now(),
+            sample_rate: shared.sampler.sample_rate(),
+            shared,
+            ctx,
+            fixed: AtomicBool::new(false),
+            tracestate,
+            record,
+            links: Vec::new(),
+            end: OnceLock::new(),
+            events: AtomicU32::new(0),
+            error_events: AtomicBool::new(false),
+        }
+    }
+
+    /// Fixes the ids (they can no longer be replaced by a remote parent) and returns them.
+    /// Every read of the ids goes through here: reading is a first use.
+    #[inline]
+    pub fn context(&self) -> SpanContext {
+        self.fix();
+        self.ctx
+    }
+
+    /// The trace id (fixes the ids).
+    pub fn trace_id(&self) -> TraceId {
+        self.context().trace_id
+    }
+
+    /// This span's id (fixes the ids).
+    pub fn span_id(&self) -> SpanId {
+        self.context().span_id
+    }
+
+    #[inline]
+    pub(crate) fn fix(&self) {
+        if !self.fixed.load(Ordering::Relaxed) {
+            self.fixed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the ids have been used and can no longer change.
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.load(Ordering::Relaxed)
+    }
+
+    /// Whether every exporter keeps this span and what happens inside it.
+    pub fn is_sampled(&self) -> bool {
+        self.ctx.sampled
+    }
+
+    /// Application Insights' `sampleRate`: the percentage of traces the sampler keeps.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    /// The W3C `tracestate` carried with this trace, unchanged.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
+    /// The recorded name, kind, status and fields.
+    pub fn record(&self) -> &SpanRecord {
+        &self.record
+    }
+
+    /// The name (`otel.name` or the span's name).
+    pub fn name(&self) -> &str {
+        self.record.name()
+    }
+
+    /// The kind (`otel.kind`).
+    pub fn kind(&self) -> SpanKind {
+        self.record.kind()
+    }
+
+    /// The explicit status, or `Error` when an ERROR-level event happened inside the span
+    /// and no status was set (as `tracing-opentelemetry` does by default).
+    pub fn status(&self) -> SpanStatus {
+        match self.record.status() {
+            SpanStatus::Unset if self.error_events.load(Ordering::Relaxed) => {
+                SpanStatus::Error { message: None }
+            }
+            s => s,
+        }
+    }
+
+    /// Links to other spans.
+    pub fn links(&self) -> &[SpanLink] {
+        &self.links
+    }
+
+    /// When the span was created.
+    pub fn start_time(&self) -> SystemTime {
+        self.start
+    }
+
+    /// When the span closed; the first reader after close (or the correlation layer's
+    /// `on_close`) fixes it from the layer's clock.
+    pub fn end_time(&self) -> SystemTime {
+        *self.end.get_or_init(|| self.shared.clock.now())
+    }
+
+    /// `end_time - start_time` (zero if the clock went backwards).
+    pub fn duration(&self) -> Duration {
+        self.end_time()
+            .duration_since(self.start)
+            .unwrap_or_default()
+    }
+
+    /// How many events were emitted directly inside this span.
+    pub fn event_count(&self) -> u32 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// The resource of the correlation layer that made this span.
+    pub fn resource(&self) -> &Resource {
+        &self.shared.resource
+    }
+
+    pub(crate) fn record_mut(&mut self) -> &mut SpanRecord {
+        &mut self.record
+    }
+
+    pub(crate) fn note_event(&self, is_error: bool) {
+        self.fix();
+        self.events.fetch_add(1, Ordering::Relaxed);
+        if is_error {
+            self.error_events.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn add_link(&mut self, link: SpanLink) {
+        // Bounded like OpenTelemetry's default span limits, so a loop cannot grow a span
+        // without end.
+        if self.links.len() < 128 {
+            self.links.push(link);
+        }
+    }
+
+    /// Continues a remote trace; refused once the ids are fixed.
+    pub(crate) fn set_remote_parent(&mut self, parent: TraceParent) -> bool {
+        if self.is_fixed() {
+            return false;
+        }
+        self.ctx.trace_id = parent.trace_id;
+        self.ctx.parent_span_id = Some(parent.parent_id);
+        self.ctx.remote_parent = true;
+        self.ctx.sampled = self
+            .shared
+            .sampler
+            .should_sample(parent.trace_id, Some(parent.sampled()));
+        true
+    }
+
+    pub(crate) fn set_tracestate(&mut self, tracestate: &str) -> bool {
+        if self.is_fixed() {
+            return false;
+        }
+        self.tracestate = Some(Arc::from(tracestate));
+        true
+    }
+
+    pub(crate) fn close(&self) {
+        let _ = self.end_time();
+    }
+}
+
+/// The [`SpanData`] of `span`, or of its nearest ancestor that has one (a per-layer filter
+/// may hide spans from the correlation layer), passed to `f`.
+pub fn find_span_data<'a, R, T>(span: &SpanRef<'a, R>, f: impl FnOnce(&SpanData) -> T) -> Option<T>
+where
+    R: LookupSpan<'a>,
+{
+    let mut f = Some(f);
+    for s in span.scope() {
+        let ext = s.extensions();
+        if let Some(data) = ext.get::<SpanData>() {
+            return f.take().map(|f| f(data));
+        }
+    }
+    None
+}
+
+/// The [`SpanContext`] of `span` or its nearest ancestor that has ids.
+pub fn span_context<'a, R>(span: &SpanRef<'a, R>) -> Option<SpanContext>
+where
+    R: LookupSpan<'a>,
+{
+    find_span_data(span, SpanData::context)
+}

@@ -1,0 +1,361 @@
+use super::event_context;
+use crate::data::SpanData;
+use crate::record::FieldValue;
+use serde::Serializer as _;
+use std::error::Error;
+use std::fmt;
+use std::io;
+use tracing_core::field::{Field, Visit};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// One JSON object per line, shaped like `tracing_subscriber::fmt().json()`, plus
+/// `operation_Id` and `operation_ParentId`:
+///
+/// ```json
+/// {"timestamp":"2026-11-22T10:00:00.000000Z","level":"INFO","fields":{"message":"retrieved","docs":4},
+///  "target":"ai_service","span":{"name":"retrieval","db.system.name":"qdrant"},
+///  "spans":[{"name":"POST /chat"},{"name":"retrieval","db.system.name":"qdrant"}],
+///  "operation_Id":"0af7651916cd43dd8448eb211c80319c","operation_ParentId":"b7ad6b7169203331"}
+/// ```
+///
+/// Span fields come from the correlation layer's one shared record, so the fmt layer need
+/// not format them again: pair it with [`NoSpanFields`] (as [`JsonFormat::layer`] does).
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// use tracing_insights_correlation as correlation;
+///
+/// let subscriber = tracing_subscriber::registry()
+///     .with(correlation::layer())
+///     .with(tracing_subscriber::fmt::layer().event_format(correlation::json()));
+/// ```
+#[derive(Debug, Clone)]
+pub struct JsonFormat<T = SystemTime> {
+    timer: T,
+    current_span: bool,
+    span_list: bool,
+    flatten_event: bool,
+    target: bool,
+    file: bool,
+    line_number: bool,
+}
+
+/// The JSON format with `fmt().json()`'s defaults: timestamp, level, fields, target, current
+/// span and span list.
+pub fn json() -> JsonFormat {
+    JsonFormat {
+        timer: SystemTime,
+        current_span: true,
+        span_list: true,
+        flatten_event: false,
+        target: true,
+        file: false,
+        line_number: false,
+    }
+}
+
+impl<T> JsonFormat<T> {
+    /// Use another timer for `timestamp` (any `tracing_subscriber::fmt::time::FormatTime`).
+    pub fn with_timer<T2>(self, timer: T2) -> JsonFormat<T2> {
+        JsonFormat {
+            timer,
+            current_span: self.current_span,
+            span_list: self.span_list,
+            flatten_event: self.flatten_event,
+            target: self.target,
+            file: self.file,
+            line_number: self.line_number,
+        }
+    }
+
+    /// Write the `span` object (the current span and its fields). Default `true`.
+    #[must_use]
+    pub fn with_current_span(mut self, yes: bool) -> Self {
+        self.current_span = yes;
+        self
+    }
+
+    /// Write the `spans` list (root to current). Default `true`.
+    #[must_use]
+    pub fn with_span_list(mut self, yes: bool) -> Self {
+        self.span_list = yes;
+        self
+    }
+
+    /// Write event fields at the top level instead of under `fields`. Default `false`.
+    #[must_use]
+    pub fn flatten_event(mut self, yes: bool) -> Self {
+        self.flatten_event = yes;
+        self
+    }
+
+    /// Write `target`. Default `true`.
+    #[must_use]
+    pub fn with_target(mut self, yes: bool) -> Self {
+        self.target = yes;
+        self
+    }
+
+    /// Write `filename`. Default `false`.
+    #[must_use]
+    pub fn with_file(mut self, yes: bool) -> Self {
+        self.file = yes;
+        self
+    }
+
+    /// Write `line_number`. Default `false`.
+    #[must_use]
+    pub fn with_line_number(mut self, yes: bool) -> Self {
+        self.line_number = yes;
+        self
+    }
+
+    /// A ready `fmt` layer with this format, writing to stdout, that does not format span
+    /// fields a second time.
+    pub fn layer<S>(
+        self,
+    ) -> tracing_subscriber::fmt::Layer<S, NoSpanFields, Self>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        T: FormatTime + 'static,
+    {
+        tracing_subscriber::fmt::layer()
+            .fmt_fields(NoSpanFields)
+            .event_format(self)
+    }
+}
+
+/// A `FormatFields` that writes nothing: span fields are already in the correlation
+/// layer's record, so the fmt layer need not format them into its own extension.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoSpanFields;
+
+impl<'w> FormatFields<'w> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: Writer<'w>,
+        _fields: R,
+    ) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// Bridges serde_json's `io::Write` output onto `fmt::Write`. serde_json only ever writes
+/// whole UTF-8 sequences, so each chunk is valid `str`.
+struct IoToFmt<'a, 'w>(&'a mut Writer<'w>);
+
+impl io::Write for IoToFmt<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.0
+            .write_str(s)
+            .map_err(|_| io::Error::other("formatter error"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_json_str(w: &mut Writer<'_>, s: &str) -> fmt::Result {
+    let mut ser = serde_json::Serializer::new(IoToFmt(w));
+    ser.serialize_str(s).map_err(|_| fmt::Error)
+}
+
+fn write_value(w: &mut Writer<'_>, v: &FieldValue) -> fmt::Result {
+    match v {
+        FieldValue::Bool(b) => w.write_str(if *b { "true" } else { "false" }),
+        FieldValue::I64(n) => write!(w, "{n}"),
+        FieldValue::U64(n) => write!(w, "{n}"),
+        FieldValue::I128(n) => write!(w, "{n}"),
+        FieldValue::U128(n) => write!(w, "{n}"),
+        FieldValue::F64(n) if n.is_finite() => write!(w, "{n}"),
+        FieldValue::F64(n) => write_json_str(w, &n.to_string()),
+        FieldValue::Str(s) => write_json_str(w, s),
+        FieldValue::Error(e) => write_json_str(w, &e.message),
+    }
+}
+
+/// Writes `"key":value` pairs, a comma before each but the first.
+struct JsonFields<'a, 'w> {
+    w: &'a mut Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl JsonFields<'_, '_> {
+    fn key(&mut self, name: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let sep = if self.first { "" } else { "," };
+        self.first = false;
+        self.result = self
+            .w
+            .write_str(sep)
+            .and_then(|_| write_json_str(self.w, name))
+            .and_then(|_| self.w.write_char(':'));
+    }
+
+    fn put(&mut self, name: &str, value: &FieldValue) {
+        self.key(name);
+        if self.result.is_ok() {
+            self.result = write_value(self.w, value);
+        }
+    }
+}
+
+impl Visit for JsonFields<'_, '_> {
+    fn record_f64(&mut self, f: &Field, v: f64) {
+        self.put(f.name(), &FieldValue::F64(v));
+    }
+    fn record_i64(&mut self, f: &Field, v: i64) {
+        self.put(f.name(), &FieldValue::I64(v));
+    }
+    fn record_u64(&mut self, f: &Field, v: u64) {
+        self.put(f.name(), &FieldValue::U64(v));
+    }
+    fn record_i128(&mut self, f: &Field, v: i128) {
+        self.put(f.name(), &FieldValue::I128(v));
+    }
+    fn record_u128(&mut self, f: &Field, v: u128) {
+        self.put(f.name(), &FieldValue::U128(v));
+    }
+    fn record_bool(&mut self, f: &Field, v: bool) {
+        self.put(f.name(), &FieldValue::Bool(v));
+    }
+    fn record_str(&mut self, f: &Field, v: &str) {
+        self.key(f.name());
+        if self.result.is_ok() {
+            self.result = write_json_str(self.w, v);
+        }
+    }
+    fn record_error(&mut self, f: &Field, v: &(dyn Error + 'static)) {
+        self.key(f.name());
+        if self.result.is_ok() {
+            self.result = write_json_str(self.w, &v.to_string());
+        }
+    }
+    fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
+        self.key(f.name());
+        if self.result.is_ok() {
+            // `message` is usually `format_args!`, whose Debug is its Display.
+            self.result = write_json_str(self.w, &format!("{v:?}"));
+        }
+    }
+}
+
+fn write_span_object(w: &mut Writer<'_>, name: &str, data: Option<&SpanData>) -> fmt::Result {
+    w.write_str("{\"name\":")?;
+    write_json_str(w, name)?;
+    let mut fields = JsonFields {
+        w,
+        first: false,
+        result: Ok(()),
+    };
+    if let Some(d) = data {
+        for (k, v) in d.record().fields() {
+            fields.put(k, v);
+        }
+    }
+    fields.result?;
+    w.write_char('}')
+}
+
+impl<S, N, T> FormatEvent<S, N> for JsonFormat<T>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> FormatFields<'w> + 'static,
+    T: FormatTime,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        w.write_str("{\"timestamp\":\"")?;
+        // A timer that fails leaves an empty timestamp rather than losing the line.
+        let _ = self.timer.format_time(&mut w);
+        w.write_str("\",\"level\":\"")?;
+        w.write_str(meta.level().as_str())?;
+        w.write_char('"')?;
+
+        if self.flatten_event {
+            let mut fields = JsonFields {
+                w: &mut w,
+                first: false,
+                result: Ok(()),
+            };
+            event.record(&mut fields);
+            fields.result?;
+        } else {
+            w.write_str(",\"fields\":{")?;
+            let mut fields = JsonFields {
+                w: &mut w,
+                first: true,
+                result: Ok(()),
+            };
+            event.record(&mut fields);
+            fields.result?;
+            w.write_char('}')?;
+        }
+        if self.target {
+            w.write_str(",\"target\":")?;
+            write_json_str(&mut w, meta.target())?;
+        }
+        if self.file {
+            if let Some(file) = meta.file() {
+                w.write_str(",\"filename\":")?;
+                write_json_str(&mut w, file)?;
+            }
+        }
+        if self.line_number {
+            if let Some(line) = meta.line() {
+                write!(w, ",\"line_number\":{line}")?;
+            }
+        }
+        let scope = match event.parent() {
+            Some(id) => ctx.span_scope(id),
+            None if event.is_contextual() => ctx.event_scope(),
+            None => None,
+        };
+        if let Some(scope) = scope {
+            let spans: Vec<_> = scope.collect();
+            if self.current_span {
+                if let Some(current) = spans.first() {
+                    w.write_str(",\"span\":")?;
+                    let ext = current.extensions();
+                    write_span_object(&mut w, current.name(), ext.get::<SpanData>())?;
+                }
+            }
+            if self.span_list {
+                w.write_str(",\"spans\":[")?;
+                for (i, span) in spans.iter().rev().enumerate() {
+                    if i > 0 {
+                        w.write_char(',')?;
+                    }
+                    let ext = span.extensions();
+                    write_span_object(&mut w, span.name(), ext.get::<SpanData>())?;
+                }
+                w.write_char(']')?;
+            }
+        }
+        if let Some(c) = event_context(ctx, event) {
+            let mut t = [0u8; 32];
+            let mut s = [0u8; 16];
+            write!(
+                w,
+                ",\"operation_Id\":\"{}\",\"operation_ParentId\":\"{}\"",
+                c.trace_id.encode_hex(&mut t),
+                c.span_id.encode_hex(&mut s)
+            )?;
+        }
+        w.write_str("}\n")
+    }
+}

@@ -1,0 +1,178 @@
+//! The correlation layer: gives every span its ids and record, once.
+
+use crate::clock::{Clock, SystemClock};
+use crate::data::{find_span_data, Shared, SpanData};
+use crate::ids::{IdGenerator, RandomIdGenerator};
+use crate::record::{SpanLink, SpanRecord};
+use crate::resource::Resource;
+use crate::sampler::Sampler;
+use std::sync::Arc;
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// Gives every span a W3C trace id and span id, a sampling decision and one shared record of
+/// its fields, stored in the span's extensions for every other layer to read.
+///
+/// Put it where it sees every span: without a per-layer filter, and before the exporters
+/// (`registry().with(correlation::layer()).with(...)`). If a filter hides a span from it, that
+/// span gets no ids of its own and readers use its nearest visible ancestor's.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// use tracing_insights_correlation as correlation;
+///
+/// let subscriber = tracing_subscriber::registry()
+///     .with(correlation::layer().with_sampler(correlation::Sampler::ratio(0.5).unwrap()))
+///     .with(tracing_subscriber::fmt::layer().event_format(correlation::json()));
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info_span!("request").in_scope(|| tracing::info!("inside"));
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct CorrelationLayer {
+    shared: Arc<Shared>,
+}
+
+/// A correlation layer with the defaults: keep every trace, random ids, the system clock and
+/// the resource from the environment ([`Resource::from_env`]).
+pub fn layer() -> CorrelationLayer {
+    CorrelationLayer::new()
+}
+
+impl Default for CorrelationLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CorrelationLayer {
+    /// See [`layer`].
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                sampler: Sampler::default(),
+                ids: Arc::new(RandomIdGenerator),
+                clock: Arc::new(SystemClock),
+                resource: Arc::new(Resource::from_env()),
+            }),
+        }
+    }
+
+    /// The sampler that decides, once per trace, what every exporter keeps.
+    /// Default: [`Sampler::always_on`].
+    #[must_use]
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        Arc::make_mut(&mut self.shared).sampler = sampler;
+        self
+    }
+
+    /// The resource every exporter reads. Default: [`Resource::from_env`].
+    #[must_use]
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        Arc::make_mut(&mut self.shared).resource = Arc::new(resource);
+        self
+    }
+
+    /// Injects the id generator (tests, the conformance runner).
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn with_id_generator(mut self, ids: impl IdGenerator) -> Self {
+        Arc::make_mut(&mut self.shared).ids = Arc::new(ids);
+        self
+    }
+
+    /// Injects the clock for span start and end times (tests, the conformance runner).
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        Arc::make_mut(&mut self.shared).clock = Arc::new(clock);
+        self
+    }
+
+    /// The resource.
+    pub fn resource(&self) -> &Resource {
+        &self.shared.resource
+    }
+
+    /// The sampler.
+    pub fn sampler(&self) -> Sampler {
+        self.shared.sampler
+    }
+}
+
+impl<S> Layer<S> for CorrelationLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if span.extensions().get::<SpanData>().is_some() {
+            // Another correlation layer (a Vec of layers, a reload) got here first: its ids stand.
+            return;
+        }
+        let mut record = SpanRecord::new(attrs.metadata().name());
+        attrs.record(&mut record);
+        let parent = span
+            .parent()
+            .and_then(|parent| find_span_data(&parent, SpanData::inherit));
+        let data = match parent {
+            Some(parent) => SpanData::new_child(self.shared.clone(), parent, record),
+            None => SpanData::new_root(self.shared.clone(), record),
+        };
+        let mut ext = span.extensions_mut();
+        if ext.get_mut::<SpanData>().is_none() {
+            ext.insert(data);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(data) = ext.get_mut::<SpanData>() {
+            values.record(data.record_mut());
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let (Some(span), Some(other)) = (ctx.span(id), ctx.span(follows)) else {
+            return;
+        };
+        let Some(target) = find_span_data(&other, |d| d.context()) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(data) = ext.get_mut::<SpanData>() {
+            data.add_link(SpanLink {
+                trace_id: target.trace_id,
+                span_id: target.span_id,
+            });
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let ext = span.extensions();
+        if let Some(data) = ext.get::<SpanData>() {
+            data.fix();
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let is_error = *event.metadata().level() == Level::ERROR;
+        find_span_data(&span, |d| d.note_event(is_error));
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let ext = span.extensions();
+        if let Some(data) = ext.get::<SpanData>() {
+            data.close();
+        }
+    }
+}

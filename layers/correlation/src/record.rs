@@ -1,0 +1,324 @@
+//! The span record: what a span says about itself, recorded once for every exporter.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use tracing_core::field::{Field, Visit};
+
+/// A recorded field value, keeping the type `tracing` gave it so that exporters can map it
+/// (OTLP keeps ints, doubles and bools; Application Insights writes strings).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FieldValue {
+    /// `bool`.
+    Bool(bool),
+    /// `i64` (and smaller signed integers).
+    I64(i64),
+    /// `u64` (and smaller unsigned integers).
+    U64(u64),
+    /// `i128`.
+    I128(i128),
+    /// `u128`.
+    U128(u128),
+    /// `f64`.
+    F64(f64),
+    /// A string, or a value recorded with `?` / `%` (formatted once, at record time).
+    Str(String),
+    /// A value recorded as `&dyn Error`, with its `source()` chain.
+    Error(ErrorValue),
+}
+
+impl FieldValue {
+    /// The value as a string slice, when it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FieldValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as an `i64`, when it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            FieldValue::I64(v) => Some(v),
+            FieldValue::U64(v) => i64::try_from(v).ok(),
+            FieldValue::I128(v) => i64::try_from(v).ok(),
+            FieldValue::U128(v) => i64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as an `f64`, when it is numeric.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            FieldValue::F64(v) => Some(v),
+            FieldValue::I64(v) => Some(v as f64),
+            FieldValue::U64(v) => Some(v as f64),
+            FieldValue::I128(v) => Some(v as f64),
+            FieldValue::U128(v) => Some(v as f64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Bool(v) => write!(f, "{v}"),
+            FieldValue::I64(v) => write!(f, "{v}"),
+            FieldValue::U64(v) => write!(f, "{v}"),
+            FieldValue::I128(v) => write!(f, "{v}"),
+            FieldValue::U128(v) => write!(f, "{v}"),
+            FieldValue::F64(v) => write!(f, "{v}"),
+            FieldValue::Str(v) => f.write_str(v),
+            FieldValue::Error(e) => f.write_str(&e.message),
+        }
+    }
+}
+
+/// An error recorded through `tracing`'s `record_error`: its message and the messages of its
+/// `source()` chain, outermost first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorValue {
+    /// `to_string()` of the error itself.
+    pub message: String,
+    /// `to_string()` of each `source()`, outermost first.
+    pub sources: Vec<String>,
+}
+
+impl ErrorValue {
+    /// Walks `source()` and records every message. The chain is cut at 32 links, which also
+    /// ends a cyclic chain.
+    pub fn from_error(err: &(dyn Error + 'static)) -> Self {
+        let mut sources = Vec::new();
+        let mut next = err.source();
+        while let Some(e) = next {
+            if sources.len() == 32 {
+                break;
+            }
+            sources.push(e.to_string());
+            next = e.source();
+        }
+        Self {
+            message: err.to_string(),
+            sources,
+        }
+    }
+}
+
+/// The span kind, from the `otel.kind` field (as in `tracing-opentelemetry`); case-insensitive
+/// `server`, `client`, `producer`, `consumer`, `internal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum SpanKind {
+    /// Work inside the process (the default).
+    #[default]
+    Internal,
+    /// Handles an incoming request (Application Insights: Request).
+    Server,
+    /// Makes an outgoing call (Application Insights: RemoteDependency).
+    Client,
+    /// Sends a message for later processing.
+    Producer,
+    /// Processes a received message (Application Insights: Request).
+    Consumer,
+}
+
+impl SpanKind {
+    /// Parses the `otel.kind` value; unknown values give `None`.
+    pub fn parse(value: &str) -> Option<Self> {
+        let v = value.trim();
+        [
+            ("internal", SpanKind::Internal),
+            ("server", SpanKind::Server),
+            ("client", SpanKind::Client),
+            ("producer", SpanKind::Producer),
+            ("consumer", SpanKind::Consumer),
+        ]
+        .into_iter()
+        .find(|(name, _)| v.eq_ignore_ascii_case(name))
+        .map(|(_, k)| k)
+    }
+
+    /// The OpenTelemetry name: `internal`, `server`, `client`, `producer`, `consumer`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// The span status, from `otel.status_code` / `otel.status_message`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum SpanStatus {
+    /// Not set (the default).
+    #[default]
+    Unset,
+    /// Explicitly `ok`.
+    Ok,
+    /// `error`, with an optional description.
+    Error {
+        /// `otel.status_message`, if any.
+        message: Option<String>,
+    },
+}
+
+/// One link from a span to another span's context (W3C ids), added with
+/// [`CorrelationSpanExt::add_link`](crate::CorrelationSpanExt::add_link) or `follows_from`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanLink {
+    /// The linked span's trace.
+    pub trace_id: crate::TraceId,
+    /// The linked span.
+    pub span_id: crate::SpanId,
+}
+
+/// What a span says about itself: name, kind, status and fields, recorded once.
+#[derive(Clone, Debug, Default)]
+pub struct SpanRecord {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) status: SpanStatus,
+    pub(crate) status_message: Option<String>,
+    pub(crate) fields: Vec<(&'static str, FieldValue)>,
+}
+
+impl SpanRecord {
+    pub(crate) fn new(name: &'static str) -> Self {
+        Self {
+            name: Cow::Borrowed(name),
+            ..Self::default()
+        }
+    }
+
+    /// The name: `otel.name` when given, else the span's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The kind, from `otel.kind`.
+    pub fn kind(&self) -> SpanKind {
+        self.kind
+    }
+
+    /// The explicit status, from `otel.status_code` and `otel.status_message`.
+    pub fn status(&self) -> SpanStatus {
+        match &self.status {
+            SpanStatus::Error { .. } => SpanStatus::Error {
+                message: self.status_message.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// Every recorded field except the reserved `otel.*` ones, in recording order; a field
+    /// recorded again keeps its place and takes the new value.
+    pub fn fields(&self) -> &[(&'static str, FieldValue)] {
+        &self.fields
+    }
+
+    /// One field's value.
+    pub fn field(&self, name: &str) -> Option<&FieldValue> {
+        self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    fn put(&mut self, name: &'static str, value: FieldValue) {
+        match name {
+            "otel.name" => {
+                self.name = Cow::Owned(value.to_string());
+                return;
+            }
+            "otel.kind" => {
+                if let Some(kind) = SpanKind::parse(&value.to_string()) {
+                    self.kind = kind;
+                }
+                return;
+            }
+            "otel.status_code" => {
+                let v = value.to_string();
+                if v.eq_ignore_ascii_case("ok") {
+                    self.status = SpanStatus::Ok;
+                } else if v.eq_ignore_ascii_case("error") {
+                    self.status = SpanStatus::Error { message: None };
+                } else if v.eq_ignore_ascii_case("unset") {
+                    self.status = SpanStatus::Unset;
+                }
+                return;
+            }
+            "otel.status_message" => {
+                self.status_message = Some(value.to_string());
+                return;
+            }
+            _ => {}
+        }
+        match self.fields.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+}
+
+impl Visit for SpanRecord {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field.name(), FieldValue::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field.name(), FieldValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field.name(), FieldValue::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field.name(), FieldValue::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field.name(), FieldValue::U128(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field.name(), FieldValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field.name(), FieldValue::Str(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.put(field.name(), FieldValue::Error(ErrorValue::from_error(value)));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field.name(), FieldValue::Str(format!("{value:?}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_case_insensitively() {
+        assert_eq!(SpanKind::parse("SERVER"), Some(SpanKind::Server));
+        assert_eq!(SpanKind::parse("Client"), Some(SpanKind::Client));
+        assert_eq!(SpanKind::parse("bogus"), None);
+    }
+
+    #[test]
+    fn reserved_fields_set_name_kind_status() {
+        let mut r = SpanRecord::new("span");
+        r.put("otel.name", FieldValue::Str("POST /chat".into()));
+        r.put("otel.kind", FieldValue::Str("server".into()));
+        r.put("otel.status_code", FieldValue::Str("ERROR".into()));
+        r.put("otel.status_message", FieldValue::Str("boom".into()));
+        r.put("a", FieldValue::I64(1));
+        r.put("a", FieldValue::I64(2));
+        assert_eq!(r.name(), "POST /chat");
+        assert_eq!(r.kind(), SpanKind::Server);
+        assert_eq!(
+            r.status(),
+            SpanStatus::Error {
+                message: Some("boom".into())
+            }
+        );
+        assert_eq!(r.fields(), &[("a", FieldValue::I64(2))]);
+    }
+}

@@ -1,0 +1,178 @@
+//! The one sampler: decides once per trace, at its root, whether the trace is kept.
+
+use crate::ids::TraceId;
+use std::fmt;
+
+/// Decides, once per trace at its root, whether every exporter keeps the trace.
+///
+/// The default keeps everything. [`Sampler::ratio`] keeps a fraction of traces, chosen by
+/// Application Insights' score (DJB2 over the trace id's hex form, see [`score`]), so a Rust
+/// service and a Python or .NET service using Microsoft's `ApplicationInsightsSampler` with the
+/// same ratio keep or drop the very same traces. A remote parent's `sampled` flag is ignored
+/// unless [`Sampler::respect_remote_parent`] turns it on, which is what Microsoft's exporters do.
+#[derive(Clone, Copy, PartialEq)]
+pub struct Sampler {
+    ratio: f64,
+    respect_remote_parent: bool,
+}
+
+/// A sampling ratio outside `[0, 1]` (or NaN).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InvalidRatio(pub f64);
+
+impl fmt::Display for InvalidRatio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sampling ratio {} is outside [0, 1]; use 1.0 to keep every trace",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidRatio {}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Self::always_on()
+    }
+}
+
+impl fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sampler{{ratio: {}", self.ratio)?;
+        if self.respect_remote_parent {
+            f.write_str(", respect_remote_parent")?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl Sampler {
+    /// Keeps every trace (the default). `sampleRate` is 100.
+    pub const fn always_on() -> Self {
+        Self {
+            ratio: 1.0,
+            respect_remote_parent: false,
+        }
+    }
+
+    /// Drops every trace.
+    pub const fn always_off() -> Self {
+        Self {
+            ratio: 0.0,
+            respect_remote_parent: false,
+        }
+    }
+
+    /// Keeps the fraction `ratio` (0 to 1) of traces, by Application Insights' trace-id score.
+    ///
+    /// ```
+    /// use tracing_insights_correlation::Sampler;
+    /// let s = Sampler::ratio(0.25).unwrap();
+    /// assert_eq!(s.sample_rate(), 25.0);
+    /// assert!(Sampler::ratio(1.5).is_err());
+    /// ```
+    pub fn ratio(ratio: f64) -> Result<Self, InvalidRatio> {
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(InvalidRatio(ratio));
+        }
+        Ok(Self {
+            ratio,
+            respect_remote_parent: false,
+        })
+    }
+
+    /// When `true`, a trace continued from a remote `traceparent` follows the caller's
+    /// `sampled` flag instead of the score. Default `false`, as in Microsoft's exporters,
+    /// where consistency across services comes from the shared score alone.
+    #[must_use]
+    pub const fn respect_remote_parent(mut self, respect: bool) -> Self {
+        self.respect_remote_parent = respect;
+        self
+    }
+
+    /// The kept fraction, 0 to 1.
+    pub fn fraction(&self) -> f64 {
+        self.ratio
+    }
+
+    /// The kept percentage written as Application Insights' `sampleRate` (`ratio × 100`).
+    pub fn sample_rate(&self) -> f64 {
+        self.ratio * 100.0
+    }
+
+    /// The decision for a new trace. `remote_sampled` is the caller's flag when the trace
+    /// continues a remote parent.
+    pub fn should_sample(&self, trace_id: TraceId, remote_sampled: Option<bool>) -> bool {
+        if let (true, Some(flag)) = (self.respect_remote_parent, remote_sampled) {
+            return flag;
+        }
+        if self.ratio >= 1.0 {
+            true
+        } else if self.ratio <= 0.0 {
+            false
+        } else {
+            score(trace_id) < self.ratio
+        }
+    }
+}
+
+/// Application Insights' sampling score of a trace id, in `[0, 1]`.
+///
+/// DJB2 over the 32 lower-case hex characters: start at 5381, `h = h × 33 + byte` wrapped to
+/// a signed 32-bit integer after each step, then `|h|` (with `i32::MIN` mapped to
+/// `i32::MAX`) divided by `i32::MAX`. Equal to Microsoft's `_get_DJB2_sample_score`.
+///
+/// ```
+/// use tracing_insights_correlation::{sampler::score, TraceId};
+/// let id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+/// assert_eq!(score(id), 0.5278892803601405);
+/// ```
+pub fn score(trace_id: TraceId) -> f64 {
+    let mut buf = [0u8; 32];
+    let hex = trace_id.encode_hex(&mut buf);
+    let mut h: i32 = 5381;
+    for b in hex.bytes() {
+        h = h.wrapping_mul(33).wrapping_add(i32::from(b));
+    }
+    let h = if h == i32::MIN { i32::MAX } else { h.abs() };
+    f64::from(h) / f64::from(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microsoft_test_vectors() {
+        for (id, want) in [
+            ("00000000000000000000000000000000", 0.02339351411135565),
+            ("0af7651916cd43dd8448eb211c80319c", 0.5278892803601405),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", 0.33461353850300124),
+            ("ffffffffffffffffffffffffffffffff", 0.9996135514227736),
+            ("7dec6802ae51b8a80ee6b2adb21e3932", 0.49219601112054473),
+        ] {
+            assert_eq!(score(TraceId::from_hex(id).unwrap()), want, "{id}");
+        }
+    }
+
+    #[test]
+    fn ratio_decisions_follow_the_score() {
+        let id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        assert!(Sampler::ratio(0.53).unwrap().should_sample(id, None));
+        assert!(!Sampler::ratio(0.52).unwrap().should_sample(id, None));
+        assert!(!Sampler::always_off().should_sample(id, Some(true)));
+        assert!(Sampler::always_on().should_sample(id, Some(false)));
+        let respect = Sampler::always_on().respect_remote_parent(true);
+        assert!(!respect.should_sample(id, Some(false)));
+        assert!(respect.should_sample(id, None));
+    }
+
+    #[test]
+    fn bad_ratios_are_errors() {
+        assert!(Sampler::ratio(-0.1).is_err());
+        assert!(Sampler::ratio(f64::NAN).is_err());
+        assert!(Sampler::ratio(0.0).is_ok());
+    }
+}
