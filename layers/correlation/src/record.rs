@@ -284,7 +284,10 @@ impl Visit for SpanRecord {
         self.put(field.name(), FieldValue::Str(value.to_owned()));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.put(field.name(), FieldValue::Error(ErrorValue::from_error(value)));
+        self.put(
+            field.name(),
+            FieldValue::Error(ErrorValue::from_error(value)),
+        );
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.put(field.name(), FieldValue::Str(format!("{value:?}")));

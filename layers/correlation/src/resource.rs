@@ -100,7 +100,9 @@ impl Resource {
 
     /// Every attribute, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.attributes.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+        self.attributes
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_str()))
     }
 
     /// Number of attributes.
@@ -270,7 +272,10 @@ fn detect(r: &mut Resource, env: &dyn Fn(&str) -> Option<String>) {
     if env("KUBERNETES_SERVICE_HOST").is_some() {
         // Kubernetes sets HOSTNAME to the pod name; the downward API is often wired to
         // POD_NAME / POD_NAMESPACE.
-        if let Some(pod) = env("POD_NAME").or_else(|| env("K8S_POD_NAME")).or_else(|| env("HOSTNAME")) {
+        if let Some(pod) = env("POD_NAME")
+            .or_else(|| env("K8S_POD_NAME"))
+            .or_else(|| env("HOSTNAME"))
+        {
             r.set_if_absent("k8s.pod.name", pod);
         }
         if let Some(ns) = env("POD_NAMESPACE").or_else(|| env("K8S_NAMESPACE_NAME")) {

@@ -58,7 +58,10 @@ pub trait CorrelationSpanExt {
     fn span_context(&self) -> Option<SpanContext>;
 }
 
-fn with_span<T>(span: &tracing::Span, f: impl FnOnce(SpanRef<'_, Registry>) -> Option<T>) -> Option<T> {
+fn with_span<T>(
+    span: &tracing::Span,
+    f: impl FnOnce(SpanRef<'_, Registry>) -> Option<T>,
+) -> Option<T> {
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<Registry>()?;
         let span = registry.span(id)?;

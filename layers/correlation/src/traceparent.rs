@@ -129,15 +129,17 @@ mod tests {
 
     #[test]
     fn future_versions_are_read_as_00() {
-        let tp =
-            TraceParent::parse("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what")
-                .unwrap();
+        let tp = TraceParent::parse("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what")
+            .unwrap();
         assert_eq!(tp.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
     }
 
     #[test]
     fn tracestate_rules() {
-        assert_eq!(valid_tracestate(" congo=t61rcWkgMzE "), Some("congo=t61rcWkgMzE"));
+        assert_eq!(
+            valid_tracestate(" congo=t61rcWkgMzE "),
+            Some("congo=t61rcWkgMzE")
+        );
         assert_eq!(valid_tracestate("a=€"), None);
         assert_eq!(valid_tracestate(&"a".repeat(513)), None);
         assert_eq!(valid_tracestate(""), None);

@@ -116,9 +116,7 @@ impl<T> JsonFormat<T> {
 
     /// A ready `fmt` layer with this format, writing to stdout, that does not format span
     /// fields a second time.
-    pub fn layer<S>(
-        self,
-    ) -> tracing_subscriber::fmt::Layer<S, NoSpanFields, Self>
+    pub fn layer<S>(self) -> tracing_subscriber::fmt::Layer<S, NoSpanFields, Self>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
         T: FormatTime + 'static,
@@ -150,7 +148,8 @@ struct IoToFmt<'a, 'w>(&'a mut Writer<'w>);
 
 impl io::Write for IoToFmt<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let s = std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let s =
+            std::str::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         self.0
             .write_str(s)
             .map_err(|_| io::Error::other("formatter error"))?;

@@ -18,7 +18,10 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The ids of the span an event happened in (its explicit parent, or the current span),
 /// falling back to the nearest ancestor this formatter's layer can see.
-pub(crate) fn event_context<S, N>(ctx: &FmtContext<'_, S, N>, event: &Event<'_>) -> Option<SpanContext>
+pub(crate) fn event_context<S, N>(
+    ctx: &FmtContext<'_, S, N>,
+    event: &Event<'_>,
+) -> Option<SpanContext>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
