@@ -1,7 +1,32 @@
 //! # tracing-insights
 //!
-//! Composable `tracing_subscriber` layers. See the member crates.
+//! Composable `tracing_subscriber` layers: W3C correlation ids in every log line
+//! (`operation_Id` / `operation_ParentId`) and the same ids in every exporter stacked on top
+//! (Application Insights, Live Metrics, OTLP).
+//!
+//! This facade re-exports the member crates behind features, like the `sentry` crate does:
+//!
+//! | feature | default | re-exports |
+//! |---|---|---|
+//! | `correlation` | yes | [`correlation`]: ids, sampler, resource, JSON/text log formats |
+//! | `testing` | no | the correlation layer's injectable clock and id generator |
+//!
+//! ```
+//! use tracing_insights::correlation;
+//! use tracing_subscriber::prelude::*;
+//!
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(correlation::layer())
+//!     .with(correlation::json().layer());
+//! # drop(subscriber);
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "correlation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "correlation")))]
 pub use tracing_insights_correlation as correlation;
+
+// The README's examples are compiled and run as doc tests.
+#[cfg(all(doctest, feature = "correlation"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

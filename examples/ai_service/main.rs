@@ -83,7 +83,9 @@ fn main() -> ExitCode {
     let report = waterfall.as_ref().map(|w| w.report());
 
     let resource = correlation::Resource::builder()
-        .with_service_name(std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ai-service".into()))
+        .with_service_name(
+            std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ai-service".into()),
+        )
         .with_service_version(env!("CARGO_PKG_VERSION"))
         .build();
     let filter = EnvFilter::builder()
@@ -107,7 +109,11 @@ fn main() -> ExitCode {
             let due = started + Duration::from_secs_f64(f64::from(i) / rate);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
-        let tp = if i == 0 { args.traceparent.as_deref() } else { None };
+        let tp = if i == 0 {
+            args.traceparent.as_deref()
+        } else {
+            None
+        };
         if handle_chat(i, tp).is_err() {
             failures += 1;
         }
@@ -215,7 +221,10 @@ fn call_llm(i: u32, docs: u32) -> Result<u32, LlmError> {
         let err = LlmError::RateLimited {
             source: HttpError {
                 status: 429,
-                source: std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset by peer",
+                ),
             },
         };
         span.record("otel.status_code", "error");
@@ -238,7 +247,9 @@ fn call_llm(i: u32, docs: u32) -> Result<u32, LlmError> {
 
 /// Simulated latency between `min_ms` and `max_ms`.
 fn work(min_ms: u64, max_ms: u64) {
-    std::thread::sleep(Duration::from_micros(fastrand::u64(min_ms * 1000..max_ms * 1000)));
+    std::thread::sleep(Duration::from_micros(fastrand::u64(
+        min_ms * 1000..max_ms * 1000,
+    )));
 }
 
 /// The LLM provider refused the call.

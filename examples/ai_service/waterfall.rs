@@ -93,7 +93,12 @@ impl Report {
         // Oldest trace first.
         order.sort_by_key(|t| traces[t].iter().map(|s| s.start).min());
         let mut out = String::new();
-        let _ = writeln!(out, "\n── traces ({} spans in {} traces) ──", spans.len(), order.len());
+        let _ = writeln!(
+            out,
+            "\n── traces ({} spans in {} traces) ──",
+            spans.len(),
+            order.len()
+        );
         let mut roots: Vec<&Closed> = Vec::new();
         for (n, trace_id) in order.iter().enumerate() {
             let members = &traces[trace_id];
@@ -101,7 +106,7 @@ impl Report {
             let top: Vec<&Closed> = members
                 .iter()
                 .copied()
-                .filter(|s| s.parent.is_none_or(|p| !ids.contains(&p)))
+                .filter(|s| !s.parent.is_some_and(|p| ids.contains(&p)))
                 .collect();
             roots.extend(top.iter().copied());
             if n < TRACES_SHOWN {

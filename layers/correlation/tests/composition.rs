@@ -89,8 +89,11 @@ fn a_span_hidden_from_a_formatter_falls_back_to_the_nearest_visible_ancestor() {
 
 #[test]
 fn a_filter_on_the_correlation_layer_falls_back_to_ancestor_ids() {
+    // A second, unfiltered layer keeps `child` alive; only the correlation layer cannot see it.
+    let out = CaptureWriter::new();
     let subscriber = tracing_subscriber::registry()
-        .with(scripted().with_filter(filter_fn(|m| m.name() != "child")));
+        .with(scripted().with_filter(filter_fn(|m| m.name() != "child")))
+        .with(correlation::json().layer().with_writer(out.clone()));
     with_default(subscriber, || {
         let root = tracing::info_span!("root");
         let child = tracing::info_span!(parent: &root, "child");
@@ -101,7 +104,13 @@ fn a_filter_on_the_correlation_layer_falls_back_to_ancestor_ids() {
             grandchild.span_context().unwrap().parent_span_id,
             Some(r.span_id)
         );
+        // Inside the hidden span, lines carry the nearest visible ancestor's ids.
+        child.in_scope(|| tracing::info!("in hidden child"));
+        assert!(child.span_id().is_none() || child.span_id() == Some(r.span_id));
     });
+    let line = &out.json_lines()[0];
+    assert_eq!(line["operation_Id"], "00000000000000000000000000000001");
+    assert_eq!(line["operation_ParentId"], "0000000000000002");
 }
 
 #[test]
