@@ -161,11 +161,24 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
-            return;
-        };
         let is_error = *event.metadata().level() == Level::ERROR;
-        find_span_data(&span, |d| d.note_event(is_error));
+        let context = ctx.event_span(event).and_then(|span| {
+            find_span_data(&span, |d| {
+                d.note_event(is_error);
+                d.context()
+            })
+        });
+        // Layers after this one may have filters that hide the event's spans; they read
+        // the real ids from here (see `event_context`). Hand over only what is certain: the
+        // context found, or "outside any span"; if a filter on this layer hid every span
+        // the event is in, readers fall back to their own walk.
+        let outside = event.parent().is_none()
+            && (!event.is_contextual() || ctx.current_span().id().is_none());
+        match context {
+            Some(c) => crate::event_context::remember(event, Some(c)),
+            None if outside => crate::event_context::remember(event, None),
+            None => crate::event_context::forget(),
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

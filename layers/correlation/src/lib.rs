@@ -41,7 +41,9 @@
 //! Global filters (`EnvFilter` as a layer, `reload`) and per-layer filters on *other* layers
 //! do not change ids. If a per-layer filter hides a span from this layer, that span has no
 //! ids of its own and readers fall back to its nearest visible ancestor
-//! ([`find_span_data`]). Stacking the layer twice is harmless: the first one to see a span
+//! ([`find_span_data`]). A log format or exporter whose own filter hides an event's spans
+//! still writes the event's real ids: the correlation layer hands them over per event
+//! ([`event_context`]). Stacking the layer twice is harmless: the first one to see a span
 //! makes its ids, the second leaves them alone.
 //!
 //! ## Span fields it reads
@@ -77,6 +79,7 @@
 
 mod clock;
 mod data;
+mod event_context;
 pub mod format;
 mod ids;
 mod layer;
@@ -90,6 +93,7 @@ pub mod traceparent;
 
 pub use clock::{Clock, SystemClock};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
+pub use event_context::event_context;
 pub use format::{json, text, JsonFormat, NoSpanFields, TextFormat};
 pub use ids::{IdGenerator, RandomIdGenerator, SpanId, TraceId};
 pub use layer::{layer, CorrelationLayer};

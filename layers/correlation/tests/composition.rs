@@ -70,7 +70,7 @@ fn same_ids_through_any_stack() {
 }
 
 #[test]
-fn a_span_hidden_from_a_formatter_falls_back_to_the_nearest_visible_ancestor() {
+fn a_span_hidden_from_a_formatter_still_gets_the_real_ids() {
     let out = CaptureWriter::new();
     let subscriber = tracing_subscriber::registry().with(scripted()).with(
         correlation::json()
@@ -81,10 +81,30 @@ fn a_span_hidden_from_a_formatter_falls_back_to_the_nearest_visible_ancestor() {
     let ids = with_default(subscriber, workload);
     let line = &out.json_lines()[0];
     assert_eq!(line["operation_Id"], ids.0);
-    assert_eq!(
-        line["operation_ParentId"], ids.1,
-        "the root is the nearest visible span"
-    );
+    // The formatter cannot see `child`, but the correlation layer handed over the event's
+    // real context: the line points at `child`, as an unfiltered sink's line would.
+    assert_eq!(line["operation_ParentId"], ids.2);
+    // Only the span list is filtered: it shows what the formatter may see.
+    assert_eq!(line["span"]["name"], "root");
+}
+
+#[test]
+fn without_the_handover_a_formatter_falls_back_to_the_nearest_visible_ancestor() {
+    // The formatter is stacked before the correlation layer, so it formats each event
+    // before the correlation layer has seen it: it walks the spans it can see.
+    let out = CaptureWriter::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            correlation::json()
+                .layer()
+                .with_writer(out.clone())
+                .with_filter(filter_fn(|m| m.is_event() || m.name() != "child")),
+        )
+        .with(scripted());
+    let ids = with_default(subscriber, workload);
+    let line = &out.json_lines()[0];
+    assert_eq!(line["operation_Id"], ids.0);
+    assert_eq!(line["operation_ParentId"], ids.1);
 }
 
 #[test]

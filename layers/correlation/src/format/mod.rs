@@ -16,8 +16,9 @@ use tracing_core::{Event, Subscriber};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
-/// The ids of the span an event happened in (its explicit parent, or the current span),
-/// falling back to the nearest ancestor this formatter's layer can see.
+/// The ids of the span an event happened in (its explicit parent, or the current span): as
+/// the correlation layer handed them over for this event, else from the nearest ancestor
+/// this formatter's layer can see.
 pub(crate) fn event_context<S, N>(
     ctx: &FmtContext<'_, S, N>,
     event: &Event<'_>,
@@ -26,6 +27,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
 {
+    if let Some(seen) = crate::event_context::event_context(event) {
+        return seen;
+    }
     let span = match event.parent() {
         Some(id) => ctx.span(id),
         None if event.is_contextual() => ctx.lookup_current(),
