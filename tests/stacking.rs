@@ -55,7 +55,10 @@ fn json_and_text_sinks_show_the_same_ids_under_a_reloadable_filter() {
     assert_eq!(json[2]["fields"]["message"], "debug after reload");
     let text = text_out.contents();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains(&format!("operation_Id={} operation_ParentId={}", ids.0, ids.1)));
+    assert!(text.contains(&format!(
+        "operation_Id={} operation_ParentId={}",
+        ids.0, ids.1
+    )));
 }
 
 #[test]
