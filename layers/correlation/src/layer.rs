@@ -109,11 +109,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        if span.extensions().get::<SpanData>().is_some() {
-            // Another correlation layer (a Vec of layers, a reload) got here first: its ids stand.
-            return;
-        }
-        let mut record = SpanRecord::new(attrs.metadata().name());
+        let mut record = SpanRecord::new(attrs.metadata().name(), attrs.metadata().fields().len());
         attrs.record(&mut record);
         let parent = span
             .parent()
@@ -123,6 +119,8 @@ where
             None => SpanData::new_root(self.shared.clone(), record),
         };
         let mut ext = span.extensions_mut();
+        // Another correlation layer (a Vec of layers, a reload) may have got here first: its
+        // ids stand, and `insert` would panic on a second value of the same type.
         if ext.get_mut::<SpanData>().is_none() {
             ext.insert(data);
         }

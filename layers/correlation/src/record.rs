@@ -187,9 +187,10 @@ pub struct SpanRecord {
 }
 
 impl SpanRecord {
-    pub(crate) fn new(name: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, fields: usize) -> Self {
         Self {
             name: Cow::Borrowed(name),
+            fields: Vec::with_capacity(fields),
             ..Self::default()
         }
     }
@@ -307,7 +308,7 @@ mod tests {
 
     #[test]
     fn reserved_fields_set_name_kind_status() {
-        let mut r = SpanRecord::new("span");
+        let mut r = SpanRecord::new("span", 1);
         r.put("otel.name", FieldValue::Str("POST /chat".into()));
         r.put("otel.kind", FieldValue::Str("server".into()));
         r.put("otel.status_code", FieldValue::Str("ERROR".into()));
