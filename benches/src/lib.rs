@@ -96,11 +96,16 @@ pub enum Rung {
     /// Peer, lean: as [`Rung::Otel`] with location, threads, target and inactivity
     /// tracking off (fewer attributes and no `Instant::now()` on enter/exit).
     OtelLean,
+    /// Peer, production-shaped: as [`Rung::Otel`] but with the SDK's batch processor (its
+    /// own thread), so the hand-off is a channel send and the no-op export (dropping the
+    /// spans) happens off the request's thread. Wall-clock numbers for it leave out what
+    /// that thread does; instruction counts include it.
+    OtelBatch,
 }
 
 impl Rung {
     /// Every rung, in the order the bench runs them.
-    pub const ALL: [Rung; 8] = [
+    pub const ALL: [Rung; 9] = [
         Rung::None,
         Rung::Registry,
         Rung::Correlation,
@@ -109,6 +114,7 @@ impl Rung {
         Rung::FmtJson,
         Rung::Otel,
         Rung::OtelLean,
+        Rung::OtelBatch,
     ];
 
     /// The rung's name in bench ids and on the `ladder-count` command line.
@@ -122,6 +128,7 @@ impl Rung {
             Rung::FmtJson => "fmt_json",
             Rung::Otel => "otel",
             Rung::OtelLean => "otel_lean",
+            Rung::OtelBatch => "otel_batch",
         }
     }
 
@@ -161,6 +168,17 @@ impl Rung {
             Rung::Otel => Dispatch::new(
                 tracing_subscriber::registry()
                     .with(tracing_opentelemetry::OpenTelemetryLayer::new(otel_tracer())),
+            ),
+            Rung::OtelBatch => Dispatch::new(
+                tracing_subscriber::registry().with(
+                    tracing_opentelemetry::OpenTelemetryLayer::new(
+                        SdkTracerProvider::builder()
+                            .with_sampler(Sampler::AlwaysOn)
+                            .with_batch_exporter(NoopExporter)
+                            .build()
+                            .tracer("tracing-insights-benches"),
+                    ),
+                ),
             ),
             Rung::OtelLean => Dispatch::new(
                 tracing_subscriber::registry().with(
