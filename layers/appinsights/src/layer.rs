@@ -1,0 +1,369 @@
+//! The layer and its builder.
+
+use crate::mapping::{self, EventSpan, PartA, SpanInput};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use tracing_core::span::Id;
+use tracing_core::{Dispatch, Event, Subscriber};
+use tracing_insights_azure::{Authorization, ConnectionString, ConnectionStringError};
+use tracing_insights_correlation::{
+    find_span_data, Clock, CorrelationLayer, FieldValue, Resource, SpanData, SystemClock,
+};
+use tracing_insights_export::{ExportBuilder, ExportError, ExportGuard, Exporter};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// Disables the `_OTELRESOURCE_` metric when `true` (as in Microsoft's exporters).
+const RESOURCE_METRIC_DISABLED_ENV: &str =
+    "APPLICATIONINSIGHTS_OPENTELEMETRY_RESOURCE_METRIC_DISABLED";
+
+/// Why the layer could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection string is missing or wrong.
+    #[error(transparent)]
+    ConnectionString(#[from] ConnectionStringError),
+    /// `Authorization=AAD` needs a token provider, which this version does not have yet.
+    #[error("the connection string asks for Microsoft Entra ID (Authorization=AAD), which this version does not support yet; remove `Authorization=AAD` and allow local authentication on the resource")]
+    EntraIdNotSupported,
+    /// The export worker could not start.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
+/// Builds an [`AppInsightsLayer`] and the [`Guard`](crate::Guard) that flushes it.
+#[derive(Debug, Clone)]
+pub struct AppInsightsBuilder {
+    connection_string: Option<String>,
+    queue_capacity: usize,
+    max_batch: usize,
+    max_delay: Duration,
+    resource_metric: Option<bool>,
+    events: bool,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl Default for AppInsightsBuilder {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            queue_capacity: 2048,
+            max_batch: 512,
+            max_delay: Duration::from_secs(5),
+            resource_metric: None,
+            events: true,
+            clock: None,
+        }
+    }
+}
+
+impl AppInsightsBuilder {
+    /// The connection string. Default: `APPLICATIONINSIGHTS_CONNECTION_STRING`.
+    #[must_use]
+    pub fn with_connection_string(mut self, connection_string: impl Into<String>) -> Self {
+        self.connection_string = Some(connection_string.into());
+        self
+    }
+
+    /// How many envelopes may wait for the worker (default 2048); beyond that they are
+    /// dropped and counted.
+    #[must_use]
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// The most envelopes per request (default 512).
+    #[must_use]
+    pub fn with_max_batch(mut self, max: usize) -> Self {
+        self.max_batch = max;
+        self
+    }
+
+    /// The longest an envelope waits before it is sent (default 5 s).
+    #[must_use]
+    pub fn with_max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Whether every request starts with the `_OTELRESOURCE_` metric (default on, unless
+    /// `APPLICATIONINSIGHTS_OPENTELEMETRY_RESOURCE_METRIC_DISABLED=true`).
+    #[must_use]
+    pub fn with_resource_metric(mut self, enabled: bool) -> Self {
+        self.resource_metric = Some(enabled);
+        self
+    }
+
+    /// Whether events become traces/exceptions (default on). Off: spans only.
+    #[must_use]
+    pub fn with_events(mut self, enabled: bool) -> Self {
+        self.events = enabled;
+        self
+    }
+
+    /// The clock for event times (tests, the conformance runner). Span times come from the
+    /// correlation layer's clock.
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Parses the connection string and starts the export worker.
+    pub fn build(self) -> Result<(AppInsightsLayer, ExportGuard), Error> {
+        let cs = ConnectionString::resolve(self.connection_string.as_deref())?;
+        if cs.authorization() == Authorization::EntraId {
+            return Err(Error::EntraIdNotSupported);
+        }
+        let resource_metric = self.resource_metric.unwrap_or_else(|| {
+            !std::env::var(RESOURCE_METRIC_DISABLED_ENV)
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        });
+        let shared = Arc::new(Shared {
+            ikey: cs.instrumentation_key().to_owned(),
+            application_id: cs.application_id().map(str::to_owned),
+            part_a: OnceLock::new(),
+        });
+        let mut export = ExportBuilder::new("appinsights", cs.track_url())
+            .with_queue_capacity(self.queue_capacity)
+            .with_max_batch(self.max_batch)
+            .with_max_delay(self.max_delay);
+        if resource_metric {
+            let shared = shared.clone();
+            export = export.with_batch_prefix(move || {
+                let part_a = shared.part_a();
+                let env = mapping::resource_metric(
+                    part_a,
+                    &shared.ikey,
+                    SystemTime::now(),
+                    shared.application_id.as_deref(),
+                );
+                serde_json::to_vec(&env).ok()
+            });
+        }
+        let (exporter, guard) = export.spawn()?;
+        Ok((
+            AppInsightsLayer {
+                shared,
+                exporter,
+                events: self.events,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            },
+            guard,
+        ))
+    }
+}
+
+struct Shared {
+    ikey: String,
+    application_id: Option<String>,
+    part_a: OnceLock<PartA>,
+}
+
+impl Shared {
+    fn set_resource(&self, resource: &Resource) {
+        if self.part_a.get().is_none() {
+            let _ = self.part_a.set(PartA::new(resource));
+        }
+    }
+
+    fn part_a(&self) -> &PartA {
+        self.part_a
+            .get_or_init(|| PartA::new(&Resource::from_env()))
+    }
+}
+
+/// Sends spans and events to Application Insights. Not generic over the subscriber; put it
+/// above the correlation layer: `registry().with(correlation::layer()).with(appinsights)`.
+#[derive(Clone)]
+pub struct AppInsightsLayer {
+    shared: Arc<Shared>,
+    exporter: Exporter,
+    events: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for AppInsightsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The instrumentation key is a secret: not shown.
+        f.debug_struct("AppInsightsLayer")
+            .field("exporter", &self.exporter)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppInsightsLayer {
+    /// A builder with the defaults.
+    pub fn builder() -> AppInsightsBuilder {
+        AppInsightsBuilder::default()
+    }
+
+    /// Envelopes dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.exporter.dropped()
+    }
+
+    /// Envelopes delivered.
+    pub fn sent(&self) -> u64 {
+        self.exporter.sent()
+    }
+
+    fn export_span(&self, data: &SpanData) {
+        if !data.is_sampled() {
+            return;
+        }
+        self.shared.set_resource(data.resource());
+        let ctx = data.context();
+        let input = SpanInput {
+            name: data.name(),
+            kind: data.kind(),
+            status: data.status(),
+            fields: data.record().fields(),
+            trace_id: ctx.trace_id.to_string(),
+            span_id: ctx.span_id.to_string(),
+            parent_id: ctx.parent_span_id.map(|p| p.to_string()),
+            links: data.links(),
+            start: data.start_time(),
+            end: data.end_time(),
+            sampler_rate: data.sample_rate(),
+        };
+        let env = mapping::span_envelope(self.shared.part_a(), &self.shared.ikey, &input);
+        if let Ok(bytes) = serde_json::to_vec(&env) {
+            self.exporter.try_send(bytes);
+        }
+    }
+
+    fn export_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut fields = FieldCollector(Vec::new());
+        event.record(&mut fields);
+        let time = self.clock.now();
+        let level = event.metadata().level();
+        let target = event.metadata().target();
+        let env = match ctx.event_span(event) {
+            Some(span) => {
+                let env = find_span_data(&span, |d| {
+                    if !d.is_sampled() {
+                        return None;
+                    }
+                    self.shared.set_resource(d.resource());
+                    let c = d.context();
+                    let es = EventSpan {
+                        trace_id: c.trace_id.to_string(),
+                        span_id: c.span_id.to_string(),
+                        fields: d.record().fields(),
+                    };
+                    Some(mapping::event_envelope(
+                        self.shared.part_a(),
+                        &self.shared.ikey,
+                        time,
+                        level,
+                        target,
+                        &fields.0,
+                        Some(&es),
+                    ))
+                });
+                match env {
+                    Some(Some(e)) => e,
+                    Some(None) => return,
+                    // No correlation data: export without operation ids.
+                    None => mapping::event_envelope(
+                        self.shared.part_a(),
+                        &self.shared.ikey,
+                        time,
+                        level,
+                        target,
+                        &fields.0,
+                        None,
+                    ),
+                }
+            }
+            None => mapping::event_envelope(
+                self.shared.part_a(),
+                &self.shared.ikey,
+                time,
+                level,
+                target,
+                &fields.0,
+                None,
+            ),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&env) {
+            self.exporter.try_send(bytes);
+        }
+    }
+}
+
+/// Collects an event's fields with their types (as the correlation layer records spans').
+struct FieldCollector(Vec<(&'static str, FieldValue)>);
+
+impl tracing_core::field::Visit for FieldCollector {
+    fn record_f64(&mut self, f: &tracing_core::Field, v: f64) {
+        self.0.push((f.name(), FieldValue::F64(v)));
+    }
+    fn record_i64(&mut self, f: &tracing_core::Field, v: i64) {
+        self.0.push((f.name(), FieldValue::I64(v)));
+    }
+    fn record_u64(&mut self, f: &tracing_core::Field, v: u64) {
+        self.0.push((f.name(), FieldValue::U64(v)));
+    }
+    fn record_i128(&mut self, f: &tracing_core::Field, v: i128) {
+        self.0.push((f.name(), FieldValue::I128(v)));
+    }
+    fn record_u128(&mut self, f: &tracing_core::Field, v: u128) {
+        self.0.push((f.name(), FieldValue::U128(v)));
+    }
+    fn record_bool(&mut self, f: &tracing_core::Field, v: bool) {
+        self.0.push((f.name(), FieldValue::Bool(v)));
+    }
+    fn record_str(&mut self, f: &tracing_core::Field, v: &str) {
+        self.0.push((f.name(), FieldValue::Str(v.to_owned())));
+    }
+    fn record_error(&mut self, f: &tracing_core::Field, v: &(dyn std::error::Error + 'static)) {
+        self.0.push((
+            f.name(),
+            FieldValue::Error(tracing_insights_correlation::ErrorValue::from_error(v)),
+        ));
+    }
+    fn record_debug(&mut self, f: &tracing_core::Field, v: &dyn fmt::Debug) {
+        self.0.push((f.name(), FieldValue::Str(format!("{v:?}"))));
+    }
+}
+
+impl<S> Layer<S> for AppInsightsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
+            self.shared.set_resource(correlation.resource());
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self.events {
+            return;
+        }
+        // Never let a mapping bug unwind into the application.
+        let _ = catch_unwind(AssertUnwindSafe(|| self.export_event(event, &ctx)));
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let Some(span) = ctx.span(&id) else { return };
+            let ext = span.extensions();
+            if let Some(data) = ext.get::<SpanData>() {
+                self.export_span(data);
+            }
+        }));
+    }
+}

@@ -1,0 +1,201 @@
+//! Text helpers: char-boundary truncation, time and duration formats, Python-compatible
+//! stringification of attribute values.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing_insights_correlation::FieldValue;
+
+/// `s` cut to at most `max` characters (Unicode scalar values, as Microsoft's exporter
+/// counts them), always on a char boundary. Never panics.
+pub fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// [`truncate`] for an owned string.
+pub fn truncate_owned(mut s: String, max: usize) -> String {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+    }
+    s
+}
+
+/// The envelope time: RFC 3339 UTC with microseconds, the fraction left out when it is 0
+/// (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.005000Z`).
+pub fn format_time(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let micros = d.subsec_micros();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, day) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    if micros == 0 {
+        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z")
+    }
+}
+
+/// Howard Hinnant's days-from-civil inverse.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `D.HH:MM:SS.fff`, rounded half-up to the millisecond (Microsoft's format).
+pub fn format_duration(d: Duration) -> String {
+    let ms = (d.as_nanos() + 500_000) / 1_000_000;
+    let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
+    let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
+    let (m, rem) = (rem / 60_000, rem % 60_000);
+    let (s, f) = (rem / 1000, rem % 1000);
+    format!("{days}.{h:02}:{m:02}:{s:02}.{f:03}")
+}
+
+/// A float as Python's `repr` writes it (`2.0`, `1e-07`, `3.14159`), so properties read the
+/// same as those of Microsoft's exporters.
+pub fn py_float(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
+    }
+    let s = format!("{v:e}");
+    let Some((mant, exp)) = s.split_once('e') else {
+        return s;
+    };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let sign = if neg { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let e = exp as usize;
+            let int_part: String = if digits.len() > e {
+                digits[..=e].to_string()
+            } else {
+                format!("{digits}{}", "0".repeat(e + 1 - digits.len()))
+            };
+            let frac = if digits.len() > e + 1 {
+                &digits[e + 1..]
+            } else {
+                "0"
+            };
+            format!("{sign}{int_part}.{frac}")
+        } else {
+            format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let mant = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mant}e{esign}{:02}", exp.abs())
+    }
+}
+
+/// A field value as a property string: booleans `True`/`False` (as Python and .NET write
+/// them), integers in decimal, floats as Python's `repr`, strings as they are, errors as
+/// their message.
+pub fn value_string(v: &FieldValue) -> String {
+    match v {
+        FieldValue::Bool(true) => "True".into(),
+        FieldValue::Bool(false) => "False".into(),
+        FieldValue::F64(f) => py_float(*f),
+        FieldValue::Str(s) => s.clone(),
+        FieldValue::Error(e) => e.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_704_067_200);
+        assert_eq!(format_time(base), "2024-01-01T00:00:00Z");
+        assert_eq!(
+            format_time(base + Duration::from_micros(229_500)),
+            "2024-01-01T00:00:00.229500Z"
+        );
+        assert_eq!(
+            format_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Duration::ZERO), "0.00:00:00.000");
+        assert_eq!(
+            format_duration(Duration::from_millis(1500)),
+            "0.00:00:01.500"
+        );
+        assert_eq!(
+            format_duration(Duration::from_nanos(999_500)),
+            "0.00:00:00.001"
+        );
+        let d = Duration::from_secs(3 * 86400 + 3600 + 120 + 3) + Duration::from_nanos(456_800_000);
+        assert_eq!(format_duration(d), "3.01:02:03.457");
+    }
+
+    #[test]
+    fn python_floats() {
+        for (v, s) in [
+            (3.25159, "3.25159"),
+            (2.0, "2.0"),
+            (1e-7, "1e-07"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (123456789012345.0, "123456789012345.0"),
+            (-0.5, "-0.5"),
+            (0.2, "0.2"),
+            (1.5e300, "1.5e+300"),
+        ] {
+            assert_eq!(py_float(v), s, "{v}");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_euros_cut_on_a_char_boundary() {
+        let s = "€".repeat(10_000);
+        let t = truncate(&s, 8192);
+        assert_eq!(t.chars().count(), 8192);
+        assert_eq!(t.len(), 8192 * 3);
+        assert_eq!(truncate_owned(s, 8192).chars().count(), 8192);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn truncation_never_panics(s in "\\PC*", max in 0usize..64) {
+            let t = truncate(&s, max);
+            proptest::prop_assert!(t.chars().count() <= max);
+            proptest::prop_assert!(s.starts_with(t));
+            let o = truncate_owned(s.clone(), max);
+            proptest::prop_assert_eq!(o.as_str(), t);
+        }
+    }
+}
