@@ -1,0 +1,92 @@
+//! # tracing-insights-otlp
+//!
+//! OTLP export for `tracing-insights`: the correlation layer's span records become OTLP
+//! spans, events become OTLP log records (with the trace and span ids of the span they
+//! happen in), and event fields named `monotonic_counter.*`, `counter.*`, `histogram.*` and
+//! `gauge.*` become OTLP metrics, all carrying the **same ids** the JSON log lines and the
+//! Application Insights envelopes carry, and the correlation layer's resource. There is no
+//! second id source: no `tracing-opentelemetry`, no OpenTelemetry SDK tracer.
+//! `opentelemetry-proto` is used for its message types and encoding only.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tracing_subscriber::prelude::*;
+//! use tracing_insights_correlation as correlation;
+//! use tracing_insights_otlp::OtlpLayer;
+//!
+//! // OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (or any OTEL_EXPORTER_OTLP_* variable)
+//! let (otlp, guard) = OtlpLayer::builder().build().expect("valid OTEL_* configuration");
+//! eprintln!("{}", guard.check()); // "traces → http://127.0.0.1:4318/v1/traces: HTTP 200 OK (accepted)" ...
+//! tracing_subscriber::registry()
+//!     .with(correlation::layer())
+//!     .with(otlp)
+//!     .init();
+//! tracing::info_span!("chat gpt-4o", otel.kind = "client", gen_ai.usage.input_tokens = 12)
+//!     .in_scope(|| tracing::info!(histogram.gen_ai.client.token.usage = 12, gen_ai.token.type = "input"));
+//! guard.shutdown(Duration::from_secs(5)).expect("delivered");
+//! ```
+//!
+//! ## Mapping
+//!
+//! | ours | OTLP |
+//! |---|---|
+//! | `SpanData` ids, parent, `tracestate`, links | `Span.trace_id`, `span_id`, `parent_span_id`, `trace_state`, `links`; `flags` = sampled + is-remote bits |
+//! | name (`otel.name`), kind (`otel.kind`), status (`otel.status_code`/`_message`, or an ERROR event) | `name`, `kind`, `status` |
+//! | span fields | attributes (ints stay ints, floats doubles, bools bools) |
+//! | an error field (`&dyn Error`) | the attribute (its message) and an `exception` span event with `exception.message` and the `source()` chain in `exception.stacktrace` |
+//! | event | `LogRecord`: body = message, severity from the level, attributes = fields, trace/span id of the event's span, scope = the event's target |
+//! | `monotonic_counter.x = n` | Sum `x`, monotonic |
+//! | `counter.x = n` | Sum `x`, not monotonic |
+//! | `histogram.x = v` | Histogram `x` (GenAI advisory buckets for `gen_ai.*`) |
+//! | `gauge.x = v` | Gauge `x` (last value) |
+//!
+//! A metric's attributes are the event's other fields. Metrics are aggregated per export
+//! interval per attribute set on the worker thread (cumulative by default, delta or
+//! lowmemory configurable).
+//!
+//! **Sampling.** The correlation layer's decision is honoured: nothing from a sampled-out
+//! trace is exported — its spans, its events' log records and its events' metric fields.
+//! Events outside any span are always exported.
+//!
+//! ## Configuration
+//!
+//! See [`OtlpBuilder`] for every `OTEL_*` variable and the precedence (builder > signal
+//! variable > generic variable > default); [`sampler_from_env`] maps
+//! `OTEL_TRACES_SAMPLER[_ARG]` onto the correlation layer's sampler. Bad values are an
+//! [`OtlpError`] naming the variable. Several destinations may run at once: one layer each,
+//! with distinct [`OtlpBuilder::with_name`]s.
+//!
+//! ## Delivery
+//!
+//! A bounded queue (full: drop, count, warn once), a named worker thread
+//! (`tracing-insights-otlp-<name>`) that runs under `NoSubscriber`, batches per signal,
+//! encodes (HTTP/protobuf by default, HTTP/JSON with `http/json`), gzips (default), and
+//! retries OTLP's retryable answers (429, 502, 503, 504, honouring `Retry-After`) and
+//! transport errors. A 404 is not silent: it is reported by [`OtlpGuard::shutdown`],
+//! and [`OtlpGuard::check`] finds it up front. gRPC is not supported in this version.
+//!
+//! ## Feature flags
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `http-json` | yes | `http/json` (serde for the OTLP messages) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod convert;
+mod layer;
+mod metrics;
+mod sender;
+
+pub use config::{
+    parse_headers, sampler_from_env, sampler_from_env_source, Compression, EnvSource, OtlpError,
+    Protocol, Signal, Temporality, DEFAULT_ENDPOINT,
+};
+pub use layer::{
+    CheckOutcome, CheckReport, CheckResult, OtlpBuilder, OtlpGuard, OtlpLayer, ShutdownError,
+    INSTRUMENTATION_SCOPE,
+};
+
+/// The OTLP message types this crate encodes (re-exported from `opentelemetry-proto`), for
+/// tests and receivers that decode what it sends.
+pub use opentelemetry_proto::tonic as proto;
