@@ -1,0 +1,130 @@
+//! The HTTP side of the control loop, behind a trait so tests can play the service.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which QuickPulse call a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// `POST {base}/QuickPulseService.svc/ping`: "is anybody watching?"
+    Ping,
+    /// `POST {base}/QuickPulseService.svc/post`: one second of data.
+    Post,
+}
+
+/// One request to the QuickPulse service.
+#[derive(Clone)]
+pub struct QpsRequest {
+    /// Ping or post.
+    pub kind: CallKind,
+    /// The full URL, including `?api-version=...&ikey=...` (the key is a secret: not in `Debug`).
+    pub url: String,
+    /// Header names (lower-case) and values, in the order they are sent.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+impl QpsRequest {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find(&self.headers, name)
+    }
+}
+
+impl fmt::Debug for QpsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL carries the instrumentation key and headers may carry a bearer token.
+        let base = self.url.split('?').next().unwrap_or_default();
+        f.debug_struct("QpsRequest")
+            .field("kind", &self.kind)
+            .field("url", &format_args!("{base}?<redacted>"))
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The service's answer.
+#[derive(Debug, Clone, Default)]
+pub struct QpsResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Header names (any case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body (a `CollectionConfigurationInfo` JSON, or empty).
+    pub body: Vec<u8>,
+}
+
+impl QpsResponse {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find(&self.headers, name)
+    }
+}
+
+fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Sends QuickPulse requests. The layer's worker uses [`UreqTransport`]; tests give their
+/// own to play the service's side of the conversation without a socket.
+pub trait Transport: Send + 'static {
+    /// Sends one request; `Err` is a transport failure (connection refused, timeout, ...)
+    /// described in words.
+    fn send(&mut self, request: &QpsRequest) -> Result<QpsResponse, String>;
+}
+
+/// [`Transport`] over a blocking `ureq` agent: no redirects followed (the service's redirect
+/// header is handled by the control loop), HTTP error statuses returned, not raised.
+pub struct UreqTransport {
+    agent: ureq::Agent,
+}
+
+impl fmt::Debug for UreqTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UreqTransport").finish_non_exhaustive()
+    }
+}
+
+impl UreqTransport {
+    /// An agent whose every call gives up after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Self { agent }
+    }
+}
+
+impl Transport for UreqTransport {
+    fn send(&mut self, request: &QpsRequest) -> Result<QpsResponse, String> {
+        let mut req = self.agent.post(&request.url);
+        for (k, v) in &request.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let mut resp = req.send(&request.body[..]).map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| e.to_string())?;
+        Ok(QpsResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
