@@ -536,10 +536,11 @@ fn client_http_target(a: Attrs<'_>, url: Option<&str>) -> String {
             _ => h,
         };
     }
-    if let Some((scheme, netloc)) = url.and_then(url_netloc) {
+    if let Some((_, netloc)) = url.and_then(url_netloc) {
+        // The default port comes from the scheme *attribute*, as in Microsoft's exporter.
         let (host, port) = split_port(netloc);
         return match port {
-            Some(p) if p == default_http_port(Some(scheme)) => host.to_owned(),
+            Some(p) if i64::from(p) == default_port => host.to_owned(),
             _ => netloc.to_owned(),
         };
     }

@@ -1,0 +1,230 @@
+//! The layer behind a real subscriber delivers requests and dependencies to a loopback
+//! ingestion endpoint, with the correlation layer's ids.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing_insights_appinsights::AppInsightsLayer;
+use tracing_insights_correlation::{self as correlation, CorrelationSpanExt, Resource, Sampler};
+use tracing_subscriber::prelude::*;
+
+const KEY: &str = "0123abcd-0000-4000-8000-000000000000";
+
+/// A loopback ingestion endpoint: returns its port and the captured (path, headers, body).
+#[allow(clippy::type_complexity)]
+fn receiver() -> (u16, Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let c = captured.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let mut headers = Vec::new();
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        let h = h.trim_end().to_ascii_lowercase();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        headers.push(h);
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let mut plain = Vec::new();
+                    flate2::read::GzDecoder::new(&body[..])
+                        .read_to_end(&mut plain)
+                        .unwrap();
+                    c.lock().unwrap().push((path, headers, plain));
+                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (port, captured)
+}
+
+fn envelopes(captured: &Mutex<Vec<(String, Vec<String>, Vec<u8>)>>) -> Vec<Value> {
+    captured
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, headers, body)| {
+            assert_eq!(path, "/v2.1/track");
+            assert!(headers.iter().any(|h| h == "content-encoding: gzip"));
+            serde_json::from_slice::<Vec<Value>>(body).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn request_and_dependency_reach_the_wire_with_the_correlation_trace_id() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+        ))
+        .build()
+        .unwrap();
+    assert!(
+        !format!("{layer:?}").contains("0123abcd"),
+        "no key in Debug"
+    );
+    let resource =
+        Resource::from_attributes([("service.name", "chat"), ("service.namespace", "ai")]);
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer().with_resource(resource))
+        .with(layer);
+    let (trace_id, request_id) = tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!(
+            "POST /chat",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/chat",
+            url.full = "https://chat.example.com/chat",
+            http.response.status_code = 200,
+        );
+        let ids = (request.trace_id().unwrap(), request.span_id().unwrap());
+        request.in_scope(|| {
+            tracing::info_span!(
+                "SELECT docs",
+                otel.kind = "client",
+                db.system.name = "postgresql",
+                db.query.text = "SELECT 1",
+                server.address = "pg",
+            )
+            .in_scope(|| tracing::info!(rows = 3, "retrieved"));
+        });
+        ids
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    let find = |name: &str| {
+        envs.iter()
+            .find(|e| e["name"] == format!("Microsoft.ApplicationInsights.{name}"))
+            .unwrap_or_else(|| panic!("no {name} in {envs:#?}"))
+    };
+    let req = find("Request");
+    let dep = find("RemoteDependency");
+    let msg = find("Message");
+    find("Metric");
+    for e in [req, dep, msg] {
+        assert_eq!(e["iKey"], KEY);
+        assert_eq!(e["tags"]["ai.operation.id"], trace_id.to_string());
+        assert_eq!(e["tags"]["ai.cloud.role"], "ai.chat");
+    }
+    assert_eq!(req["data"]["baseData"]["id"], request_id.to_string());
+    assert_eq!(req["data"]["baseData"]["name"], "POST /chat");
+    assert_eq!(req["data"]["baseData"]["responseCode"], "200");
+    assert_eq!(req["data"]["baseData"]["success"], true);
+    assert_eq!(dep["tags"]["ai.operation.parentId"], request_id.to_string());
+    assert_eq!(dep["data"]["baseData"]["type"], "postgresql");
+    assert_eq!(dep["data"]["baseData"]["target"], "pg");
+    assert_eq!(msg["data"]["baseData"]["message"], "retrieved");
+    assert_eq!(msg["data"]["baseData"]["properties"]["rows"], "3");
+    assert_eq!(
+        msg["tags"]["ai.operation.parentId"],
+        dep["data"]["baseData"]["id"]
+    );
+}
+
+#[test]
+fn sampled_out_spans_and_their_events_are_not_exported() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
+        ))
+        .with_resource_metric(false)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer().with_sampler(Sampler::ratio(0.0).unwrap()))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("dropped", otel.kind = "server").in_scope(|| tracing::info!("inside"));
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(envelopes(&captured).is_empty());
+}
+
+#[test]
+fn bad_connection_strings_are_errors_that_say_what_to_fix() {
+    let err = AppInsightsLayer::builder()
+        .with_connection_string("InstrumentationKey=nope")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("GUID"), "{err}");
+    let err = AppInsightsLayer::builder()
+        .with_connection_string(format!("InstrumentationKey={KEY};Authorization=AAD"))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("Entra"), "{err}");
+}
+
+#[test]
+fn huge_unicode_fields_never_panic_and_are_cut_on_char_boundaries() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
+        ))
+        .with_resource_metric(false)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(layer);
+    let euros = "€".repeat(40_000);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("big", otel.name = euros.as_str(), note = euros.as_str())
+            .in_scope(|| tracing::info!(exception.message = euros.as_str(), "x"));
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    let dep = envs
+        .iter()
+        .find(|e| e["data"]["baseType"] == "RemoteDependencyData")
+        .unwrap();
+    assert_eq!(
+        dep["data"]["baseData"]["name"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        1024
+    );
+    assert_eq!(
+        dep["data"]["baseData"]["properties"]["note"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        8192
+    );
+    assert_eq!(
+        dep["tags"]["ai.operation.name"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count(),
+        1024
+    );
+}

@@ -1,0 +1,22 @@
+//! The runner passes every span scenario of the recorded fixtures.
+
+use std::process::Command;
+
+#[test]
+fn runner_passes_the_recorded_fixtures() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracing-insights-conformance"))
+        .args([
+            "--scenarios",
+            &format!("{dir}/fixtures/scenarios.json"),
+            "--expected",
+            &format!("{dir}/fixtures/expected"),
+        ])
+        .output()
+        .expect("the runner starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
