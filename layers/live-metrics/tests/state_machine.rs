@@ -1,0 +1,440 @@
+//! The control loop step by step over a manual clock and a scripted transport: no sleeps,
+//! no sockets.
+
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+use tracing_insights_correlation as correlation;
+use tracing_insights_live_metrics::{
+    CallKind, Clock, Controller, Error, LiveMetricsLayer, LiveState, ManualClock, QpsRequest,
+    QpsResponse, TokenProvider, Transport,
+};
+use tracing_subscriber::prelude::*;
+
+const KEY: &str = "00000000-0000-0000-0000-000000000000";
+
+type Log = Arc<Mutex<Vec<(u64, QpsRequest)>>>;
+
+/// Answers with `f(request, index)` and logs every request with the second it was sent.
+struct Fake<F> {
+    clock: ManualClock,
+    log: Log,
+    f: F,
+}
+
+impl<F> Transport for Fake<F>
+where
+    F: FnMut(&QpsRequest, usize) -> Result<QpsResponse, String> + Send + 'static,
+{
+    fn send(&mut self, request: &QpsRequest) -> Result<QpsResponse, String> {
+        let mut log = self.log.lock().unwrap();
+        let n = log.len();
+        log.push((self.clock.elapsed().as_secs(), request.clone()));
+        drop(log);
+        (self.f)(request, n)
+    }
+}
+
+fn answer(subscribed: bool, extra: &[(&str, &str)], body: &str) -> QpsResponse {
+    let mut headers = vec![("x-ms-qps-subscribed".to_owned(), subscribed.to_string())];
+    headers.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    QpsResponse {
+        status: 200,
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn setup<F>(f: F) -> (LiveMetricsLayer, Controller, ManualClock, Log)
+where
+    F: FnMut(&QpsRequest, usize) -> Result<QpsResponse, String> + Send + 'static,
+{
+    setup_with(LiveMetricsLayer::builder(), f)
+}
+
+fn setup_with<F>(
+    builder: tracing_insights_live_metrics::LiveMetricsBuilder,
+    f: F,
+) -> (LiveMetricsLayer, Controller, ManualClock, Log)
+where
+    F: FnMut(&QpsRequest, usize) -> Result<QpsResponse, String> + Send + 'static,
+{
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_795_306_053));
+    let log: Log = Arc::default();
+    let (layer, ctl) = builder
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};LiveEndpoint=http://127.0.0.1:1"
+        ))
+        .build_with(
+            clock.clone(),
+            Fake {
+                clock: clock.clone(),
+                log: log.clone(),
+                f,
+            },
+        )
+        .unwrap();
+    (layer, ctl, clock, log)
+}
+
+/// Polls until `until` seconds, advancing the clock by what `poll` asks.
+fn run(ctl: &mut Controller, clock: &ManualClock, until: u64, mut each: impl FnMut(&Controller)) {
+    while clock.elapsed() < Duration::from_secs(until) {
+        let wait = ctl.poll();
+        each(ctl);
+        clock.advance(wait);
+    }
+}
+
+fn times(log: &Log, kind: CallKind) -> Vec<u64> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.kind == kind)
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+fn post_bodies(log: &Log) -> Vec<Value> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.kind == CallKind::Post)
+        .map(|(_, r)| serde_json::from_slice::<Value>(&r.body).unwrap()[0].clone())
+        .collect()
+}
+
+#[test]
+fn unsubscribed_pings_every_5s_then_every_60s() {
+    let (layer, mut ctl, clock, log) = setup(|_, _| Ok(answer(false, &[], "")));
+    run(&mut ctl, &clock, 200, |c| {
+        assert_eq!(c.state(), LiveState::Pinging)
+    });
+    let mut want: Vec<u64> = (0..=60).step_by(5).collect();
+    want.extend([120, 180]);
+    assert_eq!(times(&log, CallKind::Ping), want);
+    assert!(times(&log, CallKind::Post).is_empty());
+    assert!(!layer.is_collecting());
+}
+
+#[test]
+fn failed_pings_follow_the_same_schedule() {
+    let (_layer, mut ctl, clock, log) = setup(|_, n| {
+        if n % 2 == 0 {
+            Err("connection refused".into())
+        } else {
+            Ok(QpsResponse {
+                status: 503,
+                ..QpsResponse::default()
+            })
+        }
+    });
+    run(&mut ctl, &clock, 130, |_| {});
+    let mut want: Vec<u64> = (0..=60).step_by(5).collect();
+    want.push(120);
+    assert_eq!(times(&log, CallKind::Ping), want);
+    assert_eq!(ctl.stats().failures, want.len() as u64);
+}
+
+#[test]
+fn polling_hint_is_honoured() {
+    let (_layer, mut ctl, clock, log) = setup(|_, _| {
+        Ok(answer(
+            false,
+            &[("x-ms-qps-service-polling-interval-hint", "2500")],
+            "",
+        ))
+    });
+    run(&mut ctl, &clock, 70, |_| {});
+    // Every 2.5 s (70 s / 2.5 s = 28 pings), still after a minute: the service asked for it.
+    let t = times(&log, CallKind::Ping);
+    assert_eq!(t.len(), 28);
+    assert_eq!(t[..5], [0, 2, 5, 7, 10]);
+}
+
+#[test]
+fn post_failures_fall_back_after_20s_from_the_last_success() {
+    let (layer, mut ctl, clock, log) = setup(|r, _| match r.kind {
+        CallKind::Ping => Ok(answer(r_secs(r) == 0, &[], "")),
+        CallKind::Post if r_secs(r) <= 10 => Ok(answer(true, &[], "")),
+        CallKind::Post => Ok(QpsResponse {
+            status: 500,
+            ..QpsResponse::default()
+        }),
+    });
+    let mut states = Vec::new();
+    run(&mut ctl, &clock, 40, |c| states.push(c.state()));
+    assert_eq!(times(&log, CallKind::Post), (1..=30).collect::<Vec<_>>());
+    // Back to pinging at 30 s (20 s after the last good post at 10 s); next ping 5 s later.
+    assert_eq!(times(&log, CallKind::Ping), vec![0, 35]);
+    assert!(!layer.is_collecting());
+    assert_eq!(ctl.etag(), "");
+}
+
+/// The test service answers from the transmission time: seconds since the test's start.
+fn r_secs(r: &QpsRequest) -> u64 {
+    let ticks: u64 = r
+        .header("x-ms-qps-transmission-time")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (ticks - 621_355_968_000_000_000) / 10_000_000 - 1_795_306_053
+}
+
+#[test]
+fn unsubscribed_post_stops_collection_at_once() {
+    let (layer, mut ctl, clock, log) = setup(|r, _| {
+        Ok(match r.kind {
+            CallKind::Ping => answer(r_secs(r) == 0, &[], ""),
+            CallKind::Post => answer(r_secs(r) < 3, &[], ""),
+        })
+    });
+    run(&mut ctl, &clock, 12, |_| {});
+    assert_eq!(times(&log, CallKind::Post), vec![1, 2, 3]);
+    assert_eq!(times(&log, CallKind::Ping), vec![0, 8]);
+    assert!(!layer.is_collecting());
+}
+
+fn config_body(etag: &str) -> String {
+    json!({
+        "ETag": etag,
+        "Metrics": [
+            {"Id": "slow", "TelemetryType": "Request", "FilterGroups": [{"Filters": [
+                {"FieldName": "Duration", "Predicate": "GreaterThan", "Comparand": "0.0:0:0.1"},
+                {"FieldName": "Success", "Predicate": "Equal", "Comparand": "true"}
+            ]}], "Projection": "Count()", "Aggregation": "Sum", "BackEndAggregation": "Sum"},
+            {"Id": "tokens", "TelemetryType": "Request", "FilterGroups": [], "Projection": "CustomDimensions.tokens", "Aggregation": "Max", "BackEndAggregation": "Max"},
+            {"Id": "evt", "TelemetryType": "Event", "FilterGroups": [], "Projection": "Count()", "Aggregation": "Sum", "BackEndAggregation": "Sum"}
+        ],
+        "DocumentStreams": [
+            {"Id": "chat", "DocumentFilterGroups": [
+                {"TelemetryType": "Request", "Filters": {"Filters": [{"FieldName": "CustomDimensions.gen_ai.request.model", "Predicate": "Equal", "Comparand": "gpt"}]}},
+                {"TelemetryType": "Request", "Filters": {"Filters": [{"FieldName": "Name", "Predicate": "LessThan", "Comparand": "x"}]}}
+            ]}
+        ],
+        "QuotaInfo": null
+    })
+    .to_string()
+}
+
+#[test]
+fn ping_configuration_applied_and_errors_reported() {
+    let (layer, mut ctl, clock, log) = setup(|r, _| {
+        Ok(match r.kind {
+            CallKind::Ping => answer(
+                true,
+                &[("x-ms-qps-configuration-etag", "cfg-1")],
+                &config_body("cfg-1"),
+            ),
+            CallKind::Post => answer(true, &[("x-ms-qps-configuration-etag", "cfg-1")], ""),
+        })
+    });
+    let span_clock = correlation::testing::ManualClock::new(UNIX_EPOCH);
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer().with_clock(span_clock.clone()))
+        .with(layer.clone());
+    let _d = tracing::subscriber::set_default(subscriber);
+    let request = |ms: u64, ok: bool, model: &str, tokens: u64| {
+        let s = tracing::info_span!(
+            "POST /chat",
+            otel.kind = "server",
+            gen_ai.request.model = model,
+            tokens = tokens,
+            otel.status_code = if ok { "ok" } else { "error" }
+        );
+        s.in_scope(|| span_clock.advance(Duration::from_millis(ms)));
+    };
+    let mut polls = 0;
+    while clock.elapsed() < Duration::from_secs(3) {
+        let wait = ctl.poll();
+        if polls == 0 {
+            request(200, true, "gpt", 10); // slow, ok: counted
+            request(200, false, "gpt", 30); // slow, failed: AND-ed filter rejects it
+            request(50, true, "llama", 20); // fast
+        }
+        polls += 1;
+        clock.advance(wait);
+    }
+    assert_eq!(ctl.etag(), "cfg-1");
+    assert_eq!(ctl.stats().configurations_applied, 1);
+    let posts = post_bodies(&log);
+    let first = &posts[0];
+    let m = |p: &Value, name: &str| {
+        p["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Name"] == name)
+            .map(|m| m["Value"].clone())
+    };
+    assert_eq!(m(first, "slow"), Some(json!(1.0)));
+    // The dimension is recorded by the correlation layer under the field name.
+    assert_eq!(m(first, "tokens"), Some(json!(30.0)));
+    assert_eq!(m(first, "evt"), None);
+    // Only the "gpt" requests are documents, tagged with the stream.
+    let docs = first["Documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    assert!(docs
+        .iter()
+        .all(|d| d["DocumentStreamIds"] == json!(["chat"])));
+    // Rejected: the Event metric, and the stream's LessThan-on-Name group.
+    let errors: Vec<&str> = first["CollectionConfigurationErrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["CollectionConfigurationErrorType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "MetricTelemetryTypeUnsupported",
+            "DocumentStreamFailureToCreateFilterUnexpected"
+        ]
+    );
+    // Sent with every post, as are the derived metrics (zeros included).
+    assert!(posts[1]["CollectionConfigurationErrors"].is_array());
+    assert_eq!(m(&posts[1], "slow"), Some(json!(0.0)));
+    let posts_etags: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.kind == CallKind::Post)
+        .map(|(_, r)| r.header("x-ms-qps-configuration-etag").unwrap().to_owned())
+        .collect();
+    assert!(posts_etags.iter().all(|e| e == "cfg-1"));
+}
+
+#[test]
+fn nothing_is_collected_before_subscription_and_documents_are_bounded() {
+    let (layer, mut ctl, clock, log) = setup_with(
+        LiveMetricsLayer::builder().with_max_documents_per_second(5),
+        |r, _| Ok(answer(r.kind == CallKind::Post || r_secs(r) >= 5, &[], "")),
+    );
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(layer.clone());
+    let _d = tracing::subscriber::set_default(subscriber);
+    while clock.elapsed() < Duration::from_secs(7) {
+        let wait = ctl.poll();
+        // Work all the time; only what happens while subscribed counts.
+        for i in 0..50 {
+            tracing::info_span!("GET /x", otel.kind = "server").in_scope(|| {
+                tracing::info!(i, "hello");
+            });
+        }
+        clock.advance(wait);
+    }
+    assert_eq!(times(&log, CallKind::Ping), vec![0, 5]);
+    let posts = post_bodies(&log);
+    assert_eq!(posts.len(), 1);
+    let rate = posts[0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Name"] == "\\ApplicationInsights\\Requests/Sec")
+        .unwrap()["Value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(rate, 50.0, "only the work done after the 5 s ping");
+    assert_eq!(posts[0]["Documents"].as_array().unwrap().len(), 5);
+    // 100 items a second, 5 kept: 95 dropped from the posted second and 95 from the one
+    // collected after it.
+    assert_eq!(ctl.stats().documents_dropped, 190);
+}
+
+#[test]
+fn accepted_redirect_moves_later_calls() {
+    let (_layer, mut ctl, clock, log) = setup(|r, _| {
+        Ok(match r.kind {
+            CallKind::Ping => answer(
+                true,
+                &[(
+                    "x-ms-qps-service-endpoint-redirect-v2",
+                    "https://westeurope.livediagnostics.monitor.azure.com/x",
+                )],
+                "",
+            ),
+            CallKind::Post => answer(true, &[], ""),
+        })
+    });
+    run(&mut ctl, &clock, 2, |_| {});
+    let log = log.lock().unwrap();
+    assert!(log[0]
+        .1
+        .url
+        .starts_with("http://127.0.0.1:1/QuickPulseService.svc/ping?"));
+    assert!(log[1].1.url.starts_with(
+        "https://westeurope.livediagnostics.monitor.azure.com/QuickPulseService.svc/post?"
+    ));
+    assert_eq!(ctl.stats().redirects_followed, 1);
+}
+
+#[derive(Debug)]
+struct Token;
+impl TokenProvider for Token {
+    fn token(&self) -> Result<String, String> {
+        Ok("secret-token".into())
+    }
+}
+
+#[test]
+fn bearer_token_and_secrets() {
+    let aad = format!("InstrumentationKey={KEY};LiveEndpoint=http://127.0.0.1:1;Authorization=AAD");
+    let err = LiveMetricsLayer::builder()
+        .with_connection_string(aad.clone())
+        .build_with(
+            ManualClock::new(UNIX_EPOCH),
+            Fake {
+                clock: ManualClock::new(UNIX_EPOCH),
+                log: Log::default(),
+                f: |_: &QpsRequest, _| Err::<QpsResponse, String>("x".into()),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingTokenProvider), "{err}");
+    let clock = ManualClock::new(UNIX_EPOCH);
+    let log = Log::default();
+    let builder = LiveMetricsLayer::builder()
+        .with_connection_string(aad)
+        .with_token_provider(Token);
+    assert!(!format!("{builder:?}").contains(KEY));
+    let (_layer, mut ctl) = builder
+        .build_with(
+            clock.clone(),
+            Fake {
+                clock: clock.clone(),
+                log: log.clone(),
+                f: |_: &QpsRequest, _| Ok(answer(true, &[], "")),
+            },
+        )
+        .unwrap();
+    run(&mut ctl, &clock, 2, |_| {});
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    for (_, r) in log.iter() {
+        assert_eq!(r.header("authorization"), Some("Bearer secret-token"));
+        let dbg = format!("{r:?}");
+        assert!(!dbg.contains(KEY) && !dbg.contains("secret-token"), "{dbg}");
+    }
+    assert!(!format!("{ctl:?}").contains(KEY));
+}
+
+#[test]
+fn bad_configuration_is_an_error() {
+    let err = LiveMetricsLayer::builder()
+        .with_connection_string("LiveEndpoint=http://127.0.0.1:1")
+        .build_with(
+            ManualClock::new(UNIX_EPOCH),
+            Fake {
+                clock: ManualClock::new(UNIX_EPOCH),
+                log: Log::default(),
+                f: |_: &QpsRequest, _| Err::<QpsResponse, String>("x".into()),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::ConnectionString(_)), "{err}");
+}
