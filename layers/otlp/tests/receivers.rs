@@ -38,7 +38,9 @@ fn try_json(url: &str) -> Option<Value> {
 }
 
 fn get_json(url: &str) -> Value {
-    let mut resp = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut resp = ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let body = resp.body_mut().read_to_string().unwrap();
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
 }
@@ -137,7 +139,9 @@ fn ai_request() -> (String, String, String) {
 
 #[test]
 fn ddapm_test_agent_receives_traces_logs_and_metrics_with_our_ids() {
-    let Some(base) = receiver("TI_DDAPM_URL") else { return };
+    let Some(base) = receiver("TI_DDAPM_URL") else {
+        return;
+    };
     let (layer, guard) = OtlpLayer::builder()
         .with_name("ddapm")
         .with_env(EnvSource::from_vars::<&str, &str>([]))
@@ -147,10 +151,12 @@ fn ddapm_test_agent_receives_traces_logs_and_metrics_with_our_ids() {
     let report = guard.check();
     assert!(report.is_ok(), "{report}");
     let subscriber = tracing_subscriber::registry()
-        .with(correlation::layer().with_resource(Resource::from_attributes([(
-            "service.name",
-            "ti-ddapm-e2e",
-        )])))
+        .with(
+            correlation::layer().with_resource(Resource::from_attributes([(
+                "service.name",
+                "ti-ddapm-e2e",
+            )])),
+        )
         .with(layer);
     let (trace, server, llm) = tracing::subscriber::with_default(subscriber, ai_request);
     guard.shutdown(Duration::from_secs(10)).unwrap();
@@ -169,7 +175,10 @@ fn ddapm_test_agent_receives_traces_logs_and_metrics_with_our_ids() {
         mentions(&v, &trace).then_some(v)
     });
     assert!(logs.to_string().contains("llm answered"));
-    assert!(mentions(&logs, &llm), "the log record carries the LLM span's id");
+    assert!(
+        mentions(&logs, &llm),
+        "the log record carries the LLM span's id"
+    );
 
     let metrics = poll("our metrics in ddapm", || {
         let v = get_json(&format!("{base}/test/session/metrics"));
@@ -181,7 +190,9 @@ fn ddapm_test_agent_receives_traces_logs_and_metrics_with_our_ids() {
 
 #[test]
 fn ddapm_test_agent_accepts_http_json() {
-    let Some(base) = receiver("TI_DDAPM_URL") else { return };
+    let Some(base) = receiver("TI_DDAPM_URL") else {
+        return;
+    };
     let (layer, guard) = OtlpLayer::builder()
         .with_name("ddapm-json")
         .with_env(EnvSource::from_vars([
@@ -204,7 +215,9 @@ fn ddapm_test_agent_accepts_http_json() {
 
 #[test]
 fn ddapm_check_reports_a_wrong_path() {
-    let Some(base) = receiver("TI_DDAPM_URL") else { return };
+    let Some(base) = receiver("TI_DDAPM_URL") else {
+        return;
+    };
     let (_layer, guard) = OtlpLayer::builder()
         .with_env(EnvSource::from_vars([(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -222,7 +235,9 @@ fn ddapm_check_reports_a_wrong_path() {
 
 #[test]
 fn phoenix_shows_genai_spans_with_token_counts() {
-    let Some(base) = receiver("TI_PHOENIX_URL") else { return };
+    let Some(base) = receiver("TI_PHOENIX_URL") else {
+        return;
+    };
     let project = format!(
         "ti-e2e-{}",
         std::time::SystemTime::now()
@@ -235,7 +250,10 @@ fn phoenix_shows_genai_spans_with_token_counts() {
         .with_name("phoenix")
         .with_env(EnvSource::from_vars([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
-            ("OTEL_EXPORTER_OTLP_HEADERS", &format!("x-project-name={project}")),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                &format!("x-project-name={project}"),
+            ),
             ("OTEL_LOGS_EXPORTER", "none"),
             ("OTEL_METRICS_EXPORTER", "none"),
         ]))
@@ -243,7 +261,10 @@ fn phoenix_shows_genai_spans_with_token_counts() {
         .unwrap();
     let report = guard.check();
     assert!(report.is_ok(), "{report}");
-    assert_eq!(guard.endpoints()[0], (Signal::Traces, format!("{base}/v1/traces")));
+    assert_eq!(
+        guard.endpoints()[0],
+        (Signal::Traces, format!("{base}/v1/traces"))
+    );
     let subscriber = tracing_subscriber::registry()
         .with(correlation::layer())
         .with(layer);
@@ -260,14 +281,21 @@ fn phoenix_shows_genai_spans_with_token_counts() {
         .iter()
         .find(|s| s["name"] == "chat gpt-4o")
         .unwrap_or_else(|| panic!("{spans:#}"));
-    assert_eq!(llm_span["context"]["trace_id"], trace.as_str(), "{llm_span:#}");
+    assert_eq!(
+        llm_span["context"]["trace_id"],
+        trace.as_str(),
+        "{llm_span:#}"
+    );
     assert_eq!(llm_span["context"]["span_id"], llm.as_str(), "{llm_span:#}");
     let attrs = llm_span["attributes"].to_string();
     // Phoenix maps the GenAI conventions onto OpenInference on ingest.
     assert_eq!(llm_span["span_kind"], "LLM", "{llm_span:#}");
     assert!(attrs.contains("gpt-4o"), "{attrs}");
     let a = &llm_span["attributes"];
-    let count = |k: &str| a[k].as_i64().or_else(|| a["llm.token_count"][k.rsplit('.').next().unwrap()].as_i64());
+    let count = |k: &str| {
+        a[k].as_i64()
+            .or_else(|| a["llm.token_count"][k.rsplit('.').next().unwrap()].as_i64())
+    };
     assert_eq!(count("llm.token_count.prompt"), Some(12), "{a:#}");
     assert_eq!(count("llm.token_count.completion"), Some(34), "{a:#}");
 }
@@ -331,6 +359,9 @@ fn one_trace_same_ids_in_both_backends_at_once() {
     assert!(ids.iter().all(|(t, _)| *t == trace), "{ids:?}");
     assert!(ids.iter().any(|(_, s)| *s == server) && ids.iter().any(|(_, s)| *s == llm));
     for (_, s) in &ids {
-        assert!(mentions(&dd_traces, s), "span {s} is in Phoenix but not in ddapm");
+        assert!(
+            mentions(&dd_traces, s),
+            "span {s} is in Phoenix but not in ddapm"
+        );
     }
 }
