@@ -261,6 +261,7 @@ impl AppInsightsLayer {
                         trace_id: c.trace_id.to_string(),
                         span_id: c.span_id.to_string(),
                         fields: d.record().fields(),
+                        sampler_rate: d.sample_rate(),
                     };
                     Some(mapping::event_envelope(
                         self.shared.part_a(),

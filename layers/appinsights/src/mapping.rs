@@ -673,8 +673,7 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
                         meas.insert("timeSinceEnqueued".into(), json!(t));
                     }
                 }
-            }
-            if let Some(method) = a.first(&["http.request.method", "http.method"]) {
+            } else if let Some(method) = a.first(&["http.request.method", "http.method"]) {
                 if let Some(ua) = a.first(&["user_agent.original", "http.user_agent"]) {
                     tags.set("ai.user.userAgent", ua);
                 }
@@ -689,7 +688,7 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
                     code = c.to_string();
                 }
                 http_status = Some(sc);
-            } else if a.has("messaging.system") && !a.has("az.namespace") {
+            } else if a.has("messaging.system") {
                 if let Some(dest) = a.s("messaging.destination") {
                     source = Some(
                         match a
@@ -847,11 +846,12 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
     )
 }
 
-/// Where an event happened: its span's ids and fields (for `session.id`).
+/// Where an event happened: its span's ids and fields (for `session.id` and `sampleRate`).
 pub(crate) struct EventSpan<'a> {
     pub(crate) trace_id: String,
     pub(crate) span_id: String,
     pub(crate) fields: &'a [(&'static str, FieldValue)],
+    pub(crate) sampler_rate: f64,
 }
 
 /// Log attributes Microsoft's log exporter consumes (protocol §4.1), plus this layer's own
@@ -921,6 +921,8 @@ pub(crate) fn event_envelope(
 ) -> Value {
     let a = Attrs(fields);
     let mut tags = part_a.tags();
+    // Events inside a kept span carry its sampling rate, so counts stay right.
+    let sample = span.and_then(|sp| sample_rate(Attrs(sp.fields), sp.sampler_rate));
     if let Some(sp) = span {
         tags.set("ai.operation.id", sp.trace_id.clone());
         tags.set("ai.operation.parentId", sp.span_id.clone());
@@ -985,7 +987,7 @@ pub(crate) fn event_envelope(
             "measurements": meas,
             "exceptions": exceptions,
         });
-        envelope(EXCEPTION, ikey, time, tags, None, "ExceptionData", bd)
+        envelope(EXCEPTION, ikey, time, tags, sample, "ExceptionData", bd)
     } else if let Some(name) = a.s("microsoft.custom_event.name").or_else(|| {
         a.has("APPLICATION_INSIGHTS_EVENT_MARKER_ATTRIBUTE")
             .then(|| body.clone().unwrap_or_default())
@@ -996,7 +998,7 @@ pub(crate) fn event_envelope(
             "properties": props,
             "measurements": meas,
         });
-        envelope(EVENT, ikey, time, tags, None, "EventData", bd)
+        envelope(EVENT, ikey, time, tags, sample, "EventData", bd)
     } else {
         let message = body.unwrap_or_default();
         let message = truncate(&message, MAX_MESSAGE).trim();
@@ -1008,7 +1010,7 @@ pub(crate) fn event_envelope(
             "properties": props,
             "measurements": meas,
         });
-        envelope(MESSAGE, ikey, time, tags, None, "MessageData", bd)
+        envelope(MESSAGE, ikey, time, tags, sample, "MessageData", bd)
     }
 }
 
@@ -1071,6 +1073,110 @@ mod tests {
                 proptest::prop_assert!(v.as_str().unwrap().chars().count() <= MAX_PROP_VALUE);
             }
         }
+    }
+
+    fn span(kind: SpanKind, fields: &[(&'static str, FieldValue)]) -> Value {
+        let part_a = PartA::new(&Resource::from_attributes([("service.name", "svc")]));
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
+        let input = SpanInput {
+            name: "span",
+            kind,
+            status: SpanStatus::Unset,
+            fields,
+            trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+            span_id: "b7ad6b7169203331".into(),
+            parent_id: None,
+            links: &[],
+            start: t,
+            end: t,
+            sampler_rate: 100.0,
+        };
+        span_envelope(&part_a, "k", &input)["data"]["baseData"].clone()
+    }
+
+    fn s(v: &str) -> FieldValue {
+        FieldValue::Str(v.into())
+    }
+
+    #[test]
+    fn documented_dependency_examples() {
+        // Protocol §3.8: a kafka PRODUCER span.
+        let bd = span(
+            SpanKind::Producer,
+            &[
+                ("messaging.system", s("kafka")),
+                ("messaging.destination", s("topic1")),
+            ],
+        );
+        assert_eq!(bd["type"], "Queue Message | kafka");
+        assert_eq!(bd["target"], "topic1");
+        // §3.4 rule 7: unknown CLIENT, no scheme: the port is kept.
+        let bd = span(
+            SpanKind::Client,
+            &[
+                ("net.peer.name", s("x")),
+                ("net.peer.port", FieldValue::I64(80)),
+            ],
+        );
+        assert_eq!(bd["type"], "N/A");
+        assert_eq!(bd["target"], "x:80");
+        // RPC: the system's value (deviation rpc_type_is_system_value).
+        let bd = span(SpanKind::Client, &[("rpc.system", s("grpc"))]);
+        assert_eq!(bd["type"], "grpc");
+        assert_eq!(bd["target"], "grpc");
+        // §3.8: CLIENT HTTP with url.full on :443 and no url.scheme keeps the port.
+        let bd = span(
+            SpanKind::Client,
+            &[
+                ("http.request.method", s("POST")),
+                ("url.full", s("https://api.example.com:443/v1/items?x=1")),
+                ("server.address", s("api.example.com")),
+                ("server.port", FieldValue::I64(443)),
+                ("http.response.status_code", FieldValue::I64(500)),
+            ],
+        );
+        assert_eq!(bd["name"], "POST /v1/items");
+        assert_eq!(bd["target"], "api.example.com:443");
+        assert_eq!(bd["resultCode"], "500");
+        // INTERNAL Azure SDK span.
+        let bd = span(
+            SpanKind::Internal,
+            &[("az.namespace", s("Microsoft.KeyVault"))],
+        );
+        assert_eq!(bd["type"], "InProc | Microsoft.KeyVault");
+    }
+
+    #[test]
+    fn documented_request_examples() {
+        // Protocol §3.3 captured example.
+        let bd = span(
+            SpanKind::Server,
+            &[
+                ("http.request.method", s("GET")),
+                ("url.scheme", s("https")),
+                ("server.address", s("example.com")),
+                ("server.port", FieldValue::I64(8443)),
+                ("url.path", s("/users/42")),
+                ("url.query", s("a=1")),
+                ("http.route", s("/users/{id}")),
+                ("http.response.status_code", FieldValue::I64(404)),
+            ],
+        );
+        assert_eq!(bd["name"], "GET /users/{id}");
+        assert_eq!(bd["url"], "https://example.com:8443/users/42?a=1");
+        assert_eq!(bd["responseCode"], "404");
+        assert_eq!(bd["success"], false);
+        // Messaging consumer (not Azure SDK): source = peer/destination.
+        let bd = span(
+            SpanKind::Consumer,
+            &[
+                ("messaging.system", s("kafka")),
+                ("messaging.destination", s("orders")),
+                ("net.peer.name", s("broker")),
+            ],
+        );
+        assert_eq!(bd["source"], "broker/orders");
+        assert_eq!(bd["success"], true);
     }
 
     #[test]

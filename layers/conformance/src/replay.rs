@@ -122,6 +122,16 @@ impl J {
     }
 }
 
+/// A resource value as Python's `str()` writes it.
+fn python_str(v: &J) -> String {
+    match v {
+        J::Str(s) => s.clone(),
+        J::Bool(true) => "True".into(),
+        J::Bool(false) => "False".into(),
+        other => other.to_python_json(),
+    }
+}
+
 /// Field names + values, in callsite order.
 struct Fields {
     names: Vec<String>,
@@ -185,12 +195,7 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
             r.obj()
                 .iter()
                 .filter(|(_, v)| *v != J::Null)
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.str().map_or_else(|| v.to_python_json(), str::to_owned),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), python_str(v)))
                 .collect()
         })
         .unwrap_or_default();
@@ -286,7 +291,11 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
     }
     for log in scenario.get("logs").map(J::arr).unwrap_or_default() {
         seq += 1;
-        let t = log.get("time_ms").and_then(J::f64).unwrap_or(0.0);
+        let t = log
+            .get("time_ms")
+            .or_else(|| log.get("observed_time_ms"))
+            .and_then(J::f64)
+            .unwrap_or(0.0);
         actions.push((t, 1, 0, seq, Action::Log { log }));
     }
     actions.sort_by(|a, b| {
