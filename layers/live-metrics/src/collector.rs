@@ -54,6 +54,7 @@ pub(crate) struct Collector {
     shards: [Shard; SHARDS],
     config: RwLock<Arc<CollectionConfig>>,
     config_gen: AtomicU64,
+    config_has_metrics: AtomicBool,
     docs: Mutex<Vec<Value>>,
     docs_len: AtomicUsize,
     max_docs: usize,
@@ -68,6 +69,7 @@ impl Collector {
             shards: Default::default(),
             config: RwLock::new(Arc::new(CollectionConfig::default())),
             config_gen: AtomicU64::new(0),
+            config_has_metrics: AtomicBool::new(false),
             docs: Mutex::new(Vec::new()),
             docs_len: AtomicUsize::new(0),
             max_docs,
@@ -116,6 +118,8 @@ impl Collector {
     }
 
     pub(crate) fn set_config(&self, cfg: CollectionConfig) {
+        self.config_has_metrics
+            .store(cfg.has_metrics(), Ordering::Relaxed);
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(cfg);
         self.config_gen.fetch_add(1, Ordering::AcqRel);
     }
@@ -125,13 +129,26 @@ impl Collector {
         &self.shards[i]
     }
 
-    /// Counts, filters and keeps (as a document) one item.
-    pub(crate) fn observe(&self, item: &Item<'_>) {
+    /// Whether an item needs more than counting: a derived metric may read it, or the
+    /// document buffer has room. When not, the layer only calls [`Collector::count`].
+    #[inline]
+    pub(crate) fn wants_detail(&self) -> bool {
+        self.config_has_metrics.load(Ordering::Relaxed)
+            || self.docs_len.load(Ordering::Relaxed) < self.max_docs
+    }
+
+    /// Counts an item that is not looked at further (the document buffer is full).
+    pub(crate) fn count(&self, ty: ItemType, success: bool, duration: Duration) {
+        self.count_only(ty, success, duration);
+        self.docs_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_only(&self, ty: ItemType, success: bool, duration: Duration) {
         let s = self.shard();
-        let us = u64::try_from(item.duration.as_micros()).unwrap_or(u64::MAX);
-        match item.ty {
+        let us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        match ty {
             ItemType::Request => {
-                if item.success {
+                if success {
                     s.requests.fetch_add(1, Ordering::Relaxed);
                 } else {
                     s.requests_failed.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +156,7 @@ impl Collector {
                 s.request_us.fetch_add(us, Ordering::Relaxed);
             }
             ItemType::Dependency => {
-                if item.success {
+                if success {
                     s.dependencies.fetch_add(1, Ordering::Relaxed);
                 } else {
                     s.dependencies_failed.fetch_add(1, Ordering::Relaxed);
@@ -151,6 +168,11 @@ impl Collector {
             }
             ItemType::Trace => {}
         }
+    }
+
+    /// Counts, filters and keeps (as a document) one item.
+    pub(crate) fn observe(&self, item: &Item<'_>) {
+        self.count_only(item.ty, item.success, item.duration);
         let cfg = self.config();
         if cfg.has_metrics() {
             cfg.observe(item);
@@ -202,7 +224,9 @@ impl Collector {
         std::mem::take(&mut *docs)
     }
 
-    /// Documents not kept because the per-second bound was reached or the buffer was busy.
+    /// Items not kept as documents because the per-second bound was reached or the buffer
+    /// was busy (once the bound is reached, items are no longer matched against the
+    /// document streams, so this counts them all).
     pub(crate) fn documents_dropped(&self) -> u64 {
         self.docs_dropped.load(Ordering::Relaxed)
     }

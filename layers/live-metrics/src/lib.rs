@@ -328,6 +328,17 @@ where
         if !self.collector.is_collecting() {
             return;
         }
+        if !self.collector.wants_detail() {
+            let mut probe = telemetry::ExceptionProbe::default();
+            event.record(&mut probe);
+            let ty = if probe.0 {
+                telemetry::ItemType::Exception
+            } else {
+                telemetry::ItemType::Trace
+            };
+            self.collector.count(ty, true, Duration::ZERO);
+            return;
+        }
         let mut fields = telemetry::EventFields::default();
         event.record(&mut fields);
         let item = telemetry::event_item(&fields.fields);
@@ -343,8 +354,13 @@ where
         let Some(data) = ext.get::<SpanData>() else {
             return;
         };
-        let item = telemetry::span_item(data);
-        self.collector.observe(&item);
+        if self.collector.wants_detail() {
+            let item = telemetry::span_item(data);
+            self.collector.observe(&item);
+        } else {
+            let (ty, success, duration) = telemetry::span_basics(data);
+            self.collector.count(ty, success, duration);
+        }
     }
 }
 

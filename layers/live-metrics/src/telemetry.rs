@@ -134,13 +134,35 @@ fn get_int(fields: &[(&'static str, FieldValue)], keys: &[&str]) -> Option<i64> 
     get(fields, keys).and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
 }
 
-/// A finished span as a request or dependency. Classification and success come from
+/// What the counters need from a finished span, computed without allocating: its type,
+/// success and duration. Classification and success come from
 /// `tracing_insights_azure::classify`, the rules the Application Insights layer uses.
-pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
+pub(crate) fn span_basics(data: &SpanData) -> (ItemType, bool, Duration) {
     let fields = data.record().fields();
     let status_error = matches!(data.status(), SpanStatus::Error { .. });
+    let (ty, success) = match classify::telemetry_type(kind(data.kind())) {
+        TelemetryType::Request => {
+            let is_http = get(fields, &["http.request.method", "http.method"]).is_some();
+            let http_status = is_http
+                .then(|| get_int(fields, &["http.response.status_code", "http.status_code"]));
+            (
+                ItemType::Request,
+                classify::request_success(status_error, http_status),
+            )
+        }
+        TelemetryType::Dependency => (
+            ItemType::Dependency,
+            classify::dependency_success(status_error),
+        ),
+    };
+    (ty, success, data.duration())
+}
+
+/// A finished span as a request or dependency item, with what documents and filters read.
+pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
+    let fields = data.record().fields();
+    let (ty, success, duration) = span_basics(data);
     let k = kind(data.kind());
-    let duration = data.duration();
     let http_method = get_str(fields, &["http.request.method", "http.method"]);
     let status_code = get_int(fields, &["http.response.status_code", "http.status_code"]);
     let url = get_str(fields, &["url.full", "http.url"]).or_else(|| {
@@ -159,12 +181,12 @@ pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
         Some(u)
     });
     let mut item = Item {
-        ty: ItemType::Request,
+        ty,
         name: data.name().to_owned(),
         url: None,
         code: None,
         duration,
-        success: true,
+        success,
         target: None,
         dep_type: None,
         data: None,
@@ -173,16 +195,12 @@ pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
         stack: None,
         dims: fields,
     };
-    match classify::telemetry_type(k) {
-        TelemetryType::Request => {
-            let http_status = http_method.as_ref().map(|_| status_code);
-            item.success = classify::request_success(status_error, http_status);
+    match ty {
+        ItemType::Request => {
             item.code = Some(status_code.map_or_else(|| "0".to_owned(), |c| c.to_string()));
             item.url = url;
         }
-        TelemetryType::Dependency => {
-            item.ty = ItemType::Dependency;
-            item.success = classify::dependency_success(status_error);
+        _ => {
             item.code = Some(status_code.map_or_else(|| "0".to_owned(), |c| c.to_string()));
             let host = get_str(fields, &["server.address", "net.peer.name", "peer.service"]);
             item.target = match (host, get_int(fields, &["server.port", "net.peer.port"])) {
@@ -248,6 +266,20 @@ impl Visit for EventFields {
     }
 }
 
+/// Finds out whether an event is an exception ([`is_exception`]) without recording its
+/// values.
+#[derive(Debug, Default)]
+pub(crate) struct ExceptionProbe(pub(crate) bool);
+
+impl Visit for ExceptionProbe {
+    fn record_debug(&mut self, field: &Field, _: &dyn std::fmt::Debug) {
+        self.0 |= matches!(field.name(), "exception.type" | "exception.message");
+    }
+    fn record_error(&mut self, _: &Field, _: &(dyn std::error::Error + 'static)) {
+        self.0 = true;
+    }
+}
+
 /// Whether an event is an exception: it has a field recorded as `&dyn Error` (the `error =
 /// &err as &dyn Error` convention), or an `exception.type` or `exception.message` field.
 /// This is the rule the Application Insights layer applies, so both count the same events.
@@ -285,7 +317,7 @@ pub(crate) fn event_item<'a>(fields: &'a [(&'static str, FieldValue)]) -> Item<'
         item.ty = ItemType::Exception;
         item.exc_type = Some(
             get_str(fields, &["exception.type", "error.type"])
-                .unwrap_or_else(|| "Error".to_owned()),
+                .unwrap_or_else(|| "Exception".to_owned()),
         );
         item.message = get_str(fields, &["exception.message"])
             .or_else(|| error.map(|e| e.message.clone()))

@@ -576,7 +576,7 @@ fn check_documents(p: &Value, configured: bool, n: usize) {
             }
             "RemoteDependency" => assert_eq!(d["ResultCode"], "503"),
             "Exception" => {
-                assert_eq!(d["ExceptionType"], "Error");
+                assert_eq!(d["ExceptionType"], "Exception");
                 assert!(d["ExceptionMessage"]
                     .as_str()
                     .unwrap()

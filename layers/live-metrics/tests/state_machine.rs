@@ -326,6 +326,8 @@ fn nothing_is_collected_before_subscription_and_documents_are_bounded() {
                 tracing::info!(i, "hello");
             });
         }
+        // Counted although the document buffer is full (the layer's no-document path).
+        tracing::error!(exception.type = "E", "failed");
         clock.advance(wait);
     }
     assert_eq!(times(&log, CallKind::Ping), vec![0, 5]);
@@ -340,10 +342,19 @@ fn nothing_is_collected_before_subscription_and_documents_are_bounded() {
         .as_f64()
         .unwrap();
     assert_eq!(rate, 50.0, "only the work done after the 5 s ping");
+    let exceptions = posts[0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Name"] == "\\ApplicationInsights\\Exceptions/Sec")
+        .unwrap()["Value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(exceptions, 1.0);
     assert_eq!(posts[0]["Documents"].as_array().unwrap().len(), 5);
-    // 100 items a second, 5 kept: 95 dropped from the posted second and 95 from the one
+    // 101 items a second, 5 kept: 96 dropped from the posted second and 96 from the one
     // collected after it.
-    assert_eq!(ctl.stats().documents_dropped, 190);
+    assert_eq!(ctl.stats().documents_dropped, 192);
 }
 
 #[test]
