@@ -33,3 +33,57 @@ errors = [l for l in lines if l["level"] == "ERROR"]
 assert len(errors) == 0 or all("operation_Id" in l for l in errors)
 assert f"trace {TRACE}" in run.stderr and "continues remote parent b7ad6b7169203331" in run.stderr, run.stderr
 print(f"ai_service: {len(lines)} JSON lines, {len(traces)} traces, first trace {TRACE} continued")
+
+# ---- Application Insights: the same ids on the wire --------------------------------------
+import gzip
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+received = []
+
+
+class Ingestion(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        received.append((self.path, json.loads(body)))
+        reply = json.dumps({"itemsReceived": 0, "itemsAccepted": 0, "errors": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Ingestion)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+port = server.server_address[1]
+env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
+    "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+    f"IngestionEndpoint=http://127.0.0.1:{port}/;LiveEndpoint=http://127.0.0.1:{port}/"
+)
+run = subprocess.run([exe, "--requests", "10"], capture_output=True, text=True, env=env, timeout=120)
+server.shutdown()
+if run.returncode != 0:
+    sys.exit(f"ai_service with App Insights exited {run.returncode}: {run.stderr}")
+lines = [json.loads(l) for l in run.stdout.splitlines() if l.strip()]
+log_ids = {l["operation_Id"] for l in lines if "operation_Id" in l}
+envelopes = [e for path, batch in received for e in batch]
+assert all(path == "/v2.1/track" for path, _ in received), [p for p, _ in received]
+by_type = {}
+for e in envelopes:
+    by_type.setdefault(e["data"]["baseType"], []).append(e)
+requests = by_type.get("RequestData", [])
+deps = by_type.get("RemoteDependencyData", [])
+assert len(requests) == 10, f"{len(requests)} requests: {sorted(by_type)}"
+assert len(deps) == 20, f"{len(deps)} dependencies"
+wire_ids = {e["tags"]["ai.operation.id"] for e in requests + deps}
+assert wire_ids == log_ids, (wire_ids ^ log_ids)
+failed = [r for r in requests if not r["data"]["baseData"]["success"]]
+assert len(failed) == 1 and failed[0]["data"]["baseData"]["responseCode"] == "502", failed
+print(f"ai_service -> App Insights: {len(requests)} requests, {len(deps)} dependencies, "
+      f"{len(envelopes)} envelopes; ai.operation.id == operation_Id for all {len(wire_ids)} traces")

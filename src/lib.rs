@@ -9,7 +9,11 @@
 //! | feature | default | re-exports |
 //! |---|---|---|
 //! | `correlation` | yes | [`correlation`]: ids, sampler, resource, JSON/text log formats |
+//! | `appinsights` | yes | `appinsights`: the Application Insights exporter |
+//! | `presets` | yes | `presets`: OTLP backend presets as data |
 //! | `testing` | no | the correlation layer's injectable clock and id generator |
+//!
+//! [`TelemetryGuard`] holds every exporter's guard and shuts them down in order.
 //!
 //! ```
 //! use tracing_insights::correlation;
@@ -22,9 +26,21 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod guard;
+
+pub use guard::{ExporterGuard, ShutdownErrors, TelemetryGuard};
+
 #[cfg(feature = "correlation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "correlation")))]
 pub use tracing_insights_correlation as correlation;
+
+#[cfg(feature = "appinsights")]
+#[cfg_attr(docsrs, doc(cfg(feature = "appinsights")))]
+pub use tracing_insights_appinsights as appinsights;
+
+#[cfg(feature = "presets")]
+#[cfg_attr(docsrs, doc(cfg(feature = "presets")))]
+pub use tracing_insights_presets as presets;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(all(doctest, feature = "correlation"))]

@@ -11,6 +11,7 @@
 //! `operation_Id` / `operation_ParentId` go to stdout. With no exporter configured, a short
 //! waterfall of the traces goes to stderr.
 
+mod exporters;
 mod waterfall;
 
 use std::error::Error;
@@ -72,14 +73,14 @@ fn main() -> ExitCode {
         }
     };
 
-    let exporters_configured = [
-        "APPLICATIONINSIGHTS_CONNECTION_STRING",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    let waterfall = (!exporters_configured).then(waterfall::WaterfallLayer::new);
+    let exporters = match exporters::from_env() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("ai_service: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let waterfall = (!exporters.any()).then(waterfall::WaterfallLayer::new);
     let report = waterfall.as_ref().map(|w| w.report());
 
     let resource = correlation::Resource::builder()
@@ -95,6 +96,8 @@ fn main() -> ExitCode {
         .with(filter)
         .with(correlation::layer().with_resource(resource))
         .with(correlation::json().layer())
+        // Exporters never see their own HTTP client's telemetry.
+        .with(exporters.appinsights.with_filter(export_filter()))
         .with(waterfall);
     if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
         eprintln!("could not install the subscriber: {e}");
@@ -124,6 +127,9 @@ fn main() -> ExitCode {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "ai_service done"
     );
+    if let Err(e) = exporters.guard.shutdown(Duration::from_secs(10)) {
+        eprintln!("ai_service: telemetry not fully delivered: {e}");
+    }
     if let Some(report) = report {
         eprint!("{}", report.render());
         eprintln!(
@@ -131,6 +137,12 @@ fn main() -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// What exporters receive: everything the global filter lets through, except the HTTP
+/// stacks' own events.
+fn export_filter() -> EnvFilter {
+    EnvFilter::new("trace,ureq=off,ureq_proto=off,rustls=off,hyper=off,h2=off,reqwest=off")
 }
 
 /// One `POST /chat`: retrieval, then the LLM call; every tenth request fails.
