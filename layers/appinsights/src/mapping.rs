@@ -50,8 +50,10 @@ const FILTERED_PREFIXES: &[&str] = &[
     "thread.",
     "fass.",
     "code.",
-    "otel.",
 ];
+
+/// This layer's own reserved fields (conventions for what `tracing` cannot carry).
+const RESERVED: &[&str] = &["otel.link_attributes", "otel.severity_number"];
 
 const FILTERED_KEYS: &[&str] = &[
     "session.id",
@@ -76,8 +78,6 @@ const FILTERED_KEYS: &[&str] = &[
     "network.transport",
     "user_agent.original",
     "user_agent.synthetic.type",
-    "message",
-    "error",
 ];
 
 /// Context tag keys a field may set directly (`ai.user.id = "..."`), with their Bond limits.
@@ -298,7 +298,7 @@ fn properties(a: Attrs<'_>) -> Map<String, Value> {
             || k.chars().count() > MAX_PROP_KEY
             || FILTERED_PREFIXES.iter().any(|p| k.starts_with(p))
             || FILTERED_KEYS.contains(k)
-            || tag_limit(k).is_some()
+            || RESERVED.contains(k)
         {
             continue;
         }
@@ -872,7 +872,7 @@ fn log_property_filtered(k: &str) -> bool {
             | "message"
             | "error"
     ) || k.starts_with("microsoft.availability.")
-        || k.starts_with("otel.")
+        || RESERVED.contains(&k)
 }
 
 fn log_properties(a: Attrs<'_>, logger: &str) -> Map<String, Value> {

@@ -44,6 +44,10 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
         "error_events_fail_span",
         "an ERROR event inside a span with unset status makes the span failed",
     ),
+    (
+        "ai_tag_fields_become_tags",
+        "a span field named after a context tag (ai.user.id, ...) also sets that tag",
+    ),
 ];
 
 fn tag_limit(tag: &str) -> Option<usize> {
@@ -146,6 +150,12 @@ pub(crate) fn classify(expected: &Value, all_expected: &[Value], d: &Diff) -> Op
                     }) =>
         {
             Some("error_events_fail_span")
+        }
+        (None, Some(Value::String(a)))
+            if path.starts_with("tags.ai.")
+                && expected["data"]["baseData"]["properties"][&path[5..]].as_str() == Some(a) =>
+        {
+            Some("ai_tag_fields_become_tags")
         }
         (Some(Value::String(e)), None)
             if path == "data.baseData.properties._MS.ProcessedByMetricExtractors"
