@@ -449,3 +449,56 @@ fn bad_configuration_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, Error::ConnectionString(_)), "{err}");
 }
+
+#[test]
+fn counts_are_exact_across_threads() {
+    let (layer, mut ctl, clock, log) = setup(|_, _| Ok(answer(true, &[], "")));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer.clone()),
+    );
+    let wait = ctl.poll(); // the ping subscribes
+    assert!(layer.is_collecting());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    for i in 0..1000 {
+                        let failed = (i + t) % 10 == 0;
+                        tracing::info_span!(
+                            "GET /x",
+                            otel.kind = "server",
+                            otel.status_code = if failed { "error" } else { "ok" }
+                        )
+                        .in_scope(|| {
+                            tracing::info_span!("call", otel.kind = "client").in_scope(|| {});
+                        });
+                    }
+                });
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    clock.advance(wait);
+    ctl.poll();
+    let p = &post_bodies(&log)[0];
+    let m = |name: &str| {
+        p["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Name"] == name)
+            .unwrap()["Value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(m("\\ApplicationInsights\\Requests/Sec"), 4000.0);
+    assert_eq!(m("\\ApplicationInsights\\Requests Failed/Sec"), 400.0);
+    assert_eq!(m("\\ApplicationInsights\\Dependency Calls/Sec"), 4000.0);
+    assert_eq!(p["Documents"].as_array().unwrap().len(), 20);
+    assert_eq!(ctl.stats().documents_dropped, 8000 - 20);
+}
