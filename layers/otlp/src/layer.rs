@@ -181,6 +181,8 @@ where
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL` | `http/protobuf` | or `http/json`; `grpc` is an error in this build |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_TIMEOUT` | `10000` | request timeout in ms; `0` = none |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_COMPRESSION` | `gzip` | or `none` |
+/// | `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE` | Mozilla's roots | PEM file of the roots to trust instead |
+/// | `OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mTLS (both or neither) |
 /// | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative` | or `delta`, `lowmemory` |
 /// | `OTEL_{TRACES,LOGS,METRICS}_EXPORTER` | `otlp` | `none` turns the signal off |
 /// | `OTEL_METRIC_EXPORT_INTERVAL` | `60000` | ms between metric exports |
@@ -529,6 +531,7 @@ impl OtlpBuilder {
                 .signal_setting(signal, "TIMEOUT", parse_millis)?
                 .unwrap_or(Some(Duration::from_secs(10))),
         };
+        let tls = self.tls_for(signal)?;
         Ok(Endpoint {
             signal,
             url,
@@ -536,8 +539,48 @@ impl OtlpBuilder {
             protocol,
             compression,
             timeout,
-            agent: Endpoint::agent_for(timeout),
+            agent: Endpoint::agent_for(timeout, tls),
         })
+    }
+
+    /// `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE` (PEM roots that replace the built-in ones),
+    /// `_CLIENT_CERTIFICATE` and `_CLIENT_KEY` (PEM, for mTLS; both or neither).
+    fn tls_for(&self, signal: Signal) -> Result<Option<ureq::tls::TlsConfig>, OtlpError> {
+        let var = |suffix: &str| -> Option<(String, String)> {
+            let specific = format!("OTEL_EXPORTER_OTLP_{}_{suffix}", signal.env_infix());
+            if let Some(v) = self.env.value(&specific) {
+                return Some((specific, v));
+            }
+            let generic = format!("OTEL_EXPORTER_OTLP_{suffix}");
+            self.env.value(&generic).map(|v| (generic, v))
+        };
+        let roots = var("CERTIFICATE");
+        let cert = var("CLIENT_CERTIFICATE");
+        let key = var("CLIENT_KEY");
+        if roots.is_none() && cert.is_none() && key.is_none() {
+            return Ok(None);
+        }
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some((name, path)) = roots {
+            let certs = crate::tls::read_certs(&name, &path)?;
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        match (cert, key) {
+            (Some((cname, cpath)), Some((kname, kpath))) => {
+                let chain = crate::tls::read_certs(&cname, &cpath)?;
+                let key = crate::tls::read_key(&kname, &kpath)?;
+                tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
+            }
+            (Some((name, path)), None) | (None, Some((name, path))) => {
+                return Err(OtlpError::InvalidValue {
+                    name,
+                    value: path,
+                    reason: "mTLS needs both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY (or their signal variants)".into(),
+                });
+            }
+            (None, None) => {}
+        }
+        Ok(Some(tls.build()))
     }
 
     fn millis_var(&self, name: &str, default: Duration) -> Result<Duration, OtlpError> {
@@ -760,9 +803,16 @@ impl OtlpGuard {
             return CheckReport { results };
         };
         for ep in h.endpoints.iter().flatten() {
+            // A request with no resource at all: the smallest valid export of each signal.
             let body = match ep.signal {
-                Signal::Traces => sender::encode(ep, &sender::traces_request(ProtoResource::default(), Vec::new())),
-                Signal::Logs => sender::encode(ep, &sender::logs_request(ProtoResource::default(), Vec::new())),
+                Signal::Traces => sender::encode(
+                    ep,
+                    &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::default(),
+                ),
+                Signal::Logs => sender::encode(
+                    ep,
+                    &opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::default(),
+                ),
                 Signal::Metrics => sender::encode(
                     ep,
                     &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::default(),

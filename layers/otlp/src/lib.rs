@@ -77,6 +77,7 @@ mod convert;
 mod layer;
 mod metrics;
 mod sender;
+mod tls;
 
 pub use config::{
     parse_headers, sampler_from_env, sampler_from_env_source, Compression, EnvSource, OtlpError,

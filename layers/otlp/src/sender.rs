@@ -72,8 +72,15 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn agent_for(timeout: Option<Duration>) -> ureq::Agent {
-        ureq::Agent::config_builder()
+    pub(crate) fn agent_for(
+        timeout: Option<Duration>,
+        tls: Option<ureq::tls::TlsConfig>,
+    ) -> ureq::Agent {
+        let mut config = ureq::Agent::config_builder();
+        if let Some(tls) = tls {
+            config = config.tls_config(tls);
+        }
+        config
             .timeout_global(timeout)
             .http_status_as_error(false)
             .max_redirects(0)

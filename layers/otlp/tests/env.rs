@@ -488,3 +488,38 @@ proptest! {
         }
     }
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn tls_certificate_variables_load_pem_files() {
+    let (cert, key) = (fixture("test-cert.pem"), fixture("test-key.pem"));
+    // Roots, and mTLS with a signal-specific pair.
+    let (_, g) = build(&[
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", &cert),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", &cert),
+        ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", &key),
+    ])
+    .unwrap();
+    drop(g.shutdown(Duration::from_secs(1)));
+    let e = err_of(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")]);
+    assert!(
+        e.to_string().starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{e}"
+    );
+    let e = err_of(&[("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", &key)]);
+    assert!(e.to_string().contains("no PEM certificate"), "{e}");
+    let e = err_of(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert)]);
+    assert!(e.to_string().contains("CLIENT_KEY"), "{e}");
+    let e = err_of(&[
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &cert),
+    ]);
+    assert!(
+        e.to_string().starts_with("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("BEGIN"), "{e}");
+}
