@@ -668,6 +668,30 @@ mod tests {
     }
 
     #[test]
+    fn drop_is_bounded_when_the_endpoint_is_down() {
+        // A port nobody listens on: connection refused, retried, then given up.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (exp, guard) = ExportBuilder::new("down", format!("http://127.0.0.1:{port}/"))
+            .with_retries(10, Duration::from_millis(500))
+            .spawn()
+            .unwrap();
+        exp.try_send(b"1".to_vec());
+        let t0 = Instant::now();
+        drop(guard);
+        assert!(t0.elapsed() < DROP_TIMEOUT + Duration::from_millis(500));
+        // The application thread never blocks either.
+        let t0 = Instant::now();
+        for _ in 0..10_000 {
+            exp.try_send(b"1".to_vec());
+        }
+        assert!(t0.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
     fn worker_thread_is_named() {
         let (url, _) = server(200);
         let (_exp, guard) = ExportBuilder::new("named", url).spawn().unwrap();
