@@ -1179,6 +1179,40 @@ mod tests {
         assert_eq!(bd["success"], true);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_field_of_every_kind_is_cut_and_never_panics(
+            v in "\\PC{0,3000}",
+            kind in 0usize..5,
+        ) {
+            let kind = [SpanKind::Server, SpanKind::Client, SpanKind::Producer,
+                SpanKind::Consumer, SpanKind::Internal][kind];
+            let keys = ["http.request.method", "url.full", "http.route", "server.address",
+                "db.system.name", "db.query.text", "db.namespace", "messaging.system",
+                "messaging.destination", "rpc.system", "gen_ai.system", "az.namespace",
+                "enduser.id", "session.id", "client.address", "user_agent.original",
+                "microsoft.custom_measurements", "peer.service", "net.peer.name",
+                "otel.link_attributes", "ai.operation.name", "custom"];
+            let fields: Vec<(&'static str, FieldValue)> =
+                keys.iter().map(|k| (*k, FieldValue::Str(v.clone()))).collect();
+            let bd = span(kind, &fields);
+            for (key, max) in [("name", 1024), ("url", 2048), ("source", 1024), ("type", 1024),
+                ("target", 1024), ("data", 8192), ("responseCode", 1024), ("resultCode", 1024)] {
+                if let Some(x) = bd[key].as_str() {
+                    proptest::prop_assert!(x.chars().count() <= max, "{} too long", key);
+                }
+            }
+            let part_a = PartA::new(&Resource::from_attributes([("service.name", v.as_str())]));
+            let env = event_envelope(&part_a, "k", UNIX_EPOCH, &tracing_core::Level::INFO, "t",
+                &fields, None);
+            for (k, t) in env["tags"].as_object().unwrap() {
+                if let Some(max) = tag_limit(k) {
+                    proptest::prop_assert!(t.as_str().unwrap().chars().count() <= max);
+                }
+            }
+        }
+    }
+
     #[test]
     fn euro_property_is_cut_on_a_char_boundary() {
         let fields = [("big", FieldValue::Str("€".repeat(10_000)))];
