@@ -14,6 +14,7 @@ pub(crate) const DEPENDENCY: &str = "Microsoft.ApplicationInsights.RemoteDepende
 pub(crate) const MESSAGE: &str = "Microsoft.ApplicationInsights.Message";
 pub(crate) const EXCEPTION: &str = "Microsoft.ApplicationInsights.Exception";
 pub(crate) const EVENT: &str = "Microsoft.ApplicationInsights.Event";
+pub(crate) const AVAILABILITY: &str = "Microsoft.ApplicationInsights.Availability";
 pub(crate) const METRIC: &str = "Microsoft.ApplicationInsights.Metric";
 
 const MAX_NAME: usize = 1024;
@@ -908,7 +909,7 @@ fn severity(a: Attrs<'_>, level: &tracing_core::Level) -> i64 {
 
 /// An event as a log record (protocol §4.1): an Exception (`exception.type` /
 /// `exception.message` fields, or an `error` field holding a `&dyn Error`), an Event
-/// (`microsoft.custom_event.name`) or a Message. Inside a span it carries the span's ids;
+/// (`microsoft.custom_event.name`), an Availability (`microsoft.availability.*`) or a Message. Inside a span it carries the span's ids;
 /// outside, no operation ids. `logger` is the event's target.
 pub(crate) fn event_envelope(
     part_a: &PartA,
@@ -999,6 +1000,38 @@ pub(crate) fn event_envelope(
             "measurements": meas,
         });
         envelope(EVENT, ikey, time, tags, sample, "EventData", bd)
+    } else if let (Some(id), Some(name), Some(duration), Some(success)) = (
+        a.s("microsoft.availability.id"),
+        a.s("microsoft.availability.name"),
+        a.s("microsoft.availability.duration"),
+        a.s("microsoft.availability.success"),
+    ) {
+        let mut bd = Map::new();
+        bd.insert("ver".into(), json!(2));
+        bd.insert("id".into(), json!(truncate(&id, 512)));
+        bd.insert("name".into(), json!(truncate(&name, MAX_NAME)));
+        bd.insert("duration".into(), json!(duration));
+        bd.insert(
+            "success".into(),
+            json!(success.eq_ignore_ascii_case("true")),
+        );
+        if let Some(loc) = a.s("microsoft.availability.runLocation") {
+            bd.insert("runLocation".into(), json!(truncate(&loc, MAX_NAME)));
+        }
+        if let Some(m) = a.s("microsoft.availability.message").or(body) {
+            bd.insert("message".into(), json!(truncate(&m, MAX_DATA)));
+        }
+        bd.insert("properties".into(), Value::Object(props));
+        bd.insert("measurements".into(), Value::Object(meas));
+        envelope(
+            AVAILABILITY,
+            ikey,
+            time,
+            tags,
+            sample,
+            "AvailabilityData",
+            Value::Object(bd),
+        )
     } else {
         let message = body.unwrap_or_default();
         let message = truncate(&message, MAX_MESSAGE).trim();

@@ -13,8 +13,8 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
         "a request with a 5xx status and unset span status is a failure",
     ),
     (
-        "tags_truncated_to_bond_limits",
-        "context tags are cut to their schema limits",
+        "schema_limits_enforced",
+        "context tags and event names are cut to their schema limits",
     ),
     (
         "exception_stack_omitted",
@@ -163,10 +163,15 @@ pub(crate) fn classify(expected: &Value, all_expected: &[Value], d: &Diff) -> Op
         {
             Some("no_metric_extractors_flag")
         }
+        (Some(Value::String(e)), Some(Value::String(a)))
+            if path == "data.baseData.name" && env.ends_with(".Event") =>
+        {
+            (e.chars().count() > 512 && a == truncate(e, 512)).then_some("schema_limits_enforced")
+        }
         (Some(Value::String(e)), Some(Value::String(a))) if path.starts_with("tags.") => {
             let limit = tag_limit(&path[5..])?;
             (e.chars().count() > limit && a == truncate(e, limit))
-                .then_some("tags_truncated_to_bond_limits")
+                .then_some("schema_limits_enforced")
         }
         (Some(Value::String(e)), None) if e == "None" && path.ends_with(".stack") => {
             Some("exception_stack_omitted")
