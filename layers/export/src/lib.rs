@@ -181,6 +181,7 @@ impl ExportBuilder {
             config: self.clone(),
             batch: Vec::new(),
             batch_started: None,
+            deadline: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("tracing-insights-{}", self.name))
@@ -211,10 +212,14 @@ struct Stats {
     warned_full: AtomicBool,
 }
 
+type Ack = mpsc::SyncSender<Result<(), String>>;
+
 enum Msg {
     Item(Vec<u8>),
-    Flush(mpsc::SyncSender<Result<(), String>>),
-    Shutdown(mpsc::SyncSender<Result<(), String>>),
+    /// Send what is batched; retries stop at the deadline.
+    Flush(Ack, Instant),
+    /// Drain, send and stop; retries stop at the deadline.
+    Shutdown(Ack, Instant),
 }
 
 /// The layer's handle on the pipeline: cheap to clone, never blocks.
@@ -280,11 +285,11 @@ impl Exporter {
 
 fn control(
     tx: &Sender<Msg>,
-    make: impl FnOnce(mpsc::SyncSender<Result<(), String>>) -> Msg,
+    make: impl FnOnce(Ack, Instant) -> Msg,
     timeout: Duration,
 ) -> Result<(), ShutdownError> {
     let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-    tx.send(make(ack_tx))
+    tx.send(make(ack_tx, Instant::now() + timeout))
         .map_err(|_| ShutdownError::WorkerGone)?;
     match ack_rx.recv_timeout(timeout) {
         Ok(Ok(())) => Ok(()),
@@ -404,6 +409,8 @@ struct Worker {
     config: ExportBuilder,
     batch: Vec<Vec<u8>>,
     batch_started: Option<Instant>,
+    /// While flushing or shutting down: when retries must stop.
+    deadline: Option<Instant>,
 }
 
 impl Worker {
@@ -441,11 +448,14 @@ impl Worker {
                         let _ = self.send_batch();
                     }
                 }
-                Some(Msg::Flush(ack)) => {
+                Some(Msg::Flush(ack, deadline)) => {
+                    self.deadline = Some(deadline);
                     let r = self.send_batch();
+                    self.deadline = None;
                     let _ = ack.try_send(r);
                 }
-                Some(Msg::Shutdown(ack)) => {
+                Some(Msg::Shutdown(ack, deadline)) => {
+                    self.deadline = Some(deadline);
                     // Drain what is already queued, then stop.
                     while let Ok(m) = self.rx.try_recv() {
                         match m {
@@ -456,7 +466,7 @@ impl Worker {
                                     let _ = self.send_batch();
                                 }
                             }
-                            Msg::Flush(a) | Msg::Shutdown(a) => {
+                            Msg::Flush(a, _) | Msg::Shutdown(a, _) => {
                                 let _ = a.try_send(Ok(()));
                             }
                         }
@@ -549,6 +559,9 @@ impl Worker {
                 return Err(err);
             }
             let backoff = retry_after.unwrap_or(self.config.retry_base * 2u32.pow(attempt - 1));
+            if self.deadline.is_some_and(|d| Instant::now() + backoff >= d) {
+                return Err(format!("{err} (gave up at the flush deadline)"));
+            }
             std::thread::sleep(backoff);
         }
     }
@@ -689,6 +702,25 @@ mod tests {
             exp.try_send(b"1".to_vec());
         }
         assert!(t0.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn shutdown_stops_retrying_at_its_deadline() {
+        let (url, bodies) = server(503);
+        let (exp, guard) = ExportBuilder::new("deadline", url)
+            .with_retries(10, Duration::from_millis(300))
+            .spawn()
+            .unwrap();
+        exp.try_send(b"1".to_vec());
+        let t0 = Instant::now();
+        let err = guard.shutdown(Duration::from_secs(1)).unwrap_err();
+        assert!(
+            t0.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(matches!(err, ShutdownError::Export(_)), "{err}");
+        assert!(bodies.lock().unwrap().len() < 10);
     }
 
     #[test]
