@@ -36,7 +36,7 @@ pub enum Error {
 }
 
 /// Builds an [`AppInsightsLayer`] and the [`Guard`](crate::Guard) that flushes it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppInsightsBuilder {
     connection_string: Option<String>,
     queue_capacity: usize,
@@ -45,6 +45,23 @@ pub struct AppInsightsBuilder {
     resource_metric: Option<bool>,
     events: bool,
     clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for AppInsightsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The connection string holds the instrumentation key: never shown.
+        f.debug_struct("AppInsightsBuilder")
+            .field(
+                "connection_string",
+                &self.connection_string.as_ref().map(|_| "<redacted>"),
+            )
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_batch", &self.max_batch)
+            .field("max_delay", &self.max_delay)
+            .field("resource_metric", &self.resource_metric)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AppInsightsBuilder {

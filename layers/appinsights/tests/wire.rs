@@ -77,12 +77,14 @@ fn envelopes(captured: &Mutex<Vec<(String, Vec<String>, Vec<u8>)>>) -> Vec<Value
 #[test]
 fn request_and_dependency_reach_the_wire_with_the_correlation_trace_id() {
     let (port, captured) = receiver();
-    let (layer, guard) = AppInsightsLayer::builder()
-        .with_connection_string(format!(
-            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
-        ))
-        .build()
-        .unwrap();
+    let builder = AppInsightsLayer::builder().with_connection_string(format!(
+        "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+    ));
+    assert!(
+        !format!("{builder:?}").contains("0123abcd"),
+        "no key in Debug"
+    );
+    let (layer, guard) = builder.build().unwrap();
     assert!(
         !format!("{layer:?}").contains("0123abcd"),
         "no key in Debug"
