@@ -40,13 +40,24 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 received = []
+live = []
 
 
 class Ingestion(BaseHTTPRequestHandler):
+    """Application Insights ingestion (/v2.1/track) and a Live Metrics service that
+    subscribes at once (/QuickPulseService.svc/ping|post)."""
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
+        if self.path.startswith("/QuickPulseService.svc/"):
+            live.append((self.path.split("?")[0], json.loads(body) if body else None))
+            self.send_response(200)
+            self.send_header("x-ms-qps-subscribed", "true")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         received.append((self.path, json.loads(body)))
         reply = json.dumps({"itemsReceived": 0, "itemsAccepted": 0, "errors": []}).encode()
         self.send_response(200)
@@ -66,7 +77,8 @@ env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
     "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
     f"IngestionEndpoint=http://127.0.0.1:{port}/;LiveEndpoint=http://127.0.0.1:{port}/"
 )
-run = subprocess.run([exe, "--requests", "10"], capture_output=True, text=True, env=env, timeout=120)
+# 30 requests over 3 s, so Live Metrics posts a few seconds of a subscribed stream.
+run = subprocess.run([exe, "--requests", "30", "--rate", "10"], capture_output=True, text=True, env=env, timeout=120)
 server.shutdown()
 if run.returncode != 0:
     sys.exit(f"ai_service with App Insights exited {run.returncode}: {run.stderr}")
@@ -79,11 +91,35 @@ for e in envelopes:
     by_type.setdefault(e["data"]["baseType"], []).append(e)
 requests = by_type.get("RequestData", [])
 deps = by_type.get("RemoteDependencyData", [])
-assert len(requests) == 10, f"{len(requests)} requests: {sorted(by_type)}"
-assert len(deps) == 20, f"{len(deps)} dependencies"
+assert len(requests) == 30, f"{len(requests)} requests: {sorted(by_type)}"
+assert len(deps) == 60, f"{len(deps)} dependencies"
 wire_ids = {e["tags"]["ai.operation.id"] for e in requests + deps}
 assert wire_ids == log_ids, (wire_ids ^ log_ids)
 failed = [r for r in requests if not r["data"]["baseData"]["success"]]
-assert len(failed) == 1 and failed[0]["data"]["baseData"]["responseCode"] == "502", failed
+assert len(failed) == 3 and all(f["data"]["baseData"]["responseCode"] == "502" for f in failed), failed
 print(f"ai_service -> App Insights: {len(requests)} requests, {len(deps)} dependencies, "
       f"{len(envelopes)} envelopes; ai.operation.id == operation_Id for all {len(wire_ids)} traces")
+
+
+def metrics_of(body):
+    """Every (name, value) in a QuickPulse post body (a list of MonitoringDataPoints)."""
+    points = body if isinstance(body, list) else [body]
+    for point in points:
+        for m in (point or {}).get("Metrics", []):
+            yield m["Name"], m["Value"]
+
+
+pings = [b for path, b in live if path.endswith("/ping")]
+posts = [b for path, b in live if path.endswith("/post")]
+assert pings, "Live Metrics never pinged"
+assert posts, "Live Metrics never posted although subscribed"
+rates = {}
+for body in posts:
+    for name, value in metrics_of(body):
+        rates[name] = max(rates.get(name, 0), value)
+assert rates.get("\\ApplicationInsights\\Requests/Sec", 0) > 0, rates
+assert rates.get("\\ApplicationInsights\\Dependency Calls/Sec", 0) > 0, rates
+REQ = "\\ApplicationInsights\\Requests/Sec"
+DEP = "\\ApplicationInsights\\Dependency Calls/Sec"
+print(f"ai_service -> Live Metrics: {len(pings)} ping(s), {len(posts)} posts; peak "
+      f"{rates[REQ]:.0f} requests/s, {rates[DEP]:.0f} dependency calls/s")

@@ -110,6 +110,13 @@ impl ExporterGuard for tracing_insights_appinsights::Guard {
     }
 }
 
+#[cfg(feature = "live-metrics")]
+impl ExporterGuard for tracing_insights_live_metrics::LiveMetricsGuard {
+    fn shutdown_within(self, timeout: Duration) -> Result<(), BoxError> {
+        self.shutdown(timeout).map_err(Into::into)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `correlation` | yes | [`correlation`]: ids, sampler, resource, JSON/text log formats |
 //! | `appinsights` | yes | `appinsights`: the Application Insights exporter |
+//! | `live-metrics` | yes | `live_metrics`: the Azure Live Metrics (QuickPulse) stream |
 //! | `presets` | yes | `presets`: OTLP backend presets as data |
 //! | `testing` | no | the correlation layer's injectable clock and id generator |
 //!
@@ -37,6 +38,10 @@ pub use tracing_insights_correlation as correlation;
 #[cfg(feature = "appinsights")]
 #[cfg_attr(docsrs, doc(cfg(feature = "appinsights")))]
 pub use tracing_insights_appinsights as appinsights;
+
+#[cfg(feature = "live-metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "live-metrics")))]
+pub use tracing_insights_live_metrics as live_metrics;
 
 #[cfg(feature = "presets")]
 #[cfg_attr(docsrs, doc(cfg(feature = "presets")))]

@@ -2,19 +2,21 @@
 //! guard that shuts them all down before exit.
 
 use std::time::Duration;
+use tracing_insights::correlation::Resource;
 use tracing_insights::TelemetryGuard;
 
 /// The exporter layers (an `Option` each: a layer switched off costs nothing and keeps the
 /// subscriber's type the same in every environment).
 pub(crate) struct Exporters {
     pub(crate) appinsights: Option<tracing_insights::appinsights::AppInsightsLayer>,
+    pub(crate) live_metrics: Option<tracing_insights::live_metrics::LiveMetricsLayer>,
     pub(crate) guard: TelemetryGuard,
 }
 
 impl Exporters {
     /// Whether anything exports (else the example shows its telemetry locally).
     pub(crate) fn any(&self) -> bool {
-        self.appinsights.is_some()
+        self.appinsights.is_some() || self.live_metrics.is_some()
     }
 }
 
@@ -24,7 +26,7 @@ fn set(var: &str) -> bool {
 
 /// Builds what the environment configures. A variable that is set but wrong is an error
 /// (the message says what to fix), never a silent no-op.
-pub(crate) fn from_env() -> Result<Exporters, String> {
+pub(crate) fn from_env(resource: &Resource) -> Result<Exporters, String> {
     let mut guard = TelemetryGuard::new();
     let appinsights = if set("APPLICATIONINSIGHTS_CONNECTION_STRING") {
         let (layer, g) = tracing_insights::appinsights::AppInsightsLayer::builder()
@@ -36,5 +38,20 @@ pub(crate) fn from_env() -> Result<Exporters, String> {
     } else {
         None
     };
-    Ok(Exporters { appinsights, guard })
+    // Live Metrics reads the same connection string (its LiveEndpoint).
+    let live_metrics = if set("APPLICATIONINSIGHTS_CONNECTION_STRING") {
+        let (layer, g) = tracing_insights::live_metrics::LiveMetricsLayer::builder()
+            .with_resource(resource.clone())
+            .build()
+            .map_err(|e| format!("Live Metrics: {e}"))?;
+        guard = guard.with("live-metrics", g);
+        Some(layer)
+    } else {
+        None
+    };
+    Ok(Exporters {
+        appinsights,
+        live_metrics,
+        guard,
+    })
 }

@@ -73,7 +73,13 @@ fn main() -> ExitCode {
         }
     };
 
-    let exporters = match exporters::from_env() {
+    let resource = correlation::Resource::builder()
+        .with_service_name(
+            std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ai-service".into()),
+        )
+        .with_service_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    let exporters = match exporters::from_env(&resource) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("ai_service: {e}");
@@ -83,21 +89,16 @@ fn main() -> ExitCode {
     let waterfall = (!exporters.any()).then(waterfall::WaterfallLayer::new);
     let report = waterfall.as_ref().map(|w| w.report());
 
-    let resource = correlation::Resource::builder()
-        .with_service_name(
-            std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ai-service".into()),
-        )
-        .with_service_version(env!("CARGO_PKG_VERSION"))
-        .build();
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
     let subscriber = tracing_subscriber::registry()
         .with(filter)
-        .with(correlation::layer().with_resource(resource))
+        .with(correlation::layer().with_resource(resource.clone()))
         .with(correlation::json().layer())
         // Exporters never see their own HTTP client's telemetry.
         .with(exporters.appinsights.with_filter(export_filter()))
+        .with(exporters.live_metrics.with_filter(export_filter()))
         .with(waterfall);
     if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
         eprintln!("could not install the subscriber: {e}");

@@ -1,8 +1,12 @@
 //! The correlation layer: gives every span its ids and record, once.
 
-use crate::clock::{Clock, SystemClock};
+#[cfg(feature = "testing")]
+use crate::clock::Clock;
+use crate::clock::SystemClock;
 use crate::data::{find_span_data, Shared, SpanData};
-use crate::ids::{IdGenerator, RandomIdGenerator};
+#[cfg(feature = "testing")]
+use crate::ids::IdGenerator;
+use crate::ids::RandomIdGenerator;
 use crate::record::{SpanLink, SpanRecord};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
