@@ -939,14 +939,15 @@ pub(crate) fn event_envelope(
     }
     let severity = severity(a, level);
     // A span event named "exception" (OpenTelemetry's convention) has no body of its own.
-    let body = a.s("message").filter(|m| m != "exception");
+    let named_exception = a.s("message").as_deref() == Some("exception");
+    let body = a.s("message").filter(|_| !named_exception);
     let error = a.0.iter().find_map(|(_, v)| match v {
         FieldValue::Error(e) => Some(e),
         _ => None,
     });
     let props = log_properties(a, logger);
     let meas = measurements(a);
-    if a.has("exception.type") || a.has("exception.message") || error.is_some() {
+    if named_exception || a.has("exception.type") || a.has("exception.message") || error.is_some() {
         let type_name = a
             .first(&["exception.type", "error.type"])
             .unwrap_or_else(|| "Exception".into());
