@@ -255,6 +255,43 @@ impl AppInsightsLayer {
         if let Ok(bytes) = serde_json::to_vec(&env) {
             self.exporter.try_send(bytes);
         }
+        if self.events {
+            self.export_span_errors(data, &input);
+        }
+    }
+
+    /// A span field holding a `&dyn Error` (recorded with `error = &e as &dyn Error`) becomes
+    /// an exception at the span's end, inside the span, with its `source()` chain.
+    fn export_span_errors(&self, data: &SpanData, input: &SpanInput<'_>) {
+        for (name, value) in input.fields {
+            if !matches!(value, FieldValue::Error(_)) {
+                continue;
+            }
+            let mut fields: Vec<(&'static str, FieldValue)> = vec![(name, value.clone())];
+            for key in ["exception.type", "error.type"] {
+                if let Some(v) = data.record().field(key) {
+                    fields.push((key, v.clone()));
+                }
+            }
+            let span = EventSpan {
+                trace_id: input.trace_id.clone(),
+                span_id: input.span_id.clone(),
+                fields: input.fields,
+                sampler_rate: input.sampler_rate,
+            };
+            let env = mapping::event_envelope(
+                self.shared.part_a(),
+                &self.shared.ikey,
+                input.end,
+                &tracing_core::Level::ERROR,
+                "",
+                &fields,
+                Some(&span),
+            );
+            if let Ok(bytes) = serde_json::to_vec(&env) {
+                self.exporter.try_send(bytes);
+            }
+        }
     }
 
     fn export_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)

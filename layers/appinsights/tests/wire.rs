@@ -230,3 +230,90 @@ fn huge_unicode_fields_never_panic_and_are_cut_on_char_boundaries() {
         1024
     );
 }
+
+#[derive(Debug)]
+struct Inner;
+impl std::fmt::Display for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset")
+    }
+}
+impl std::error::Error for Inner {}
+
+#[derive(Debug)]
+struct Outer(Inner);
+impl std::fmt::Display for Outer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LLM call failed")
+    }
+}
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn error_fields_become_exceptions_with_their_chain_and_filters_keep_ids() {
+    use tracing_subscriber::filter::filter_fn;
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
+        ))
+        .with_resource_metric(false)
+        .build()
+        .unwrap();
+    // A per-layer filter that hides the "noisy" span and its event from App Insights only.
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(Some(layer).with_filter(filter_fn(|m| m.name() != "noisy" && m.target() != "noisy")));
+    let err = Outer(Inner);
+    let trace_id = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!(
+            "call",
+            otel.kind = "client",
+            error.type = "Outer",
+            error = tracing::field::Empty
+        );
+        let trace_id = span.trace_id().unwrap();
+        span.in_scope(|| {
+            tracing::info_span!("noisy").in_scope(|| tracing::info!(target: "noisy", "hidden"));
+            tracing::error!(error = &err as &dyn std::error::Error, "while calling");
+        });
+        span.record("error", &err as &dyn std::error::Error);
+        drop(span);
+        trace_id
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    assert!(envs
+        .iter()
+        .all(|e| e["tags"]["ai.operation.id"] == trace_id.to_string()));
+    assert!(!envs
+        .iter()
+        .any(|e| e["data"]["baseData"]["name"] == "noisy"));
+    let exceptions: Vec<&Value> = envs
+        .iter()
+        .filter(|e| e["data"]["baseType"] == "ExceptionData")
+        .collect();
+    assert_eq!(exceptions.len(), 2, "{envs:#?}");
+    let ex = &exceptions[0]["data"]["baseData"]["exceptions"];
+    assert_eq!(ex[0]["message"], "while calling");
+    assert_eq!(ex[1]["message"], "connection reset");
+    assert_eq!(ex[1]["outerId"], 0);
+    // The span's own error field, at its end, inside it.
+    let span_ex = &exceptions[1]["data"]["baseData"]["exceptions"];
+    assert_eq!(span_ex[0]["typeName"], "Outer");
+    assert_eq!(span_ex[0]["message"], "LLM call failed");
+    assert_eq!(span_ex[1]["message"], "connection reset");
+    let dep = envs
+        .iter()
+        .find(|e| e["data"]["baseType"] == "RemoteDependencyData")
+        .unwrap();
+    assert_eq!(
+        exceptions[1]["tags"]["ai.operation.parentId"],
+        dep["data"]["baseData"]["id"]
+    );
+    assert_eq!(dep["data"]["baseData"]["success"], false);
+}
