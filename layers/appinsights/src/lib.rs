@@ -46,7 +46,7 @@
 //! | `_MS.sampleRate` | the envelope's `sampleRate` (else the sampler's percentage when below 100) |
 //! | `otel.link_attributes` | JSON array, one object per link in link order (`enqueuedTime` → `timeSinceEnqueued`) |
 //! | `ai.user.id`, `ai.session.id`, ... | any App Insights context tag key sets that tag |
-//! | an `error` field (`&dyn Error`) on an event | an exception, with its `source()` chain |
+//! | an `error` field (`&dyn Error`) on an event or a span | an exception (for a span: at its end), with its `source()` chain |
 //!
 //! Other fields become `properties` (customDimensions), except the standard ones the
 //! mapping consumes. Every schema limit truncates on a char boundary.
