@@ -1,8 +1,6 @@
 //! The correlation layer: gives every span its ids and record, once.
 
-#[cfg(feature = "testing")]
-use crate::clock::Clock;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::data::{find_span_data, Shared, SpanData};
 #[cfg(feature = "testing")]
 use crate::ids::IdGenerator;
@@ -104,6 +102,13 @@ impl CorrelationLayer {
     /// The sampler.
     pub fn sampler(&self) -> Sampler {
         self.shared.sampler
+    }
+
+    /// The clock span times come from, so that exporters stamp events with the same clock
+    /// (an exporter finds the layer with `Dispatch::downcast_ref::<CorrelationLayer>()` in
+    /// `Layer::on_register_dispatch`).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.shared.clock.clone()
     }
 }
 
