@@ -11,6 +11,7 @@
 # Env vars the tests read (layers/otlp/tests/receivers.rs):
 #   TI_DDAPM_URL      OTLP/HTTP base of ddapm-test-agent (also its read-back API: /test/session/*)
 #   TI_PHOENIX_URL    OTLP/HTTP base of Arize Phoenix (also its REST API: /v1/projects/...)
+#   TI_DDAPM_GRPC_URL, TI_PHOENIX_GRPC_URL   their OTLP/gRPC addresses (feature `grpc` tests)
 #
 # Ports (none is a default OTLP port, so nothing else on the machine is disturbed):
 #   ddapm-test-agent: agent 18126, OTLP/HTTP 14318, OTLP/gRPC 14317 (all 127.0.0.1)
@@ -114,7 +115,8 @@ start_one() {
                 >"$RUN/ddapm.log" 2>&1 </dev/null &
             echo $! >"$RUN/ddapm.pid"
             wait_ready ddapm "http://127.0.0.1:$DDAPM_HTTP/test/session/traces" 60
-            echo "export TI_DDAPM_URL=http://127.0.0.1:$DDAPM_HTTP" >"$RUN/ddapm.env"
+            printf 'export TI_DDAPM_URL=http://127.0.0.1:%s\nexport TI_DDAPM_GRPC_URL=http://127.0.0.1:%s\n' \
+                "$DDAPM_HTTP" "$DDAPM_GRPC" >"$RUN/ddapm.env"
             ;;
         phoenix)
             rm -rf "$RUN/phoenix-work"
@@ -127,7 +129,8 @@ start_one() {
                 >"$RUN/phoenix.log" 2>&1 </dev/null &
             echo $! >"$RUN/phoenix.pid"
             wait_ready phoenix "http://127.0.0.1:$PHOENIX_PORT/healthz" 120
-            echo "export TI_PHOENIX_URL=http://127.0.0.1:$PHOENIX_PORT" >"$RUN/phoenix.env"
+            printf 'export TI_PHOENIX_URL=http://127.0.0.1:%s\nexport TI_PHOENIX_GRPC_URL=http://127.0.0.1:%s\n' \
+                "$PHOENIX_PORT" "$PHOENIX_GRPC" >"$RUN/phoenix.env"
             ;;
     esac
 }

@@ -144,6 +144,8 @@ pub enum Protocol {
     HttpProtobuf,
     /// `http/json` (needs the `http-json` cargo feature, on by default).
     HttpJson,
+    /// `grpc` (needs the `grpc` cargo feature): unary `Export` calls over HTTP/2.
+    Grpc,
 }
 
 impl Protocol {
@@ -152,6 +154,7 @@ impl Protocol {
         match self {
             Protocol::HttpProtobuf => "http/protobuf",
             Protocol::HttpJson => "http/json",
+            Protocol::Grpc => "grpc",
         }
     }
 
@@ -159,6 +162,7 @@ impl Protocol {
         match self {
             Protocol::HttpProtobuf => "application/x-protobuf",
             Protocol::HttpJson => "application/json",
+            Protocol::Grpc => "application/grpc",
         }
     }
 }
@@ -246,6 +250,8 @@ impl fmt::Display for Signal {
 
 /// The default OTLP/HTTP base URL.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+/// The default OTLP/gRPC server address.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
 /// Hides `user:password@` in a URL before it is shown.
 pub(crate) fn mask_userinfo(url: &str) -> String {
@@ -273,7 +279,7 @@ pub(crate) fn validate_url(source_name: &str, url: &str) -> Result<(), OtlpError
         Some("http") | Some("https") => {}
         Some(other) => {
             return Err(err(&format!(
-                "the scheme is `{other}`; OTLP/HTTP needs http:// or https:// (gRPC is not supported by this build)"
+                "the scheme is `{other}`; OTLP needs http:// or https://"
             )))
         }
         None => return Err(err("it has no scheme; write http://host:4318")),
@@ -376,8 +382,9 @@ pub(crate) fn parse_protocol(name: &str, value: &str) -> Result<Protocol, OtlpEr
         "http/json" => Err(invalid(
             "http/json needs the `http-json` cargo feature of tracing-insights-otlp",
         )),
+        "grpc" if cfg!(feature = "grpc") => Ok(Protocol::Grpc),
         "grpc" => Err(invalid(
-            "gRPC is not supported by this build; use http/protobuf (the collector's port 4318)",
+            "gRPC needs the `grpc` cargo feature of tracing-insights-otlp; or use http/protobuf (the collector's port 4318)",
         )),
         _ => Err(invalid("expected http/protobuf, http/json or grpc")),
     }

@@ -97,8 +97,22 @@ impl OtlpLayer {
 
 impl<S> Layer<S> for OtlpLayer
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
+    // The correlation layer's resource is found three ways, because wrappers differ in what
+    // they forward: `on_layer` (when the correlation layer is beneath this one; forwarded by
+    // `Option`, `Filtered`, `Box`), `on_register_dispatch` (the whole stack; not forwarded
+    // by `Option` in tracing-subscriber 0.3.23), and any span's `SpanData`.
+    fn on_layer(&mut self, subscriber: &mut S) {
+        let Some(inner) = &self.inner else { return };
+        let subscriber: &dyn Subscriber = subscriber;
+        if let Some(correlation) = subscriber.downcast_ref::<CorrelationLayer>() {
+            let _ = inner
+                .resource
+                .set(convert::resource(correlation.resource()));
+        }
+    }
+
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         let Some(inner) = &self.inner else { return };
         if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
@@ -120,6 +134,9 @@ where
         let Some(data) = ext.get::<SpanData>() else {
             return;
         };
+        if inner.resource.get().is_none() {
+            let _ = inner.resource.set(convert::resource(data.resource()));
+        }
         if !data.is_sampled() {
             return;
         }
@@ -175,10 +192,10 @@ where
 /// | variable | default | meaning |
 /// |---|---|---|
 /// | `OTEL_SDK_DISABLED` | `false` | `true`: the layer does nothing and starts no thread |
-/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | `http://localhost:4318` | base URL; `v1/traces`, `v1/logs`, `v1/metrics` are appended |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | `http://localhost:4318` (gRPC: `:4317`) | base URL; `v1/traces`, `v1/logs`, `v1/metrics` are appended (gRPC: the server address, used as given) |
 /// | `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_ENDPOINT` | | the signal's URL, used exactly as given |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_HEADERS` | | `k1=v1,k2=v2`, values percent-decoded; signal headers override generic ones of the same name |
-/// | `OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL` | `http/protobuf` | or `http/json`; `grpc` is an error in this build |
+/// | `OTEL_EXPORTER_OTLP[_SIGNAL]_PROTOCOL` | `http/protobuf` | or `http/json`, or `grpc` (with the `grpc` feature; an error naming the feature without it) |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_TIMEOUT` | `10000` | request timeout in ms; `0` = none |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_COMPRESSION` | `gzip` | or `none` |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE` | Mozilla's roots | PEM file of the roots to trust instead |
@@ -444,6 +461,37 @@ impl OtlpBuilder {
     }
 
     fn endpoint_for(&self, signal: Signal) -> Result<Endpoint, OtlpError> {
+        let protocol = match self.protocol {
+            Some(p) => p,
+            None => self
+                .signal_setting(signal, "PROTOCOL", parse_protocol)?
+                .unwrap_or_default(),
+        };
+        #[cfg(not(feature = "http-json"))]
+        if protocol == Protocol::HttpJson {
+            return Err(OtlpError::InvalidValue {
+                name: "with_protocol".into(),
+                value: "http/json".into(),
+                reason: "http/json needs the `http-json` cargo feature of tracing-insights-otlp"
+                    .into(),
+            });
+        }
+        #[cfg(not(feature = "grpc"))]
+        if protocol == Protocol::Grpc {
+            return Err(OtlpError::InvalidValue {
+                name: "with_protocol".into(),
+                value: "grpc".into(),
+                reason: "grpc needs the `grpc` cargo feature of tracing-insights-otlp".into(),
+            });
+        }
+        // gRPC: the URL is the server address, used as given (no `/v1/<signal>`).
+        let join = |base: &str| -> String {
+            if protocol == Protocol::Grpc {
+                base.to_owned()
+            } else {
+                signal_url(base, signal)
+            }
+        };
         let (source, url) = if let Some(url) = &self.signal_endpoints[signal.index()] {
             (
                 format!("with_signal_endpoint({signal})"),
@@ -451,16 +499,18 @@ impl OtlpBuilder {
             )
         } else if let Some(base) = &self.endpoint {
             validate_url("with_endpoint", base.trim())?;
-            ("with_endpoint".to_owned(), signal_url(base.trim(), signal))
+            ("with_endpoint".to_owned(), join(base.trim()))
         } else {
             let specific = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.env_infix());
             if let Some(url) = self.env.value(&specific) {
                 (specific, url)
             } else if let Some(base) = self.env.value("OTEL_EXPORTER_OTLP_ENDPOINT") {
                 validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?;
+                ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), join(&base))
+            } else if protocol == Protocol::Grpc {
                 (
-                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
-                    signal_url(&base, signal),
+                    "the default endpoint".to_owned(),
+                    config::DEFAULT_GRPC_ENDPOINT.to_owned(),
                 )
             } else {
                 (
@@ -503,21 +553,6 @@ impl OtlpBuilder {
             merge_header(&mut headers, k.clone(), v.clone());
         }
 
-        let protocol = match self.protocol {
-            Some(p) => p,
-            None => self
-                .signal_setting(signal, "PROTOCOL", parse_protocol)?
-                .unwrap_or_default(),
-        };
-        #[cfg(not(feature = "http-json"))]
-        if protocol == Protocol::HttpJson {
-            return Err(OtlpError::InvalidValue {
-                name: "with_protocol".into(),
-                value: "http/json".into(),
-                reason: "http/json needs the `http-json` cargo feature of tracing-insights-otlp"
-                    .into(),
-            });
-        }
         let compression = match self.compression {
             Some(c) => c,
             None => self
@@ -532,6 +567,19 @@ impl OtlpBuilder {
                 .unwrap_or(Some(Duration::from_secs(10))),
         };
         let tls = self.tls_for(signal)?;
+        #[cfg(feature = "grpc")]
+        let grpc = if protocol == Protocol::Grpc {
+            let client = crate::grpc::GrpcClient::new(&url, &tls).map_err(|reason| {
+                OtlpError::InvalidEndpoint {
+                    source_name: source.clone(),
+                    value: config::mask_userinfo(&url),
+                    reason,
+                }
+            })?;
+            Some(Arc::new(std::sync::Mutex::new(client)))
+        } else {
+            None
+        };
         Ok(Endpoint {
             signal,
             url,
@@ -539,13 +587,15 @@ impl OtlpBuilder {
             protocol,
             compression,
             timeout,
-            agent: Endpoint::agent_for(timeout, tls),
+            agent: Endpoint::agent_for(timeout, tls.ureq_config()),
+            #[cfg(feature = "grpc")]
+            grpc,
         })
     }
 
     /// `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE` (PEM roots that replace the built-in ones),
     /// `_CLIENT_CERTIFICATE` and `_CLIENT_KEY` (PEM, for mTLS; both or neither).
-    fn tls_for(&self, signal: Signal) -> Result<Option<ureq::tls::TlsConfig>, OtlpError> {
+    fn tls_for(&self, signal: Signal) -> Result<crate::tls::TlsFiles, OtlpError> {
         let var = |suffix: &str| -> Option<(String, String)> {
             let specific = format!("OTEL_EXPORTER_OTLP_{}_{suffix}", signal.env_infix());
             if let Some(v) = self.env.value(&specific) {
@@ -554,22 +604,16 @@ impl OtlpBuilder {
             let generic = format!("OTEL_EXPORTER_OTLP_{suffix}");
             self.env.value(&generic).map(|v| (generic, v))
         };
-        let roots = var("CERTIFICATE");
-        let cert = var("CLIENT_CERTIFICATE");
-        let key = var("CLIENT_KEY");
-        if roots.is_none() && cert.is_none() && key.is_none() {
-            return Ok(None);
+        let mut files = crate::tls::TlsFiles::default();
+        if let Some((name, path)) = var("CERTIFICATE") {
+            files.roots = Some(crate::tls::read_certs(&name, &path)?);
         }
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some((name, path)) = roots {
-            let certs = crate::tls::read_certs(&name, &path)?;
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        match (cert, key) {
+        match (var("CLIENT_CERTIFICATE"), var("CLIENT_KEY")) {
             (Some((cname, cpath)), Some((kname, kpath))) => {
                 let chain = crate::tls::read_certs(&cname, &cpath)?;
-                let key = crate::tls::read_key(&kname, &kpath)?;
-                tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
+                let (key, pem) = crate::tls::read_key(&kname, &kpath)?;
+                files.client = Some((chain, key));
+                files.client_key_pem = pem;
             }
             (Some((name, path)), None) | (None, Some((name, path))) => {
                 return Err(OtlpError::InvalidValue {
@@ -580,7 +624,7 @@ impl OtlpBuilder {
             }
             (None, None) => {}
         }
-        Ok(Some(tls.build()))
+        Ok(files)
     }
 
     fn millis_var(&self, name: &str, default: Duration) -> Result<Duration, OtlpError> {
@@ -818,13 +862,11 @@ impl OtlpGuard {
                     &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::default(),
                 ),
             };
-            let outcome = match body.and_then(|b| sender::send_once(ep, &b)) {
-                Ok((status, _, _)) if (200..300).contains(&status) => {
-                    CheckOutcome::Accepted { status }
-                }
-                Ok((status, _, _)) => CheckOutcome::Rejected {
-                    status,
-                    words: sender::status_words(status),
+            let outcome = match body.and_then(|b| check_once(ep, &b)) {
+                Ok(a) if a.ok => CheckOutcome::Accepted { status: a.status },
+                Ok(a) => CheckOutcome::Rejected {
+                    status: a.status,
+                    words: a.words,
                 },
                 Err(e) => CheckOutcome::Unreachable(e),
             };
@@ -836,6 +878,22 @@ impl OtlpGuard {
         }
         CheckReport { results }
     }
+}
+
+/// One check request. gRPC runs on a thread of its own: the caller may be inside a tokio
+/// runtime, where our private runtime must not block.
+fn check_once(ep: &Endpoint, body: &[u8]) -> Result<sender::Answer, String> {
+    if ep.protocol != Protocol::Grpc {
+        return sender::send_once(ep, body);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+            sender::send_once(ep, body)
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the check thread failed".into()))
+    })
 }
 
 /// The answer to [`OtlpGuard::check`]: one line per enabled signal.

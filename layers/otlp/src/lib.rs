@@ -63,17 +63,26 @@
 //! encodes (HTTP/protobuf by default, HTTP/JSON with `http/json`), gzips (default), and
 //! retries OTLP's retryable answers (429, 502, 503, 504, honouring `Retry-After`) and
 //! transport errors. A 404 is not silent: it is reported by [`OtlpGuard::shutdown`],
-//! and [`OtlpGuard::check`] finds it up front. gRPC is not supported in this version.
+//! and [`OtlpGuard::check`] finds it up front.
+//!
+//! With the `grpc` feature, `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` (or
+//! [`Protocol::Grpc`]) sends unary `Export` calls over HTTP/2 to the server address
+//! (`http://host:4317` cleartext, `https://` with TLS), gzip inside gRPC's framing, retrying
+//! OTLP's retryable gRPC codes. It uses `h2` and a private current-thread tokio runtime on
+//! the worker thread: no tonic, and no application runtime is needed or disturbed.
 //!
 //! ## Feature flags
 //!
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `http-json` | yes | `http/json` (serde for the OTLP messages) |
+//! | `grpc` | no | `grpc` (h2, tokio, tokio-rustls) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod convert;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod layer;
 mod metrics;
 mod sender;
@@ -81,7 +90,7 @@ mod tls;
 
 pub use config::{
     parse_headers, sampler_from_env, sampler_from_env_source, Compression, EnvSource, OtlpError,
-    Protocol, Signal, Temporality, DEFAULT_ENDPOINT,
+    Protocol, Signal, Temporality, DEFAULT_ENDPOINT, DEFAULT_GRPC_ENDPOINT,
 };
 pub use layer::{
     CheckOutcome, CheckReport, CheckResult, OtlpBuilder, OtlpGuard, OtlpLayer, ShutdownError,

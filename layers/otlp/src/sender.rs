@@ -48,6 +48,8 @@ pub(crate) struct Endpoint {
     pub(crate) compression: Compression,
     pub(crate) timeout: Option<Duration>,
     pub(crate) agent: ureq::Agent,
+    #[cfg(feature = "grpc")]
+    pub(crate) grpc: Option<Arc<std::sync::Mutex<crate::grpc::GrpcClient>>>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -305,9 +307,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) {
-        // Nothing this thread does (ureq, our own code) may become telemetry.
+    fn run(self) {
+        // Nothing this thread does (ureq, h2, our own code, dropping the worker's state at
+        // the end) may become telemetry.
         let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        self.run_loop();
+    }
+
+    fn run_loop(mut self) {
         let metrics_on = self.config.endpoints[Signal::Metrics.index()].is_some();
         loop {
             let mut deadline: Option<Instant> = None;
@@ -542,21 +549,17 @@ impl Worker {
         loop {
             attempt += 1;
             let (retryable, retry_after, err) = match send_once(ep, &body) {
-                Ok((status, headers_retry_after, resp_body)) => {
-                    if (200..300).contains(&status) {
-                        return Ok(resp_body);
-                    }
-                    (
-                        matches!(status, 429 | 502 | 503 | 504),
-                        headers_retry_after,
-                        format!(
-                            "{}: {} from {}",
-                            ep.signal,
-                            status_words(status),
-                            mask_userinfo(&ep.url)
-                        ),
-                    )
-                }
+                Ok(answer) if answer.ok => return Ok(answer.body),
+                Ok(answer) => (
+                    answer.retryable,
+                    answer.retry_after,
+                    format!(
+                        "{}: {} from {}",
+                        ep.signal,
+                        answer.words,
+                        mask_userinfo(&ep.url)
+                    ),
+                ),
                 Err(e) => (true, None, e),
             };
             if !retryable || attempt >= self.config.max_attempts {
@@ -576,11 +579,68 @@ impl Worker {
     }
 }
 
-/// One POST: `(status, Retry-After, body)` or a transport error in words.
-pub(crate) fn send_once(
-    ep: &Endpoint,
-    body: &[u8],
-) -> Result<(u16, Option<Duration>, Vec<u8>), String> {
+/// What one export request got back.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// Delivered (2xx; gRPC status OK).
+    pub(crate) ok: bool,
+    /// One of OTLP's retryable answers.
+    pub(crate) retryable: bool,
+    /// `Retry-After`, when given (capped at 30 s).
+    pub(crate) retry_after: Option<Duration>,
+    /// The HTTP status (gRPC errors come with 200).
+    pub(crate) status: u16,
+    /// The answer in words, with a hint.
+    pub(crate) words: String,
+    /// The response body (the `Export*ServiceResponse` when protobuf or gRPC).
+    pub(crate) body: Vec<u8>,
+}
+
+/// One request: an [`Answer`], or a transport error in words.
+pub(crate) fn send_once(ep: &Endpoint, body: &[u8]) -> Result<Answer, String> {
+    #[cfg(feature = "grpc")]
+    if let Some(client) = &ep.grpc {
+        let mut client = client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let a = client
+            .call(
+                crate::grpc::method_path(ep.signal),
+                body,
+                ep.compression == Compression::Gzip,
+                &ep.headers,
+                ep.timeout,
+            )
+            .map_err(|e| format!("{}: {e}", ep.signal))?;
+        let words = if a.code == 0 {
+            format!("gRPC status 0 OK (HTTP {})", a.http_status)
+        } else {
+            let hint = match a.code {
+                12 => " (this server does not offer the OTLP service for this signal)",
+                16 | 7 => " (check the authentication headers)",
+                _ if crate::grpc::retryable(a.code) => " (retryable)",
+                _ => "",
+            };
+            let msg = if a.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.message)
+            };
+            format!(
+                "gRPC status {} {}{msg}{hint}",
+                a.code,
+                crate::grpc::code_name(a.code)
+            )
+        };
+        return Ok(Answer {
+            ok: a.code == 0,
+            retryable: crate::grpc::retryable(a.code),
+            retry_after: None,
+            status: a.http_status,
+            words,
+            body: a.body,
+        });
+    }
     let mut req = ep
         .agent
         .post(&ep.url)
@@ -606,7 +666,14 @@ pub(crate) fn send_once(
                 .limit(1 << 20)
                 .read_to_vec()
                 .unwrap_or_default();
-            Ok((status, retry_after, body))
+            Ok(Answer {
+                ok: (200..300).contains(&status),
+                retryable: matches!(status, 429 | 502 | 503 | 504),
+                retry_after,
+                status,
+                words: status_words(status),
+                body,
+            })
         }
         Err(e) => Err(format!(
             "{}: request to {} failed: {e}",
@@ -647,6 +714,8 @@ where
     let raw = match ep.protocol {
         Protocol::HttpProtobuf => msg.encode_to_vec(),
         Protocol::HttpJson => msg.to_json()?,
+        // gRPC compresses inside its own framing.
+        Protocol::Grpc => return Ok(msg.encode_to_vec()),
     };
     match ep.compression {
         Compression::Gzip => {
@@ -722,7 +791,7 @@ pub(crate) fn logs_request(
 }
 
 fn partial_traces(ep: &Endpoint, body: &[u8]) -> Option<(i64, String)> {
-    if ep.protocol != Protocol::HttpProtobuf || body.is_empty() {
+    if ep.protocol == Protocol::HttpJson || body.is_empty() {
         return None;
     }
     let p = ExportTraceServiceResponse::decode(body)
@@ -733,7 +802,7 @@ fn partial_traces(ep: &Endpoint, body: &[u8]) -> Option<(i64, String)> {
 }
 
 fn partial_logs(ep: &Endpoint, body: &[u8]) -> Option<(i64, String)> {
-    if ep.protocol != Protocol::HttpProtobuf || body.is_empty() {
+    if ep.protocol == Protocol::HttpJson || body.is_empty() {
         return None;
     }
     let p = ExportLogsServiceResponse::decode(body)
@@ -744,7 +813,7 @@ fn partial_logs(ep: &Endpoint, body: &[u8]) -> Option<(i64, String)> {
 }
 
 fn partial_metrics(ep: &Endpoint, body: &[u8]) -> Option<(i64, String)> {
-    if ep.protocol != Protocol::HttpProtobuf || body.is_empty() {
+    if ep.protocol == Protocol::HttpJson || body.is_empty() {
         return None;
     }
     let p = ExportMetricsServiceResponse::decode(body)

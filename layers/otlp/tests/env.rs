@@ -150,10 +150,16 @@ fn protocol_json_and_signal_override() {
 }
 
 #[test]
-fn grpc_and_unknown_protocols_are_errors_naming_the_variable() {
-    let e = err_of(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
-    assert!(e.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{e}");
-    assert!(e.to_string().contains("gRPC"), "{e}");
+fn grpc_needs_its_feature_and_unknown_protocols_are_errors() {
+    if cfg!(feature = "grpc") {
+        let (_, g) = build(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap();
+        assert_eq!(g.endpoints()[0].1, "http://localhost:4317");
+        drop(g.shutdown(Duration::from_secs(1)));
+    } else {
+        let e = err_of(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        assert!(e.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{e}");
+        assert!(e.to_string().contains("`grpc` cargo feature"), "{e}");
+    }
     let e = err_of(&[("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/xml")]);
     assert!(
         e.to_string()

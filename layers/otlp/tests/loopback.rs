@@ -632,3 +632,37 @@ fn per_layer_filters_do_not_change_ids() {
     assert_eq!(hex(&spans[0].trace_id), want);
     assert_eq!(hex(&rx.logs()[0].trace_id), want);
 }
+
+#[test]
+fn the_correlation_resource_reaches_through_option_and_filters() {
+    use tracing_subscriber::filter::LevelFilter;
+    // `Option<Layer>` does not forward `on_register_dispatch` in tracing-subscriber 0.3.23;
+    // the resource must still be the correlation layer's, even for an event before any span.
+    for wrapped in 0..2 {
+        let rx = Receiver::start();
+        let (layer, guard) = otlp(&rx)
+            .with_traces(false)
+            .with_metrics(false)
+            .build()
+            .unwrap();
+        let ids = ScriptedIds::new();
+        let base = tracing_subscriber::registry().with(correlation_layer(&ids));
+        let emit = || tracing::info!("before any span");
+        if wrapped == 0 {
+            tracing::subscriber::with_default(base.with(Some(layer)), emit);
+        } else {
+            tracing::subscriber::with_default(
+                base.with(Some(layer.with_filter(LevelFilter::INFO)).boxed()),
+                emit,
+            );
+        }
+        guard.shutdown(Duration::from_secs(5)).unwrap();
+        let req = common::decode_logs(&rx.on("/v1/logs")[0]);
+        let res = req.resource_logs[0].resource.as_ref().unwrap();
+        assert_eq!(
+            attr_str(&res.attributes, "service.name"),
+            Some("ai-service"),
+            "case {wrapped}"
+        );
+    }
+}

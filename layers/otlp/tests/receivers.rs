@@ -365,3 +365,86 @@ fn one_trace_same_ids_in_both_backends_at_once() {
         );
     }
 }
+
+/// OTLP/gRPC to both real receivers (feature `grpc`).
+#[cfg(feature = "grpc")]
+#[test]
+fn grpc_to_ddapm_and_phoenix() {
+    let (Some(dd_grpc), Some(dd)) = (receiver("TI_DDAPM_GRPC_URL"), receiver("TI_DDAPM_URL"))
+    else {
+        return;
+    };
+    let (to_dd, dd_guard) = OtlpLayer::builder()
+        .with_name("dd-grpc")
+        .with_env(EnvSource::from_vars([
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", dd_grpc.as_str()),
+        ]))
+        .build()
+        .unwrap();
+    let report = dd_guard.check();
+    assert!(report.is_ok(), "{report}");
+    let phoenix = match (receiver("TI_PHOENIX_GRPC_URL"), receiver("TI_PHOENIX_URL")) {
+        (Some(g), Some(h)) => Some((g, h)),
+        _ => None,
+    };
+    let project = format!(
+        "ti-grpc-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let px = phoenix.as_ref().map(|(grpc, _)| {
+        OtlpLayer::builder()
+            .with_name("phoenix-grpc")
+            .with_env(EnvSource::from_vars([
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()),
+                ("OTEL_LOGS_EXPORTER", "none"),
+                ("OTEL_METRICS_EXPORTER", "none"),
+            ]))
+            .build()
+            .unwrap()
+    });
+    let (to_px, px_guard) = match px {
+        Some((l, g)) => (Some(l), Some(g)),
+        None => (None, None),
+    };
+    // Over gRPC, Phoenix routes by the resource attribute, not by the x-project-name header.
+    let resource = Resource::from_attributes([
+        ("service.name", "ti-grpc-e2e"),
+        ("openinference.project.name", project.as_str()),
+    ]);
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer().with_resource(resource))
+        .with(to_dd)
+        .with(to_px);
+    let (trace, _server, llm) = tracing::subscriber::with_default(subscriber, ai_request);
+    dd_guard.shutdown(Duration::from_secs(10)).unwrap();
+    if let Some(g) = px_guard {
+        g.shutdown(Duration::from_secs(10)).unwrap();
+    }
+    let traces = poll("the gRPC trace in ddapm", || {
+        let v = get_json(&format!("{dd}/test/session/traces"));
+        mentions(&v, &trace).then_some(v)
+    });
+    assert!(mentions(&traces, &llm));
+    poll("the gRPC logs in ddapm", || {
+        mentions(&get_json(&format!("{dd}/test/session/logs")), &llm).then_some(())
+    });
+    if let Some((_, http)) = phoenix {
+        let spans = poll("the gRPC trace in Phoenix", || {
+            let v = try_json(&format!("{http}/v1/projects/{project}/spans?limit=100"))?;
+            (v["data"].as_array().map_or(0, Vec::len) >= 3).then_some(v)
+        });
+        let llm_span = spans["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "chat gpt-4o")
+            .unwrap();
+        assert_eq!(llm_span["context"]["trace_id"], trace.as_str());
+        assert_eq!(llm_span["attributes"]["llm.token_count.completion"], 34);
+    }
+}
