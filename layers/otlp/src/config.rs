@@ -253,15 +253,27 @@ pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// The default OTLP/gRPC server address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
-/// Hides `user:password@` in a URL before it is shown.
+/// Hides `user:password@` and the query string (some vendors take keys there) in a URL
+/// before it is shown.
 pub(crate) fn mask_userinfo(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@') {
-            return format!("{scheme}://***@{}", &rest[at + 1..]);
+    let (url, had_query) = match url.split_once('?') {
+        Some((u, _)) => (u, true),
+        None => (url, false),
+    };
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let auth_end = rest.find(['/', '#']).unwrap_or(rest.len());
+            match rest[..auth_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
         }
+        None => url.to_owned(),
+    };
+    if had_query {
+        out.push_str("?***");
     }
-    url.to_owned()
+    out
 }
 
 /// Checks that `url` is an absolute http(s) URL with a host.
@@ -586,5 +598,9 @@ mod tests {
             "https://***@host/x"
         );
         assert_eq!(mask_userinfo("http://host/x@y"), "http://host/x@y");
+        assert_eq!(
+            mask_userinfo("https://host/v1/traces?api_key=k"),
+            "https://host/v1/traces?***"
+        );
     }
 }

@@ -200,6 +200,7 @@ where
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_COMPRESSION` | `gzip` | or `none` |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_CERTIFICATE` | Mozilla's roots | PEM file of the roots to trust instead |
 /// | `OTEL_EXPORTER_OTLP[_SIGNAL]_CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mTLS (both or neither) |
+/// | `OTEL_EXPORTER_OTLP[_SIGNAL]_INSECURE` | | not read: every endpoint names its scheme (`http://` or `https://`) |
 /// | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative` | or `delta`, `lowmemory` |
 /// | `OTEL_{TRACES,LOGS,METRICS}_EXPORTER` | `otlp` | `none` turns the signal off |
 /// | `OTEL_METRIC_EXPORT_INTERVAL` | `60000` | ms between metric exports |
