@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use tracing_core::span::Id;
 use tracing_core::{Dispatch, Event, Subscriber};
-use tracing_insights_correlation::{find_span_data, CorrelationLayer, Resource, SpanData};
+use tracing_insights_correlation::{find_span_data, Clock, CorrelationLayer, Resource, SpanData};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -65,6 +65,19 @@ struct Inner {
     logs: bool,
     metrics: bool,
     resource: Arc<OnceLock<ProtoResource>>,
+    /// The correlation layer's clock, for log record times (else the system clock).
+    clock: OnceLock<Arc<dyn Clock>>,
+}
+
+impl Inner {
+    fn adopt(&self, correlation: &CorrelationLayer) {
+        let _ = self.resource.set(convert::resource(correlation.resource()));
+        let _ = self.clock.set(correlation.clock());
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.get().map_or_else(SystemTime::now, |c| c.now())
+    }
 }
 
 impl fmt::Debug for OtlpLayer {
@@ -107,18 +120,14 @@ where
         let Some(inner) = &self.inner else { return };
         let subscriber: &dyn Subscriber = subscriber;
         if let Some(correlation) = subscriber.downcast_ref::<CorrelationLayer>() {
-            let _ = inner
-                .resource
-                .set(convert::resource(correlation.resource()));
+            inner.adopt(correlation);
         }
     }
 
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         let Some(inner) = &self.inner else { return };
         if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
-            let _ = inner
-                .resource
-                .set(convert::resource(correlation.resource()));
+            inner.adopt(correlation);
         }
     }
 
@@ -175,7 +184,7 @@ where
         }
         if inner.logs {
             let meta = event.metadata();
-            let record = visitor.into_log(meta.level(), SystemTime::now(), span_ctx);
+            let record = visitor.into_log(meta.level(), inner.now(), span_ctx);
             inner
                 .queue
                 .try_send(Msg::Log(Box::new((meta.target(), record))));
@@ -218,7 +227,9 @@ pub struct OtlpBuilder {
     endpoint: Option<String>,
     signal_endpoints: [Option<String>; 3],
     headers: Vec<(String, String)>,
+    signal_headers: [Vec<(String, String)>; 3],
     protocol: Option<Protocol>,
+    signal_protocols: [Option<Protocol>; 3],
     compression: Option<Compression>,
     timeout: Option<Duration>,
     enabled: [Option<bool>; 3],
@@ -275,7 +286,9 @@ impl Default for OtlpBuilder {
             endpoint: None,
             signal_endpoints: [None, None, None],
             headers: Vec::new(),
+            signal_headers: [Vec::new(), Vec::new(), Vec::new()],
             protocol: None,
+            signal_protocols: [None, None, None],
             compression: None,
             timeout: None,
             enabled: [None, None, None],
@@ -331,10 +344,35 @@ impl OtlpBuilder {
         self
     }
 
+    /// Adds a header to one signal's requests only (over [`with_header`](Self::with_header)
+    /// and the environment's of the same name), as a backend preset may need (a metrics
+    /// dataset header, say). The value never appears in `Debug` output or errors.
+    #[must_use]
+    pub fn with_signal_header(
+        mut self,
+        signal: Signal,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        merge_header(
+            &mut self.signal_headers[signal.index()],
+            name.into(),
+            value.into(),
+        );
+        self
+    }
+
     /// The protocol for every signal.
     #[must_use]
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
+        self
+    }
+
+    /// The protocol for one signal (over [`with_protocol`](Self::with_protocol)).
+    #[must_use]
+    pub fn with_signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
+        self.signal_protocols[signal.index()] = Some(protocol);
         self
     }
 
@@ -462,7 +500,7 @@ impl OtlpBuilder {
     }
 
     fn endpoint_for(&self, signal: Signal) -> Result<Endpoint, OtlpError> {
-        let protocol = match self.protocol {
+        let protocol = match self.signal_protocols[signal.index()].or(self.protocol) {
             Some(p) => p,
             None => self
                 .signal_setting(signal, "PROTOCOL", parse_protocol)?
@@ -536,7 +574,11 @@ impl OtlpBuilder {
                 merge_header(&mut headers, k, v);
             }
         }
-        for (k, v) in &self.headers {
+        for (k, v) in self
+            .headers
+            .iter()
+            .chain(&self.signal_headers[signal.index()])
+        {
             if ureq::http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 return Err(OtlpError::InvalidHeaders {
                     source_name: "with_header".into(),
@@ -729,6 +771,7 @@ impl OtlpBuilder {
                 logs: signals[1],
                 metrics: signals[2],
                 resource,
+                clock: OnceLock::new(),
             })),
         };
         Ok((

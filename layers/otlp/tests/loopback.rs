@@ -192,6 +192,11 @@ fn spans_logs_and_metrics_carry_the_correlation_ids_and_resource() {
     };
     assert_eq!(log("retrieved").span_id, db.span_id);
     assert_eq!(log("retrieved").severity_number, 5);
+    assert_eq!(
+        log("retrieved").time_unix_nano,
+        1_700_000_000_000_000_000,
+        "stamped by the correlation layer's (manual) clock"
+    );
     assert_eq!(log("tokens in").span_id, llm.span_id);
     assert_eq!(log("served").span_id, server.span_id);
     assert_eq!(hex(&log("served").trace_id), TRACE);
@@ -546,6 +551,9 @@ fn a_full_queue_drops_and_counts() {
         .with_env(EnvSource::from_vars::<&str, &str>([]))
         .with_endpoint(format!("http://{}", silent.local_addr().unwrap()))
         .with_queue_capacity(4)
+        // One item per request to a receiver that never answers: the worker is stuck in a
+        // request while the application floods, so the queue must fill.
+        .with_max_batch(1)
         .with_timeout(Duration::from_millis(200))
         .with_retries(1, Duration::from_millis(1))
         .build()
@@ -665,4 +673,30 @@ fn the_correlation_resource_reaches_through_option_and_filters() {
             "case {wrapped}"
         );
     }
+}
+
+#[test]
+fn per_signal_headers_and_protocols_as_a_preset_needs() {
+    let rx = Receiver::start();
+    let (layer, guard) = otlp(&rx)
+        .with_header("x-team", "all")
+        .with_signal_header(Signal::Metrics, "x-dataset", "metrics-ds")
+        .with_signal_header(Signal::Metrics, "X-Team", "metrics-team")
+        .with_signal_protocol(Signal::Logs, Protocol::HttpJson)
+        .build()
+        .unwrap();
+    run(layer, guard, &ScriptedIds::new(), ai_request);
+    let t = &rx.on("/v1/traces")[0];
+    assert_eq!(
+        (t.header("x-team"), t.header("x-dataset")),
+        (Some("all"), None)
+    );
+    assert_eq!(t.header("content-type"), Some("application/x-protobuf"));
+    let m = &rx.on("/v1/metrics")[0];
+    assert_eq!(m.header("x-dataset"), Some("metrics-ds"));
+    assert_eq!(m.header("x-team"), Some("metrics-team"));
+    assert_eq!(
+        rx.on("/v1/logs")[0].header("content-type"),
+        Some("application/json")
+    );
 }
