@@ -1,58 +1,176 @@
 //! # tracing-insights-export
 //!
-//! The export machinery every `tracing-insights` exporter shares: a **bounded queue** the
-//! layer feeds without ever blocking ([`Exporter::try_send`]: a full queue drops and counts),
-//! a **named worker OS thread** (`tracing-insights-<name>`) that runs under
-//! [`NoSubscriber`](tracing::subscriber::NoSubscriber) so the exporter's own work never
-//! becomes telemetry, **batching** by count and by time, a gzip **HTTP POST** with a few
-//! retries on 408/429/5xx and network errors, and a `#[must_use]` [`ExportGuard`] whose
-//! [`shutdown`](ExportGuard::shutdown) flushes and reports, and whose `Drop` is a bounded
-//! best effort.
+//! The export machinery every `tracing-insights` exporter shares. The application thread
+//! only ever calls [`Exporter::try_send`]: a size check and a push onto a **bounded queue**
+//! (full: drop, count, warn once). Everything else happens on a **named worker OS thread**
+//! (`tracing-insights-<name>`) running under
+//! [`NoSubscriber`](tracing::subscriber::NoSubscriber), with no async runtime:
 //!
-//! Items are opaque, already-encoded JSON values (`Vec<u8>`); a batch goes on the wire as
-//! a JSON array of them (Application Insights' `/v2.1/track` body). No async runtime is
-//! used or required.
+//! - **batching** by item count, by bytes and by time, gzip, one JSON array per request;
+//! - **answers** classified as in the table below: partial successes re-send only the
+//!   retryable items, retries back off exponentially with jitter and honour `Retry-After`
+//!   (seconds or HTTP date) *without blocking the worker* (new items keep being batched
+//!   while a batch waits), 307/308 are followed within Azure's domains;
+//! - an **offline spool** ([`OfflineStorage`], on by default like Microsoft's exporters:
+//!   50 MiB, 48 h) keeps batches that exhausted their attempts, written atomically, leased,
+//!   replayed when the service answers again and after a restart;
+//! - optional **authorization** ([`RequestAuth`], e.g. Entra ID bearer tokens from
+//!   `tracing-insights-azure`), refreshed on the worker thread, refreshed once on a 401;
+//! - **statistics** ([`ExportStats`]: sent, retried, spooled, dropped by [`DropReason`], last
+//!   error) and a `#[must_use]` [`ExportGuard`] whose [`shutdown`](ExportGuard::shutdown)
+//!   flushes, replays what it can and reports, and whose `Drop` is bounded (2 s).
+//!
+//! Items are opaque, already-encoded JSON values (`Vec<u8>`).
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use tracing_insights_export::ExportBuilder;
+//! use tracing_insights_export::{ExportBuilder, OfflineStorage};
 //!
-//! let (exporter, guard) = ExportBuilder::new("appinsights", "http://127.0.0.1:9/v2.1/track")
+//! let (exporter, guard) = ExportBuilder::new("appinsights", "https://dc.example/v2.1/track")
 //!     .with_max_batch(512)
 //!     .with_max_delay(Duration::from_secs(5))
+//!     .with_offline_storage(OfflineStorage::Disabled)
 //!     .spawn()
 //!     .expect("the worker thread starts");
 //! exporter.try_send(br#"{"name":"x"}"#.to_vec());
 //! guard.shutdown(Duration::from_secs(5)).expect("delivered");
 //! ```
+//!
+//! ## Answers
+//!
+//! Decided against the 29 recorded answers of Microsoft's exporter
+//! (`conformance/expected/retry_behaviour.json`); `RETRY.md` in this crate has the row-by-row
+//! comparison and the fault tests (`tests/faults.rs`) replay every row.
+//!
+//! | answer | what we do | Microsoft's exporter |
+//! |---|---|---|
+//! | 2xx, no `errors` | delivered; replay the spool if it holds batches | same |
+//! | 200/206 with `errors` | re-send only items whose status is 401/403/408/429/500/502/503/504 (after `Retry-After` if given, else backoff); others dropped ([`DropReason::Rejected`]); "Telemetry sampled out." is counted as sampled, not an error | stores retryable items on disk, retried after the next success |
+//! | 2xx with a non-JSON body | delivered | dropped (a Python exception) |
+//! | 401 | refresh the token and re-send once at once, then as 503 | retryable (disk) |
+//! | 403, 408, 429, 500, 502, 503, 504, network error | retry in memory with exponential backoff and jitter (base 0.8 s, ×2, ≤ 30 s, 4 attempts), or exactly after `Retry-After`; then spool | 500/503/504: 3 in-pipeline retries, then disk; 403/408/429/502: straight to disk |
+//! | 402, 439 (quota) | no hot retry: dropped ([`DropReason::Quota`]); with `Retry-After`, retried after it | dropped |
+//! | 400, 404, anything else | dropped ([`DropReason::Rejected`]) | dropped |
+//! | 307/308 | follow at once if the new host equals the old one or both lie under the same allowed Azure suffix ([`redirect::ALLOWED_REDIRECT_SUFFIXES`]); the new origin is kept for later batches; no/invalid `Location`, cross-origin, or more than [`redirect::MAX_REDIRECTS`] in a row: dropped ([`DropReason::Redirect`]) | same, loop cut after 30 |
+//!
+//! ## Limits
+//!
+//! The service's exact limits are not verified (protocol reference section 2.1), so the
+//! defaults are safe values: [`DEFAULT_MAX_ITEM_BYTES`] per item (an oversized item is
+//! dropped and counted on the application thread, never sent to earn a 400),
+//! [`DEFAULT_MAX_REQUEST_BYTES`] of JSON per request, [`DEFAULT_MAX_BATCH`] items per request.
+//!
+//! ## Offline spool
+//!
+//! See [`OfflineStorage`] and the [`spool`] module for the file format. A batch goes to the
+//! spool when its in-memory attempts are exhausted (or at shutdown); the spool is replayed
+//! oldest first whenever a stored batch's lease has passed, and a stored batch is deleted
+//! only once accepted (or refused for good). If the spool cannot take a batch (full,
+//! read-only or failing disk), the batch stays in a bounded in-memory retry buffer
+//! ([`ExportBuilder::with_memory_retry_bytes`]); what does not fit is dropped and counted
+//! ([`DropReason::SpoolUnavailable`]). Nothing panics.
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
+pub mod answer;
+pub mod redirect;
+pub mod spool;
+mod worker;
+
+pub use answer::DropReason;
+
 use std::fmt;
-use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long `Drop` of an [`ExportGuard`] waits for the final flush.
 const DROP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Largest item accepted: 64 KiB of JSON. Source: Azure Monitor's documented per-item limit
+/// for Application Insights (64 KB), not verified against the service; an item above it would
+/// earn a 400 for the whole request.
+pub const DEFAULT_MAX_ITEM_BYTES: usize = 64 * 1024;
+/// Largest request body before gzip: 1 MiB of JSON. Source: a safe value below the limits
+/// other SDKs use (.NET buffers up to 500 items; Breeze limits are unverified), so one request
+/// never carries more than a few seconds of upload on a slow link.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Items per request: 512, the OpenTelemetry SDK batch processor's `max_export_batch_size`.
+pub const DEFAULT_MAX_BATCH: usize = 512;
+/// Queue length: 2048, the OpenTelemetry SDK batch processor's `max_queue_size`.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 2048;
+/// In-memory retry buffer when the spool cannot take a batch: 8 MiB.
+pub const DEFAULT_MEMORY_RETRY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Adds authorization to every request (e.g. an Entra ID bearer token). Called on the
+/// worker thread only, never on the application thread.
+pub trait RequestAuth: Send + Sync + 'static {
+    /// The `Authorization` header value. The error message must not contain secrets.
+    fn authorization(&self) -> Result<String, String>;
+    /// The service answered 401: forget any cached credential so the next call refreshes.
+    fn invalidate(&self);
+}
+
+/// Where undeliverable batches are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OfflineStorage {
+    /// The default: a directory under the OS temp dir, `tracing-insights-<hash>`, keyed by a
+    /// hash of the endpoint, the pipeline name and the user (like Microsoft's
+    /// `Microsoft-AzureMonitor-<sha256>`). Off for loopback endpoints (`127.0.0.1`,
+    /// `localhost`, `[::1]`): those are test servers and local collectors whose ports are
+    /// reused, and replaying a previous run's telemetry into them would be wrong.
+    #[default]
+    Auto,
+    /// No spool: batches that exhaust their attempts are dropped and counted.
+    Disabled,
+    /// This directory (created if missing, mode 0700).
+    At(PathBuf),
+}
+
+impl From<PathBuf> for OfflineStorage {
+    fn from(p: PathBuf) -> Self {
+        OfflineStorage::At(p)
+    }
+}
+
+impl From<&Path> for OfflineStorage {
+    fn from(p: &Path) -> Self {
+        OfflineStorage::At(p.to_owned())
+    }
+}
+
+impl From<&str> for OfflineStorage {
+    fn from(p: &str) -> Self {
+        OfflineStorage::At(p.into())
+    }
+}
+
 /// Builds an export pipeline: queue, worker thread and HTTP client.
 #[derive(Clone)]
 pub struct ExportBuilder {
-    name: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    queue_capacity: usize,
-    max_batch: usize,
-    max_delay: Duration,
-    request_timeout: Duration,
-    max_attempts: u32,
-    retry_base: Duration,
-    gzip: bool,
-    batch_prefix: Option<Arc<dyn Fn() -> Option<Vec<u8>> + Send + Sync>>,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) queue_capacity: usize,
+    pub(crate) max_batch: usize,
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_item_bytes: usize,
+    pub(crate) max_delay: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_base: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) retry_interval: Duration,
+    pub(crate) gzip: bool,
+    pub(crate) storage: OfflineStorage,
+    pub(crate) spool_max_bytes: u64,
+    pub(crate) spool_retention: Duration,
+    pub(crate) memory_retry_bytes: usize,
+    pub(crate) auth: Option<Arc<dyn RequestAuth>>,
+    pub(crate) spool_io: Option<Arc<dyn spool::SpoolIo>>,
+    pub(crate) batch_prefix: Option<Arc<dyn Fn() -> Option<Vec<u8>> + Send + Sync>>,
 }
 
 impl fmt::Debug for ExportBuilder {
@@ -71,18 +189,26 @@ impl fmt::Debug for ExportBuilder {
             )
             .field("queue_capacity", &self.queue_capacity)
             .field("max_batch", &self.max_batch)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_item_bytes", &self.max_item_bytes)
             .field("max_delay", &self.max_delay)
             .field("request_timeout", &self.request_timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("retry_base", &self.retry_base)
+            .field("retry_interval", &self.retry_interval)
             .field("gzip", &self.gzip)
+            .field("storage", &self.storage)
+            .field("auth", &self.auth.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ExportBuilder {
     /// A pipeline named `name` (its thread is `tracing-insights-<name>`) that POSTs batches
-    /// to `url`. Defaults: queue 2048 items, batches of at most 512 items or 5 s, request
-    /// timeout 10 s, 3 attempts per batch, gzip on.
+    /// to `url`. Defaults: queue 2048 items; batches of at most 512 items, 1 MiB or 5 s;
+    /// items up to 64 KiB; request timeout 10 s; 4 attempts per batch backing off from
+    /// 0.8 s (×2, jittered, ≤ 30 s); then the offline spool ([`OfflineStorage::Auto`]),
+    /// retried every 30 s; gzip on.
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -91,13 +217,23 @@ impl ExportBuilder {
                 ("Content-Type".into(), "application/json".into()),
                 ("Accept".into(), "application/json".into()),
             ],
-            queue_capacity: 2048,
-            max_batch: 512,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_batch: DEFAULT_MAX_BATCH,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
             max_delay: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
-            max_attempts: 3,
-            retry_base: Duration::from_millis(500),
+            max_attempts: 4,
+            retry_base: Duration::from_millis(800),
+            max_backoff: Duration::from_secs(30),
+            retry_interval: Duration::from_secs(30),
             gzip: true,
+            storage: OfflineStorage::Auto,
+            spool_max_bytes: spool::DEFAULT_SPOOL_MAX_BYTES,
+            spool_retention: spool::DEFAULT_SPOOL_RETENTION,
+            memory_retry_bytes: DEFAULT_MEMORY_RETRY_BYTES,
+            auth: None,
+            spool_io: None,
             batch_prefix: None,
         }
     }
@@ -123,6 +259,21 @@ impl ExportBuilder {
         self
     }
 
+    /// The most JSON bytes (before gzip) in one request.
+    #[must_use]
+    pub fn with_max_request_bytes(mut self, max: usize) -> Self {
+        self.max_request_bytes = max.max(64);
+        self
+    }
+
+    /// The largest item accepted; larger ones are dropped and counted
+    /// ([`DropReason::Oversized`]).
+    #[must_use]
+    pub fn with_max_item_bytes(mut self, max: usize) -> Self {
+        self.max_item_bytes = max.max(1);
+        self
+    }
+
     /// The longest an item waits before its batch is sent.
     #[must_use]
     pub fn with_max_delay(mut self, delay: Duration) -> Self {
@@ -137,12 +288,59 @@ impl ExportBuilder {
         self
     }
 
-    /// Attempts per batch (at least 1); retries back off from `base` (doubling), or wait
-    /// what a `Retry-After` header says (capped at 30 s).
+    /// Attempts per batch before it goes to the spool (at least 1); retries back off from
+    /// `base` (doubling, jittered between 50 % and 100 %, at most 30 s), or wait what a
+    /// `Retry-After` header says. Tests use a small base.
     #[must_use]
     pub fn with_retries(mut self, attempts: u32, base: Duration) -> Self {
         self.max_attempts = attempts.max(1);
         self.retry_base = base;
+        self
+    }
+
+    /// The longest backoff between two attempts (default 30 s).
+    #[must_use]
+    pub fn with_max_backoff(mut self, max: Duration) -> Self {
+        self.max_backoff = max;
+        self
+    }
+
+    /// How long a spooled batch waits before it is tried again (its lease; default 30 s,
+    /// Microsoft's `storage_min_retry_interval` is 60 s). Also the pace of the in-memory
+    /// buffer when the spool is unavailable.
+    #[must_use]
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// Where undeliverable batches are kept: a path, [`OfflineStorage::Disabled`], or
+    /// [`OfflineStorage::Auto`] (the default).
+    #[must_use]
+    pub fn with_offline_storage(mut self, storage: impl Into<OfflineStorage>) -> Self {
+        self.storage = storage.into();
+        self
+    }
+
+    /// The spool's bounds: total bytes (default 50 MiB) and retention (default 48 h).
+    #[must_use]
+    pub fn with_spool_limits(mut self, max_bytes: u64, retention: Duration) -> Self {
+        self.spool_max_bytes = max_bytes;
+        self.spool_retention = retention;
+        self
+    }
+
+    /// The in-memory retry buffer used when the spool cannot take a batch (default 8 MiB).
+    #[must_use]
+    pub fn with_memory_retry_bytes(mut self, max: usize) -> Self {
+        self.memory_retry_bytes = max;
+        self
+    }
+
+    /// Authorization for every request (e.g. Entra ID); see [`RequestAuth`].
+    #[must_use]
+    pub fn with_auth(mut self, auth: Arc<dyn RequestAuth>) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -153,8 +351,9 @@ impl ExportBuilder {
         self
     }
 
-    /// An item put first in every batch (Application Insights' `_OTELRESOURCE_` metric),
-    /// made when the batch is sent. Called on the worker thread.
+    /// An item put first in every request (Application Insights' `_OTELRESOURCE_` metric),
+    /// made when the request is sent. Called on the worker thread. It is not spooled: a
+    /// replayed batch gets a fresh one.
     #[must_use]
     pub fn with_batch_prefix(
         mut self,
@@ -164,25 +363,43 @@ impl ExportBuilder {
         self
     }
 
-    /// Starts the worker thread.
+    #[cfg(test)]
+    pub(crate) fn with_spool_io(mut self, io: Arc<dyn spool::SpoolIo>) -> Self {
+        self.spool_io = Some(io);
+        self
+    }
+
+    /// The spool directory this configuration uses, if any.
+    pub fn offline_storage_dir(&self) -> Option<PathBuf> {
+        match &self.storage {
+            OfflineStorage::Disabled => None,
+            OfflineStorage::At(p) => Some(p.clone()),
+            OfflineStorage::Auto => {
+                let host = redirect::split_url(&self.url).map(|(o, _)| o.host)?;
+                if host == "localhost" || host == "::1" || host.starts_with("127.") {
+                    return None;
+                }
+                let user = std::env::var("USER")
+                    .or_else(|_| std::env::var("USERNAME"))
+                    .unwrap_or_default();
+                let key = format!("{}\n{}\n{}", self.url, self.name, user);
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in key.bytes() {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0100_0000_01b3);
+                }
+                Some(std::env::temp_dir().join(format!("tracing-insights-{h:016x}")))
+            }
+        }
+    }
+
+    /// Starts the worker thread. A spool directory that cannot be created is not an error:
+    /// the pipeline runs without it (reported once on stderr and in
+    /// [`ExportStats::last_error`]).
     pub fn spawn(self) -> Result<(Exporter, ExportGuard), ExportError> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.request_timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        let worker = Worker {
-            rx,
-            stats: stats.clone(),
-            agent,
-            config: self.clone(),
-            batch: Vec::new(),
-            batch_started: None,
-            deadline: None,
-        };
+        let worker = worker::Worker::new(rx, stats.clone(), self.clone());
         let thread = std::thread::Builder::new()
             .name(format!("tracing-insights-{}", self.name))
             .spawn(move || worker.run())
@@ -191,6 +408,7 @@ impl ExportBuilder {
             tx: tx.clone(),
             stats: stats.clone(),
             capacity: self.queue_capacity,
+            max_item_bytes: self.max_item_bytes,
         };
         let guard = ExportGuard {
             tx,
@@ -204,21 +422,93 @@ impl ExportBuilder {
 
 /// Counters shared by the handle, the guard and the worker.
 #[derive(Debug, Default)]
-struct Stats {
-    queued: AtomicUsize,
-    dropped: AtomicU64,
-    sent: AtomicU64,
-    failed: AtomicU64,
-    warned_full: AtomicBool,
+pub(crate) struct Stats {
+    pub(crate) queued: AtomicUsize,
+    pub(crate) sent: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) spooled: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) sampled_out: AtomicU64,
+    pub(crate) dropped: [AtomicU64; DropReason::ALL.len()],
+    pub(crate) warned_full: AtomicBool,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    pub(crate) fn drop_items(&self, reason: DropReason, n: u64) {
+        self.dropped[reason.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|d| d.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Drops that mean an export failure (everything but a full queue or oversize, which
+    /// the layer side reports).
+    pub(crate) fn failed_total(&self) -> u64 {
+        DropReason::ALL
+            .iter()
+            .filter(|r| !matches!(r, DropReason::QueueFull | DropReason::Oversized))
+            .map(|r| self.dropped[r.index()].load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn set_error(&self, e: String) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = Some(e);
+        }
+    }
+
+    fn snapshot(&self) -> ExportStats {
+        ExportStats {
+            sent: self.sent.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            spooled: self.spooled.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            sampled_out: self.sampled_out.load(Ordering::Relaxed),
+            dropped: std::array::from_fn(|i| self.dropped[i].load(Ordering::Relaxed)),
+            last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
+        }
+    }
+}
+
+/// A snapshot of a pipeline's counters (items, not requests, except `retried`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Items accepted by the service.
+    pub sent: u64,
+    /// Requests sent again (retries of a batch or of a partial success's items).
+    pub retried: u64,
+    /// Items written to the offline spool.
+    pub spooled: u64,
+    /// Items read back from the spool and accepted.
+    pub replayed: u64,
+    /// Items the service dropped by its own ingestion sampling (not an error).
+    pub sampled_out: u64,
+    dropped: [u64; DropReason::ALL.len()],
+    /// The last export error, if any (no secrets).
+    pub last_error: Option<String>,
+}
+
+impl ExportStats {
+    /// Items dropped for `reason`.
+    pub fn dropped_by(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// Items dropped for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
 }
 
 type Ack = mpsc::SyncSender<Result<(), String>>;
 
-enum Msg {
+pub(crate) enum Msg {
     Item(Vec<u8>),
-    /// Send what is batched; retries stop at the deadline.
+    /// Send what is batched and wait out pending retries; the answer is due at the deadline.
     Flush(Ack, Instant),
-    /// Drain, send and stop; retries stop at the deadline.
+    /// Drain, send, replay, spool what is left and stop; the answer is due at the deadline.
     Shutdown(Ack, Instant),
 }
 
@@ -228,6 +518,7 @@ pub struct Exporter {
     tx: Sender<Msg>,
     stats: Arc<Stats>,
     capacity: usize,
+    max_item_bytes: usize,
 }
 
 impl fmt::Debug for Exporter {
@@ -242,39 +533,47 @@ impl fmt::Debug for Exporter {
 }
 
 impl Exporter {
-    /// Queues one encoded item. Returns `false` (and counts a drop) when the queue is full
-    /// or the worker is gone; never blocks.
+    /// Queues one encoded item. Returns `false` (and counts a drop) when the item is larger
+    /// than the item limit, the queue is full or the worker is gone; never blocks, never
+    /// does I/O.
     pub fn try_send(&self, item: Vec<u8>) -> bool {
-        let before = self.stats.queued.fetch_add(1, Ordering::AcqRel);
-        if before >= self.capacity {
-            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-            self.note_drop();
+        if item.len() > self.max_item_bytes {
+            self.stats.drop_items(DropReason::Oversized, 1);
+            self.warn_once("an item larger than the item limit was dropped (counted in dropped())");
             return false;
         }
-        if self.tx.send(Msg::Item(item)).is_err() {
+        let before = self.stats.queued.fetch_add(1, Ordering::AcqRel);
+        if before >= self.capacity || self.tx.send(Msg::Item(item)).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-            self.note_drop();
+            self.stats.drop_items(DropReason::QueueFull, 1);
+            self.warn_once(
+                "export queue full or closed: dropping telemetry (counted in dropped())",
+            );
             return false;
         }
         true
     }
 
-    fn note_drop(&self) {
-        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+    fn warn_once(&self, what: &str) {
         if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
             // Our own diagnostics never go through `tracing` (no telemetry loops).
-            eprintln!("[tracing-insights] export queue full or closed: dropping telemetry (counted in dropped())");
+            eprintln!("[tracing-insights] {what}");
         }
     }
 
-    /// Items dropped because the queue was full (or the worker gone).
+    /// Items dropped, for any [`DropReason`] (queue full, oversized, refused, ...).
     pub fn dropped(&self) -> u64 {
-        self.stats.dropped.load(Ordering::Relaxed)
+        self.stats.dropped_total()
     }
 
-    /// Items delivered (accepted with a 2xx answer).
+    /// Items delivered (accepted by the service).
     pub fn sent(&self) -> u64 {
         self.stats.sent.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> ExportStats {
+        self.stats.snapshot()
     }
 
     /// Sends everything queued so far and waits up to `timeout` for the answer.
@@ -283,13 +582,19 @@ impl Exporter {
     }
 }
 
+/// The worker answers a little before the caller stops waiting.
+fn worker_deadline(timeout: Duration) -> Instant {
+    let margin = (timeout / 10).min(Duration::from_millis(200));
+    Instant::now() + timeout.saturating_sub(margin)
+}
+
 fn control(
     tx: &Sender<Msg>,
     make: impl FnOnce(Ack, Instant) -> Msg,
     timeout: Duration,
 ) -> Result<(), ShutdownError> {
     let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-    tx.send(make(ack_tx, Instant::now() + timeout))
+    tx.send(make(ack_tx, worker_deadline(timeout)))
         .map_err(|_| ShutdownError::WorkerGone)?;
     match ack_rx.recv_timeout(timeout) {
         Ok(Ok(())) => Ok(()),
@@ -321,13 +626,15 @@ impl fmt::Debug for ExportGuard {
 }
 
 impl ExportGuard {
-    /// Sends everything queued so far and waits up to `timeout`.
+    /// Sends everything queued so far and waits up to `timeout`, including retries that
+    /// fall due within it. An error says what was dropped or spooled meanwhile.
     pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
         control(&self.tx, Msg::Flush, timeout)
     }
 
-    /// Flushes, stops the worker and waits for it, up to `timeout` in all. Reports an
-    /// export failure (a batch that could not be delivered), a timeout, or drops.
+    /// Flushes, replays what it can from the spool, spools what is still undelivered,
+    /// stops the worker and waits for it, up to `timeout` in all. An error reports items
+    /// dropped or spooled during the pipeline's life, or a timeout.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stop(timeout)
     }
@@ -337,34 +644,32 @@ impl ExportGuard {
             return Ok(());
         };
         let result = control(&self.tx, Msg::Shutdown, timeout);
-        if result.is_ok() {
+        if result.is_ok() || matches!(result, Err(ShutdownError::Export(_))) {
             let _ = thread.join();
         }
-        let dropped = self.dropped();
-        if dropped > 0 {
+        let queue_drops = self.stats.dropped[DropReason::QueueFull.index()].load(Ordering::Relaxed);
+        if queue_drops > 0 {
             eprintln!(
-                "[tracing-insights] {}: {dropped} telemetry items were dropped (queue full)",
+                "[tracing-insights] {}: {queue_drops} telemetry items were dropped (queue full)",
                 self.name
             );
         }
-        result?;
-        if self.stats.failed.load(Ordering::Relaxed) > 0 {
-            return Err(ShutdownError::Export(format!(
-                "{} items could not be delivered",
-                self.stats.failed.load(Ordering::Relaxed)
-            )));
-        }
-        Ok(())
+        result
     }
 
-    /// Items dropped because the queue was full.
+    /// Items dropped, for any reason.
     pub fn dropped(&self) -> u64 {
-        self.stats.dropped.load(Ordering::Relaxed)
+        self.stats.dropped_total()
     }
 
     /// Items delivered.
     pub fn sent(&self) -> u64 {
         self.stats.sent.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> ExportStats {
+        self.stats.snapshot()
     }
 }
 
@@ -397,340 +702,20 @@ pub enum ShutdownError {
     /// The worker thread has already stopped.
     #[error("the export worker has stopped")]
     WorkerGone,
-    /// A batch could not be delivered.
+    /// Items were dropped or spooled (the message counts them and gives the last error).
     #[error("export failed: {0}")]
     Export(String),
 }
 
-struct Worker {
-    rx: Receiver<Msg>,
-    stats: Arc<Stats>,
-    agent: ureq::Agent,
-    config: ExportBuilder,
-    batch: Vec<Vec<u8>>,
-    batch_started: Option<Instant>,
-    /// While flushing or shutting down: when retries must stop.
-    deadline: Option<Instant>,
-}
-
-impl Worker {
-    fn run(mut self) {
-        let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-        loop {
-            let msg = match self.batch_started {
-                Some(started) => {
-                    let wait = self.config.max_delay.saturating_sub(started.elapsed());
-                    match self.rx.recv_timeout(wait) {
-                        Ok(m) => Some(m),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            let _ = self.send_batch();
-                            return;
-                        }
-                    }
-                }
-                None => match self.rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => return,
-                },
-            };
-            match msg {
-                None => {
-                    let _ = self.send_batch();
-                }
-                Some(Msg::Item(item)) => {
-                    self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-                    if self.batch.is_empty() {
-                        self.batch_started = Some(Instant::now());
-                    }
-                    self.batch.push(item);
-                    if self.batch.len() >= self.config.max_batch {
-                        let _ = self.send_batch();
-                    }
-                }
-                Some(Msg::Flush(ack, deadline)) => {
-                    self.deadline = Some(deadline);
-                    let r = self.send_batch();
-                    self.deadline = None;
-                    let _ = ack.try_send(r);
-                }
-                Some(Msg::Shutdown(ack, deadline)) => {
-                    self.deadline = Some(deadline);
-                    // Drain what is already queued, then stop.
-                    while let Ok(m) = self.rx.try_recv() {
-                        match m {
-                            Msg::Item(item) => {
-                                self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-                                self.batch.push(item);
-                                if self.batch.len() >= self.config.max_batch {
-                                    let _ = self.send_batch();
-                                }
-                            }
-                            Msg::Flush(a, _) | Msg::Shutdown(a, _) => {
-                                let _ = a.try_send(Ok(()));
-                            }
-                        }
-                    }
-                    let r = self.send_batch();
-                    let _ = ack.try_send(r);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn send_batch(&mut self) -> Result<(), String> {
-        self.batch_started = None;
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let items = std::mem::take(&mut self.batch);
-        let count = items.len() as u64;
-        let mut body = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 64);
-        body.push(b'[');
-        let mut first = true;
-        if let Some(prefix) = self.config.batch_prefix.as_ref().and_then(|p| p()) {
-            body.extend_from_slice(&prefix);
-            first = false;
-        }
-        for item in &items {
-            if !first {
-                body.push(b',');
-            }
-            first = false;
-            body.extend_from_slice(item);
-        }
-        body.push(b']');
-        match self.post(&body) {
-            Ok(()) => {
-                self.stats.sent.fetch_add(count, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.failed.fetch_add(count, Ordering::Relaxed);
-                eprintln!("[tracing-insights] {}: {e}", self.config.name);
-                Err(e)
-            }
-        }
-    }
-
-    fn post(&self, json: &[u8]) -> Result<(), String> {
-        let body = if self.config.gzip {
-            gzip(json).map_err(|e| format!("gzip failed: {e}"))?
-        } else {
-            json.to_vec()
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self.agent.post(&self.config.url);
-            for (k, v) in &self.config.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            if self.config.gzip {
-                req = req.header("Content-Encoding", "gzip");
-            }
-            let (retryable, retry_after, err) = match req.send(&body[..]) {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if (200..300).contains(&status) {
-                        return Ok(());
-                    }
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(|s| Duration::from_secs(s.min(30)));
-                    let retryable = matches!(status, 408 | 429 | 500 | 502 | 503 | 504);
-                    (
-                        retryable,
-                        retry_after,
-                        format!("HTTP {status} from {}", self.config.url),
-                    )
-                }
-                Err(e) => (
-                    true,
-                    None,
-                    format!("request to {} failed: {e}", self.config.url),
-                ),
-            };
-            if !retryable || attempt >= self.config.max_attempts {
-                return Err(err);
-            }
-            let backoff = retry_after.unwrap_or(self.config.retry_base * 2u32.pow(attempt - 1));
-            if self.deadline.is_some_and(|d| Instant::now() + backoff >= d) {
-                return Err(format!("{err} (gave up at the flush deadline)"));
-            }
-            std::thread::sleep(backoff);
-        }
-    }
-}
-
 /// Gzips `data` (what every request body goes through when gzip is on).
 pub fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write as _;
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::fast());
     enc.write_all(data)?;
     enc.finish()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{BufRead, BufReader, Read};
-    use std::net::TcpListener;
-    use std::sync::Mutex;
-
-    /// A tiny HTTP/1.1 server on 127.0.0.1:0 answering `status` and recording bodies.
-    fn server(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let b = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let mut len = 0usize;
-                    loop {
-                        let mut h = String::new();
-                        reader.read_line(&mut h).unwrap();
-                        if h == "\r\n" || h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    reader.read_exact(&mut body).unwrap();
-                    b.lock().unwrap().push(body);
-                    let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
-                    use std::io::Write;
-                    stream.write_all(resp.as_bytes()).unwrap();
-                }
-            }
-        });
-        (format!("http://{addr}/v2.1/track"), bodies)
-    }
-
-    fn gunzip(data: &[u8]) -> String {
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(data)
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-
-    #[test]
-    fn batches_are_json_arrays_gzipped_and_counted() {
-        let (url, bodies) = server(200);
-        let (exp, guard) = ExportBuilder::new("test", url)
-            .with_batch_prefix(|| Some(b"0".to_vec()))
-            .spawn()
-            .unwrap();
-        assert!(exp.try_send(b"1".to_vec()));
-        assert!(exp.try_send(b"2".to_vec()));
-        guard.flush(Duration::from_secs(5)).unwrap();
-        assert_eq!(exp.sent(), 2);
-        guard.shutdown(Duration::from_secs(5)).unwrap();
-        let bodies = bodies.lock().unwrap();
-        assert_eq!(bodies.len(), 1);
-        assert_eq!(gunzip(&bodies[0]), "[0,1,2]");
-    }
-
-    #[test]
-    fn full_queue_drops_and_counts() {
-        let (url, _) = server(200);
-        let (exp, guard) = ExportBuilder::new("full", url)
-            .with_queue_capacity(1)
-            .spawn()
-            .unwrap();
-        // The worker may or may not have taken the first item yet; send many.
-        let accepted = (0..1000).filter(|_| exp.try_send(b"1".to_vec())).count() as u64;
-        assert_eq!(accepted + exp.dropped(), 1000);
-        assert!(exp.dropped() > 0);
-        guard.shutdown(Duration::from_secs(5)).unwrap();
-    }
-
-    #[test]
-    fn failing_endpoint_is_reported_at_shutdown() {
-        let (url, bodies) = server(400);
-        let (exp, guard) = ExportBuilder::new("fail", url).spawn().unwrap();
-        exp.try_send(b"1".to_vec());
-        let err = guard.shutdown(Duration::from_secs(5)).unwrap_err();
-        assert!(matches!(err, ShutdownError::Export(_)), "{err}");
-        assert_eq!(bodies.lock().unwrap().len(), 1, "400 is not retried");
-    }
-
-    #[test]
-    fn retries_503_then_gives_up() {
-        let (url, bodies) = server(503);
-        let (exp, guard) = ExportBuilder::new("retry", url)
-            .with_retries(3, Duration::from_millis(1))
-            .spawn()
-            .unwrap();
-        exp.try_send(b"1".to_vec());
-        assert!(guard.shutdown(Duration::from_secs(5)).is_err());
-        assert_eq!(bodies.lock().unwrap().len(), 3);
-    }
-
-    #[test]
-    fn drop_is_bounded_when_the_endpoint_is_down() {
-        // A port nobody listens on: connection refused, retried, then given up.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let (exp, guard) = ExportBuilder::new("down", format!("http://127.0.0.1:{port}/"))
-            .with_retries(10, Duration::from_millis(500))
-            .spawn()
-            .unwrap();
-        exp.try_send(b"1".to_vec());
-        let t0 = Instant::now();
-        drop(guard);
-        assert!(t0.elapsed() < DROP_TIMEOUT + Duration::from_millis(500));
-        // The application thread never blocks either.
-        let t0 = Instant::now();
-        for _ in 0..10_000 {
-            exp.try_send(b"1".to_vec());
-        }
-        assert!(t0.elapsed() < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn shutdown_stops_retrying_at_its_deadline() {
-        let (url, bodies) = server(503);
-        let (exp, guard) = ExportBuilder::new("deadline", url)
-            .with_retries(10, Duration::from_millis(300))
-            .spawn()
-            .unwrap();
-        exp.try_send(b"1".to_vec());
-        let t0 = Instant::now();
-        let err = guard.shutdown(Duration::from_secs(1)).unwrap_err();
-        assert!(
-            t0.elapsed() < Duration::from_millis(1500),
-            "{:?}",
-            t0.elapsed()
-        );
-        assert!(matches!(err, ShutdownError::Export(_)), "{err}");
-        assert!(bodies.lock().unwrap().len() < 10);
-    }
-
-    #[test]
-    fn worker_thread_is_named() {
-        let (url, _) = server(200);
-        let (_exp, guard) = ExportBuilder::new("named", url).spawn().unwrap();
-        assert_eq!(
-            guard.thread.as_ref().unwrap().thread().name(),
-            Some("tracing-insights-named")
-        );
-        guard.shutdown(Duration::from_secs(1)).unwrap();
-    }
-}
+mod tests;

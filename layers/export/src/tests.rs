@@ -1,0 +1,243 @@
+//! Unit tests of the pipeline against a tiny loopback server.
+use super::*;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::sync::atomic::AtomicU16;
+use std::sync::Mutex;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1:0 answering `status` and recording bodies.
+fn server(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let (url, bodies, _) = switchable(status);
+    (url, bodies)
+}
+
+/// Like `server`, with the status changeable while it runs.
+fn switchable(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>, Arc<AtomicU16>) {
+    let status = Arc::new(AtomicU16::new(status));
+    let st = status.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let b = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                b.lock().unwrap().push(body);
+                let code = st.load(Ordering::Relaxed);
+                let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
+                use std::io::Write;
+                stream.write_all(resp.as_bytes()).unwrap();
+            }
+        }
+    });
+    (format!("http://{addr}/v2.1/track"), bodies, status)
+}
+
+fn gunzip(data: &[u8]) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+#[test]
+fn batches_are_json_arrays_gzipped_and_counted() {
+    let (url, bodies) = server(200);
+    let (exp, guard) = ExportBuilder::new("test", url)
+        .with_batch_prefix(|| Some(b"0".to_vec()))
+        .spawn()
+        .unwrap();
+    assert!(exp.try_send(b"1".to_vec()));
+    assert!(exp.try_send(b"2".to_vec()));
+    guard.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(exp.sent(), 2);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(gunzip(&bodies[0]), "[0,1,2]");
+}
+
+#[test]
+fn full_queue_drops_and_counts() {
+    let (url, _) = server(200);
+    let (exp, guard) = ExportBuilder::new("full", url)
+        .with_queue_capacity(1)
+        .spawn()
+        .unwrap();
+    // The worker may or may not have taken the first item yet; send many.
+    let accepted = (0..1000).filter(|_| exp.try_send(b"1".to_vec())).count() as u64;
+    assert_eq!(accepted + exp.dropped(), 1000);
+    assert!(exp.dropped() > 0);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn failing_endpoint_is_reported_at_shutdown() {
+    let (url, bodies) = server(400);
+    let (exp, guard) = ExportBuilder::new("fail", url).spawn().unwrap();
+    exp.try_send(b"1".to_vec());
+    let err = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(err, ShutdownError::Export(_)), "{err}");
+    assert_eq!(bodies.lock().unwrap().len(), 1, "400 is not retried");
+}
+
+#[test]
+fn retries_503_then_gives_up() {
+    let (url, bodies) = server(503);
+    let (exp, guard) = ExportBuilder::new("retry", url)
+        .with_retries(3, Duration::from_millis(1))
+        .spawn()
+        .unwrap();
+    exp.try_send(b"1".to_vec());
+    assert!(guard.shutdown(Duration::from_secs(5)).is_err());
+    assert_eq!(bodies.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn drop_is_bounded_when_the_endpoint_is_down() {
+    // A port nobody listens on: connection refused, retried, then given up.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (exp, guard) = ExportBuilder::new("down", format!("http://127.0.0.1:{port}/"))
+        .with_retries(10, Duration::from_millis(500))
+        .spawn()
+        .unwrap();
+    exp.try_send(b"1".to_vec());
+    let t0 = Instant::now();
+    drop(guard);
+    assert!(t0.elapsed() < DROP_TIMEOUT + Duration::from_millis(500));
+    // The application thread never blocks either.
+    let t0 = Instant::now();
+    for _ in 0..10_000 {
+        exp.try_send(b"1".to_vec());
+    }
+    assert!(t0.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn shutdown_stops_retrying_at_its_deadline() {
+    let (url, bodies) = server(503);
+    let (exp, guard) = ExportBuilder::new("deadline", url)
+        .with_retries(10, Duration::from_millis(300))
+        .spawn()
+        .unwrap();
+    exp.try_send(b"1".to_vec());
+    let t0 = Instant::now();
+    let err = guard.shutdown(Duration::from_secs(1)).unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(matches!(err, ShutdownError::Export(_)), "{err}");
+    assert!(bodies.lock().unwrap().len() < 10);
+}
+
+#[test]
+fn worker_thread_is_named() {
+    let (url, _) = server(200);
+    let (_exp, guard) = ExportBuilder::new("named", url).spawn().unwrap();
+    assert_eq!(
+        guard.thread.as_ref().unwrap().thread().name(),
+        Some("tracing-insights-named")
+    );
+    guard.shutdown(Duration::from_secs(1)).unwrap();
+}
+
+/// A spool whose writes always fail (a full or read-only disk), injected because tests run
+/// as root and `chmod` proves nothing.
+struct FailingIo;
+
+impl spool::SpoolIo for FailingIo {
+    fn write_new(&self, _: &std::path::Path, _: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::other("injected: no space left on device"))
+    }
+}
+
+#[test]
+fn failing_spool_degrades_to_memory_retry_with_counted_loss() {
+    let (url, bodies, status) = switchable(503);
+    let dir = std::env::temp_dir().join(format!("tis-failing-spool-{}", std::process::id()));
+    let (exp, guard) = ExportBuilder::new("failing-spool", url)
+        .with_retries(1, Duration::from_millis(1))
+        .with_retry_interval(Duration::from_millis(100))
+        .with_offline_storage(dir.clone())
+        .with_spool_io(Arc::new(FailingIo))
+        // Room for about 3 one-item batches of 10 bytes.
+        .with_memory_retry_bytes(35)
+        .with_max_batch(1)
+        .spawn()
+        .unwrap();
+    for i in 0..5 {
+        assert!(exp.try_send(format!("\"item-{i}\"").into_bytes()));
+    }
+    let _ = guard.flush(Duration::from_millis(300));
+    let s = exp.stats();
+    assert_eq!(s.spooled, 0);
+    assert_eq!(s.dropped_by(DropReason::SpoolUnavailable), 2, "{s:?}");
+    assert!(s.last_error.unwrap_or_default().contains("injected"));
+    // The service comes back: what stayed in memory is delivered.
+    status.store(200, Ordering::Relaxed);
+    let t0 = Instant::now();
+    while exp.sent() < 3 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(exp.sent(), 3);
+    assert!(!bodies.lock().unwrap().is_empty());
+    let _ = guard.shutdown(Duration::from_secs(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn oversized_items_are_dropped_on_the_app_thread() {
+    let (url, bodies) = server(200);
+    let (exp, guard) = ExportBuilder::new("oversized", url)
+        .with_max_item_bytes(8)
+        .spawn()
+        .unwrap();
+    assert!(!exp.try_send(vec![b'1'; 9]));
+    assert!(exp.try_send(b"1".to_vec()));
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(exp.stats().dropped_by(DropReason::Oversized), 1);
+    assert_eq!(bodies.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn batches_split_by_bytes() {
+    let (url, bodies) = server(200);
+    let (exp, guard) = ExportBuilder::new("bytes", url)
+        .with_max_request_bytes(100)
+        .with_gzip(false)
+        .spawn()
+        .unwrap();
+    for _ in 0..10 {
+        exp.try_send(vec![b'1'; 30]);
+    }
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let bodies = bodies.lock().unwrap();
+    assert!(bodies.len() >= 4, "{}", bodies.len());
+    assert!(bodies.iter().all(|b| b.len() <= 100));
+}

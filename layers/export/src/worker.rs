@@ -1,0 +1,730 @@
+//! The worker thread: batches, sends, schedules retries, spools and replays.
+//!
+//! It never sleeps on a retry: a batch waiting for its backoff or `Retry-After` sits in
+//! `pending` with a due time, and the loop keeps receiving and batching new items until
+//! something falls due.
+
+use crate::answer::{self, Answer, DropReason};
+use crate::redirect;
+use crate::spool::{PutError, RealIo, Spool};
+use crate::{Ack, ExportBuilder, Msg, Stats};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the spool is tidied (stale `.tmp`, retention), as Microsoft's maintenance.
+const MAINTENANCE_PERIOD: Duration = Duration::from_secs(60);
+/// Spooled batches replayed in one go (Microsoft: 10).
+const REPLAY_BLOBS: usize = 10;
+/// Answer bodies read at most this far.
+const MAX_ANSWER_BYTES: u64 = 1 << 20;
+
+struct Pending {
+    items: Vec<Vec<u8>>,
+    bytes: usize,
+    attempts: u32,
+    due: Instant,
+}
+
+#[derive(Clone, Copy)]
+struct Baseline {
+    failed: u64,
+    spooled: u64,
+}
+
+struct Waiter {
+    ack: Ack,
+    deadline: Instant,
+    base: Baseline,
+}
+
+enum Delivery {
+    /// Nothing left to retry (accepted, or dropped and counted).
+    Settled { accepted: u64 },
+    /// These items should be sent again later.
+    Retry {
+        items: Vec<Vec<u8>>,
+        retry_after: Option<Duration>,
+        error: String,
+    },
+}
+
+pub(crate) struct Worker {
+    rx: Receiver<Msg>,
+    stats: Arc<Stats>,
+    agent: ureq::Agent,
+    cfg: ExportBuilder,
+    /// The current endpoint (redirects replace its origin for good).
+    url: String,
+    batch: Vec<Vec<u8>>,
+    batch_bytes: usize,
+    batch_started: Option<Instant>,
+    force_batch: bool,
+    pending: Vec<Pending>,
+    pending_bytes: usize,
+    spool: Option<Arc<Spool>>,
+    spool_next: Option<Instant>,
+    next_maintenance: Instant,
+    waiters: Vec<Waiter>,
+    shutdown: Option<Waiter>,
+    warned_spool: bool,
+}
+
+fn len_of(items: &[Vec<u8>]) -> usize {
+    items.iter().map(|i| i.len() + 1).sum()
+}
+
+fn to_instant(t: std::time::SystemTime) -> Instant {
+    Instant::now()
+        + t.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+}
+
+impl Worker {
+    pub(crate) fn new(rx: Receiver<Msg>, stats: Arc<Stats>, cfg: ExportBuilder) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(cfg.request_timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut spool = None;
+        if let Some(dir) = cfg.offline_storage_dir() {
+            let io = cfg.spool_io.clone().unwrap_or_else(|| Arc::new(RealIo));
+            match Spool::open(dir.clone(), cfg.spool_max_bytes, cfg.spool_retention, io) {
+                Ok(s) => spool = Some(Arc::new(s)),
+                Err(e) => {
+                    let msg = format!(
+                        "offline storage disabled: cannot use {}: {e}",
+                        dir.display()
+                    );
+                    eprintln!("[tracing-insights] {}: {msg}", cfg.name);
+                    stats.set_error(msg);
+                }
+            }
+        }
+        Self {
+            rx,
+            stats,
+            agent,
+            url: cfg.url.clone(),
+            cfg,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_started: None,
+            force_batch: false,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            spool,
+            spool_next: None,
+            next_maintenance: Instant::now(),
+            waiters: Vec::new(),
+            shutdown: None,
+            warned_spool: false,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        loop {
+            if self.tick() {
+                return;
+            }
+            let wake = self.next_wake();
+            let msg = match wake {
+                Some(w) => self
+                    .rx
+                    .recv_timeout(w.saturating_duration_since(Instant::now())),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match msg {
+                Ok(Msg::Item(item)) => self.add(item),
+                Ok(Msg::Flush(ack, deadline)) => {
+                    self.force_batch = true;
+                    let base = self.baseline();
+                    self.waiters.push(Waiter {
+                        ack,
+                        deadline,
+                        base,
+                    });
+                }
+                Ok(Msg::Shutdown(ack, deadline)) => {
+                    while let Ok(m) = self.rx.try_recv() {
+                        match m {
+                            Msg::Item(item) => self.add(item),
+                            Msg::Flush(a, _) | Msg::Shutdown(a, _) => {
+                                let _ = a.try_send(Ok(()));
+                            }
+                        }
+                    }
+                    self.force_batch = true;
+                    self.shutdown = Some(Waiter {
+                        ack,
+                        deadline,
+                        base: Baseline {
+                            failed: 0,
+                            spooled: 0,
+                        },
+                    });
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Every handle is gone without a shutdown: a last best effort.
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    self.send_batch(Some(deadline));
+                    self.park_all_pending(DropReason::Shutdown);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn baseline(&self) -> Baseline {
+        Baseline {
+            failed: self.stats.failed_total(),
+            spooled: self.stats.spooled.load(Ordering::Relaxed),
+        }
+    }
+
+    fn verdict(&self, base: Baseline) -> Result<(), String> {
+        let failed = self.stats.failed_total() - base.failed;
+        let spooled = self.stats.spooled.load(Ordering::Relaxed) - base.spooled;
+        if failed == 0 && spooled == 0 {
+            return Ok(());
+        }
+        let last = self
+            .stats
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .unwrap_or_default();
+        Err(format!(
+            "{failed} items dropped, {spooled} items kept in the offline spool for later; last error: {last}"
+        ))
+    }
+
+    /// The deadline requests must respect (a waiting flush or shutdown).
+    fn request_deadline(&self) -> Option<Instant> {
+        self.waiters
+            .iter()
+            .chain(self.shutdown.as_ref())
+            .map(|w| w.deadline)
+            .min()
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.force_batch && !self.batch.is_empty() {
+            return Some(Instant::now());
+        }
+        let mut wake: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+        };
+        consider(self.batch_started.map(|s| s + self.cfg.max_delay));
+        consider(self.pending.iter().map(|p| p.due).min());
+        consider(self.spool_next);
+        if self.spool.is_some() {
+            consider(Some(self.next_maintenance));
+        }
+        consider(self.request_deadline());
+        wake
+    }
+
+    fn add(&mut self, item: Vec<u8>) {
+        self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+        if !self.batch.is_empty() && self.batch_bytes + item.len() + 2 > self.cfg.max_request_bytes
+        {
+            let deadline = self.request_deadline();
+            self.send_batch(deadline);
+        }
+        if self.batch.is_empty() {
+            self.batch_started = Some(Instant::now());
+        }
+        self.batch_bytes += item.len() + 1;
+        self.batch.push(item);
+        if self.batch.len() >= self.cfg.max_batch {
+            let deadline = self.request_deadline();
+            self.send_batch(deadline);
+        }
+    }
+
+    /// Does what is due. Returns `true` when the worker must stop.
+    fn tick(&mut self) -> bool {
+        let now = Instant::now();
+        let deadline = self.request_deadline();
+        let batch_due = self
+            .batch_started
+            .is_some_and(|s| s + self.cfg.max_delay <= now);
+        if !self.batch.is_empty() && (self.force_batch || batch_due) {
+            self.send_batch(deadline);
+        }
+        self.force_batch = false;
+
+        // Pending retries that are due, one by one (each may take a request's time).
+        while let Some(i) = self.pending.iter().position(|p| p.due <= Instant::now()) {
+            let p = self.pending.swap_remove(i);
+            self.pending_bytes -= p.bytes;
+            self.stats.retried.fetch_add(1, Ordering::Relaxed);
+            match self.deliver(p.items, deadline) {
+                Delivery::Settled { .. } => {}
+                Delivery::Retry {
+                    items,
+                    retry_after,
+                    error,
+                } => self.retry_later(items, p.attempts + 1, retry_after, error),
+            }
+        }
+
+        if let Some(s) = &self.spool {
+            if self.next_maintenance <= Instant::now() {
+                let expired = s.maintain();
+                self.stats.drop_items(DropReason::Expired, expired);
+                self.next_maintenance = Instant::now() + MAINTENANCE_PERIOD;
+                self.spool_next = s.next_available().map(to_instant);
+            }
+        }
+        if self.spool_next.is_some_and(|t| t <= Instant::now()) {
+            self.replay_spool(deadline);
+        }
+
+        // Answer flushes.
+        let idle = self.batch.is_empty() && self.pending.is_empty();
+        let now = Instant::now();
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if idle {
+                let _ = w.ack.try_send(self.verdict(w.base));
+            } else if now >= w.deadline {
+                let _ = w.ack.try_send(Err(format!(
+                    "{} items still waiting to be retried",
+                    self.pending.iter().map(|p| p.items.len()).sum::<usize>() + self.batch.len()
+                )));
+            } else {
+                self.waiters.push(w);
+            }
+        }
+
+        if let Some(sd) = &self.shutdown {
+            let deadline = sd.deadline;
+            // What cannot be retried before the deadline is kept in the spool now.
+            let mut i = 0;
+            while i < self.pending.len() {
+                if self.pending[i].due >= deadline {
+                    let p = self.pending.swap_remove(i);
+                    self.pending_bytes -= p.bytes;
+                    self.park(p.items, DropReason::Shutdown);
+                } else {
+                    i += 1;
+                }
+            }
+            if (self.batch.is_empty() && self.pending.is_empty()) || Instant::now() >= deadline {
+                self.send_batch(Some(deadline));
+                self.park_all_pending(DropReason::Shutdown);
+                for w in std::mem::take(&mut self.waiters) {
+                    let _ = w.ack.try_send(Err("the exporter is shutting down".into()));
+                }
+                if let Some(sd) = self.shutdown.take() {
+                    let _ = sd.ack.try_send(self.verdict(sd.base));
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    fn send_batch(&mut self, deadline: Option<Instant>) {
+        self.batch_started = None;
+        self.batch_bytes = 0;
+        if self.batch.is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut self.batch);
+        match self.deliver(items, deadline) {
+            Delivery::Settled { .. } => {}
+            Delivery::Retry {
+                items,
+                retry_after,
+                error,
+            } => self.retry_later(items, 1, retry_after, error),
+        }
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let exp = self
+            .cfg
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+            .min(self.cfg.max_backoff);
+        // Jitter between 50 % and 100 % of the exponential step.
+        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+
+    fn retry_later(
+        &mut self,
+        items: Vec<Vec<u8>>,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        error: String,
+    ) {
+        self.stats.set_error(error);
+        if attempts < self.cfg.max_attempts {
+            let due = Instant::now() + retry_after.unwrap_or_else(|| self.backoff(attempts));
+            let bytes = len_of(&items);
+            self.pending_bytes += bytes;
+            self.pending.push(Pending {
+                items,
+                bytes,
+                attempts,
+                due,
+            });
+        } else {
+            self.spool_batch(items, retry_after);
+        }
+    }
+
+    /// Attempts exhausted: into the spool, else the in-memory buffer, else counted loss.
+    fn spool_batch(&mut self, items: Vec<Vec<u8>>, retry_after: Option<Duration>) {
+        let Some(spool) = self.spool.clone() else {
+            self.stats
+                .drop_items(DropReason::RetriesExhausted, items.len() as u64);
+            return;
+        };
+        let lease = retry_after
+            .unwrap_or(Duration::ZERO)
+            .max(self.cfg.retry_interval);
+        match spool.put(&items, lease) {
+            Ok(()) => {
+                self.stats
+                    .spooled
+                    .fetch_add(items.len() as u64, Ordering::Relaxed);
+                let at = Instant::now() + lease;
+                self.spool_next = Some(self.spool_next.map_or(at, |t| t.min(at)));
+            }
+            Err(e) => {
+                let msg = match e {
+                    PutError::Full => format!("offline storage {} is full", spool.dir().display()),
+                    PutError::Io(e) => {
+                        format!(
+                            "cannot write to offline storage {}: {e}",
+                            spool.dir().display()
+                        )
+                    }
+                };
+                if !self.warned_spool {
+                    self.warned_spool = true;
+                    eprintln!(
+                        "[tracing-insights] {}: {msg}; keeping undelivered telemetry in memory",
+                        self.cfg.name
+                    );
+                }
+                self.stats.set_error(msg);
+                self.memory_retry(items);
+            }
+        }
+    }
+
+    fn memory_retry(&mut self, items: Vec<Vec<u8>>) {
+        let bytes = len_of(&items);
+        if self.pending_bytes + bytes > self.cfg.memory_retry_bytes {
+            self.stats
+                .drop_items(DropReason::SpoolUnavailable, items.len() as u64);
+            return;
+        }
+        self.pending_bytes += bytes;
+        self.pending.push(Pending {
+            items,
+            bytes,
+            // One attempt, then the spool is tried again.
+            attempts: self.cfg.max_attempts.saturating_sub(1),
+            due: Instant::now() + self.cfg.retry_interval,
+        });
+    }
+
+    /// At shutdown: into the spool with no lease (the next run replays it at once), else
+    /// counted as lost for `reason`.
+    fn park(&mut self, items: Vec<Vec<u8>>, reason: DropReason) {
+        let n = items.len() as u64;
+        match &self.spool {
+            Some(s) if s.put(&items, Duration::ZERO).is_ok() => {
+                self.stats.spooled.fetch_add(n, Ordering::Relaxed);
+            }
+            _ => self.stats.drop_items(reason, n),
+        }
+    }
+
+    fn park_all_pending(&mut self, reason: DropReason) {
+        for p in std::mem::take(&mut self.pending) {
+            self.park(p.items, reason);
+        }
+        self.pending_bytes = 0;
+    }
+
+    fn replay_spool(&mut self, deadline: Option<Instant>) {
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
+        for _ in 0..REPLAY_BLOBS {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let mut corrupt = 0;
+            let leased = spool.take(
+                self.cfg.request_timeout + Duration::from_secs(5),
+                &mut corrupt,
+            );
+            self.stats.drop_items(DropReason::Expired, corrupt);
+            let Some(leased) = leased else { break };
+            let n = leased.items.len();
+            match self.deliver(leased.items.clone(), deadline) {
+                Delivery::Settled { accepted } => {
+                    self.stats.replayed.fetch_add(accepted, Ordering::Relaxed);
+                    spool.delete(leased);
+                }
+                Delivery::Retry {
+                    items,
+                    retry_after,
+                    error,
+                } => {
+                    self.stats.set_error(error);
+                    let lease = retry_after
+                        .unwrap_or(Duration::ZERO)
+                        .max(self.cfg.retry_interval);
+                    if items.len() == n {
+                        spool.release(leased, lease);
+                    } else {
+                        let replayed = (n - items.len()) as u64;
+                        self.stats.replayed.fetch_add(replayed, Ordering::Relaxed);
+                        spool.delete(leased);
+                        if spool.put(&items, lease).is_err() {
+                            self.memory_retry(items);
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        self.spool_next = spool.next_available().map(to_instant);
+    }
+
+    /// Sends `items` once (following redirects, refreshing a token once on 401) and
+    /// settles what the answer settles.
+    fn deliver(&mut self, items: Vec<Vec<u8>>, deadline: Option<Instant>) -> Delivery {
+        let n = items.len() as u64;
+        let prefix = self.cfg.batch_prefix.as_ref().and_then(|p| p());
+        let offset = usize::from(prefix.is_some());
+        let mut json = Vec::with_capacity(len_of(&items) + prefix.as_ref().map_or(0, Vec::len) + 2);
+        json.push(b'[');
+        for (i, item) in prefix.iter().chain(items.iter()).enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(item);
+        }
+        json.push(b']');
+        let (body, gzipped) = if self.cfg.gzip {
+            match crate::gzip(&json) {
+                Ok(z) => (z, true),
+                Err(_) => (json, false),
+            }
+        } else {
+            (json, false)
+        };
+        let mut redirects = 0;
+        let mut refreshed = false;
+        loop {
+            let auth = match &self.cfg.auth {
+                Some(a) => match a.authorization() {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        return Delivery::Retry {
+                            items,
+                            retry_after: None,
+                            error: format!("no token for {}: {e}", self.url),
+                        }
+                    }
+                },
+                None => None,
+            };
+            let (status, retry_after, location, answer_body) =
+                match self.post_once(&body, gzipped, auth.as_deref(), deadline) {
+                    Ok(a) => a,
+                    Err(error) => {
+                        return Delivery::Retry {
+                            items,
+                            retry_after: None,
+                            error,
+                        }
+                    }
+                };
+            let decision = answer::classify(
+                status,
+                retry_after.as_deref(),
+                location.as_deref(),
+                &answer_body,
+                SystemTime::now(),
+            );
+            match decision {
+                Answer::Accepted => {
+                    self.stats.sent.fetch_add(n, Ordering::Relaxed);
+                    return Delivery::Settled { accepted: n };
+                }
+                Answer::Partial {
+                    retry,
+                    rejected,
+                    sampled_out,
+                    retry_after,
+                } => {
+                    let ours = |v: Vec<usize>| -> Vec<usize> {
+                        let mut v: Vec<usize> = v
+                            .into_iter()
+                            .filter_map(|i| i.checked_sub(offset))
+                            .filter(|i| *i < items.len())
+                            .collect();
+                        v.sort_unstable();
+                        v.dedup();
+                        v
+                    };
+                    let retry = ours(retry);
+                    let rejected: Vec<usize> = ours(rejected)
+                        .into_iter()
+                        .filter(|i| !retry.contains(i))
+                        .collect();
+                    let sampled: Vec<usize> = ours(sampled_out)
+                        .into_iter()
+                        .filter(|i| !retry.contains(i) && !rejected.contains(i))
+                        .collect();
+                    let accepted = n - (retry.len() + rejected.len() + sampled.len()) as u64;
+                    self.stats.sent.fetch_add(accepted, Ordering::Relaxed);
+                    self.stats
+                        .sampled_out
+                        .fetch_add(sampled.len() as u64, Ordering::Relaxed);
+                    if !rejected.is_empty() {
+                        self.stats
+                            .drop_items(DropReason::Rejected, rejected.len() as u64);
+                        self.stats.set_error(format!(
+                            "HTTP {status} from {}: {} items refused",
+                            self.url,
+                            rejected.len()
+                        ));
+                    }
+                    if retry.is_empty() {
+                        return Delivery::Settled { accepted };
+                    }
+                    let mut items = items;
+                    let again: Vec<Vec<u8>> = retry
+                        .iter()
+                        .map(|i| std::mem::take(&mut items[*i]))
+                        .collect();
+                    return Delivery::Retry {
+                        error: format!(
+                            "HTTP {status} from {}: {} items to send again",
+                            self.url,
+                            again.len()
+                        ),
+                        items: again,
+                        retry_after,
+                    };
+                }
+                Answer::Retry {
+                    retry_after,
+                    unauthorized,
+                } => {
+                    if unauthorized && !refreshed {
+                        if let Some(a) = &self.cfg.auth {
+                            a.invalidate();
+                            refreshed = true;
+                            self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
+                    return Delivery::Retry {
+                        items,
+                        retry_after,
+                        error: format!("HTTP {status} from {}", self.url),
+                    };
+                }
+                Answer::Redirect(location) => {
+                    redirects += 1;
+                    if redirects > redirect::MAX_REDIRECTS {
+                        self.stats.drop_items(DropReason::Redirect, n);
+                        self.stats
+                            .set_error(format!("circular redirects from {}", self.url));
+                        return Delivery::Settled { accepted: 0 };
+                    }
+                    match redirect::follow(&self.url, location.as_deref()) {
+                        Ok(url) => self.url = url,
+                        Err(why) => {
+                            self.stats.drop_items(DropReason::Redirect, n);
+                            self.stats.set_error(format!(
+                                "HTTP {status} from {}: refused redirect ({why:?})",
+                                self.url
+                            ));
+                            return Delivery::Settled { accepted: 0 };
+                        }
+                    }
+                }
+                Answer::Drop(reason) => {
+                    self.stats.drop_items(reason, n);
+                    self.stats.set_error(format!(
+                        "HTTP {status} from {}: {n} items dropped",
+                        self.url
+                    ));
+                    return Delivery::Settled { accepted: 0 };
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn post_once(
+        &self,
+        body: &[u8],
+        gzipped: bool,
+        auth: Option<&str>,
+        deadline: Option<Instant>,
+    ) -> Result<(u16, Option<String>, Option<String>, Vec<u8>), String> {
+        let mut req = self.agent.post(&self.url);
+        for (k, v) in &self.cfg.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if gzipped {
+            req = req.header("Content-Encoding", "gzip");
+        }
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        if let Some(d) = deadline {
+            let left = d
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(50));
+            if left < self.cfg.request_timeout {
+                req = req.config().timeout_global(Some(left)).build();
+            }
+        }
+        match req.send(body) {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let header = |name: &str| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let retry_after = header("retry-after");
+                let location = header("location");
+                let body = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_ANSWER_BYTES)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                Ok((status, retry_after, location, body))
+            }
+            Err(e) => Err(format!("request to {} failed: {e}", self.url)),
+        }
+    }
+}
