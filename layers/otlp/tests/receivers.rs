@@ -23,6 +23,18 @@ fn receiver(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_owned()),
         _ => {
+            // `scripts/receivers.sh run` lists what it started: then a missing URL is a
+            // failure, not a skip.
+            let required = std::env::var("TI_REQUIRE_RECEIVERS").unwrap_or_default();
+            let name = if var.contains("PHOENIX") {
+                "phoenix"
+            } else {
+                "ddapm"
+            };
+            assert!(
+                !required.split_whitespace().any(|r| r == name),
+                "{var} is not set although TI_REQUIRE_RECEIVERS={required:?}"
+            );
             eprintln!(
                 "SKIPPED: {var} is not set (start the receivers with scripts/receivers.sh run -- cargo test ...)"
             );
