@@ -48,6 +48,11 @@
 //! trace is exported — its spans, its events' log records and its events' metric fields.
 //! Events outside any span are always exported.
 //!
+//! **Filters.** A span hidden from this layer by a per-layer filter is not exported; its
+//! events carry the nearest visible ancestor's span id, and its visible children keep their
+//! real parent id (the ids never change with filtering), so a backend shows them under a
+//! parent it never received.
+//!
 //! ## Configuration
 //!
 //! See [`OtlpBuilder`] for every `OTEL_*` variable and the precedence (builder > signal
