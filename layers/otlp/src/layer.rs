@@ -159,9 +159,15 @@ where
         if !inner.logs && !inner.metrics {
             return;
         }
-        let span_ctx = ctx
-            .event_span(event)
-            .and_then(|span| find_span_data(&span, SpanData::context));
+        // The ids of the span the event happened in, as the correlation layer saw it (exact
+        // even when this layer's own filter hides that span); else a walk over what this
+        // layer can see.
+        let span_ctx = match tracing_insights_correlation::event_context(event) {
+            Some(c) => c,
+            None => ctx
+                .event_span(event)
+                .and_then(|span| find_span_data(&span, SpanData::context)),
+        };
         if span_ctx.is_some_and(|c| !c.sampled) {
             // Nothing from a sampled-out trace is exported: logs nor metric fields.
             return;

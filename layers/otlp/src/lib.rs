@@ -49,9 +49,10 @@
 //! Events outside any span are always exported.
 //!
 //! **Filters.** A span hidden from this layer by a per-layer filter is not exported; its
-//! events carry the nearest visible ancestor's span id, and its visible children keep their
-//! real parent id (the ids never change with filtering), so a backend shows them under a
-//! parent it never received.
+//! events still carry its real ids (from the correlation layer's
+//! [`event_context`](tracing_insights_correlation::event_context)), and its visible
+//! children keep their real parent id (ids never change with filtering), so a backend
+//! shows them under a parent it never received.
 //!
 //! ## Configuration
 //!

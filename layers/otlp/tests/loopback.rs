@@ -620,13 +620,15 @@ fn per_layer_filters_do_not_change_ids() {
         .with(correlation::layer())
         .with(layer.with_filter(LevelFilter::INFO));
     let seen: Arc<Mutex<Option<String>>> = Arc::default();
-    let s2 = seen.clone();
+    let hidden_id: Arc<Mutex<Option<String>>> = Arc::default();
+    let (s2, h2) = (seen.clone(), hidden_id.clone());
     tracing::subscriber::with_default(subscriber, || {
         let outer = tracing::info_span!("outer");
         outer.in_scope(|| {
-            // Hidden from the OTLP layer by its filter; its event goes to the nearest
-            // visible span's trace.
-            tracing::debug_span!("hidden").in_scope(|| tracing::info!("inside hidden"));
+            // Hidden from the OTLP layer by its filter; its event still carries its real ids.
+            let hidden = tracing::debug_span!("hidden");
+            *h2.lock().unwrap() = Some(hidden.span_id().unwrap().to_string());
+            hidden.in_scope(|| tracing::info!("inside hidden"));
         });
         *s2.lock().unwrap() = Some(outer.trace_id().unwrap().to_string());
     });
@@ -639,6 +641,11 @@ fn per_layer_filters_do_not_change_ids() {
     let want = seen.lock().unwrap().clone().unwrap();
     assert_eq!(hex(&spans[0].trace_id), want);
     assert_eq!(hex(&rx.logs()[0].trace_id), want);
+    assert_eq!(
+        hex(&rx.logs()[0].span_id),
+        hidden_id.lock().unwrap().clone().unwrap(),
+        "the event's real span, hidden from this layer"
+    );
 }
 
 #[test]
