@@ -126,7 +126,7 @@ pub fn decode(data: &[u8]) -> Option<Vec<Vec<u8>>> {
             return ok.then_some(items);
         }
         let len: usize = line.parse().ok()?;
-        if rest.len() < len + 1 || rest[len] != b'\n' {
+        if len >= rest.len() || rest[len] != b'\n' {
             return None;
         }
         let item = rest[..len].to_vec();

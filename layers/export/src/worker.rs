@@ -17,6 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(60);
 /// Spooled batches replayed in one go (Microsoft: 10).
 const REPLAY_BLOBS: usize = 10;
+/// A batch being replayed is leased for the request timeout plus this (Microsoft: + 5 s;
+/// shorter, so a batch leased by a killed process comes back sooner).
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
 /// Answer bodies read at most this far.
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
@@ -472,10 +475,7 @@ impl Worker {
                 break;
             }
             let mut corrupt = 0;
-            let leased = spool.take(
-                self.cfg.request_timeout + Duration::from_secs(5),
-                &mut corrupt,
-            );
+            let leased = spool.take(self.cfg.request_timeout + LEASE_MARGIN, &mut corrupt);
             self.stats.drop_items(DropReason::Expired, corrupt);
             let Some(leased) = leased else { break };
             let n = leased.items.len();
