@@ -7,9 +7,19 @@
 //!   values, `=` inside a value, an upper-case GUID) and strictly where it matters (a missing
 //!   or malformed instrumentation key or endpoint is a typed [`ConnectionStringError`] that
 //!   says what to fix). The instrumentation key never appears in `Debug` output.
+//! - [`auth`]: Microsoft Entra ID: the [`TokenProvider`] trait, the bearer-token cache
+//!   [`BearerAuth`] the export pipeline calls, the scope rules and
+//!   `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`.
+//!
+//!   There is no adapter for the Azure SDK for Rust's `azure_core::credentials::TokenCredential`:
+//!   its `get_token` is `async` and its credentials (managed identity, workload identity)
+//!   bring `reqwest` and a `tokio` runtime, which this crate does not require. Wrapping one is
+//!   a few lines in the application, which owns its runtime:
+//!   `move |scope: &str| rt.block_on(cred.get_token(&[scope], None)).map(...)`.
 //! - [`classify`]: which spans are requests and which are dependencies, dependency types
 //!   (the database table), default ports and the success rules.
 
+pub mod auth;
 pub mod classify;
 mod connection_string;
 
@@ -17,3 +27,5 @@ pub use connection_string::{
     Authorization, ConnectionString, ConnectionStringError, CONNECTION_STRING_ENV,
     DEFAULT_INGESTION_ENDPOINT, DEFAULT_LIVE_ENDPOINT,
 };
+
+pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
