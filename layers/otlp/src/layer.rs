@@ -64,12 +64,32 @@ struct Inner {
     traces: bool,
     logs: bool,
     metrics: bool,
+    /// Also attach events to their span as span events.
+    span_events: bool,
     resource: Arc<OnceLock<ProtoResource>>,
     /// The correlation layer's clock, for log record times (else the system clock).
     clock: OnceLock<Arc<dyn Clock>>,
 }
 
+/// Span events waiting for their span to close, per OTLP layer (several OTLP layers may
+/// share a span: each keeps its own list under its own key).
+#[derive(Default)]
+struct PendingEvents(
+    Vec<(
+        usize,
+        Vec<opentelemetry_proto::tonic::trace::v1::span::Event>,
+        u32,
+    )>,
+);
+
+/// OpenTelemetry's default limit of events per span.
+const MAX_SPAN_EVENTS: usize = 128;
+
 impl Inner {
+    fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
     fn adopt(&self, correlation: &CorrelationLayer) {
         let _ = self.resource.set(convert::resource(correlation.resource()));
         let _ = self.clock.set(correlation.clock());
@@ -137,26 +157,40 @@ where
             return;
         }
         let Some(span) = ctx.span(&id) else { return };
-        let ext = span.extensions();
+        let mut ext = span.extensions_mut();
+        let pending = if inner.span_events {
+            ext.get_mut::<PendingEvents>().and_then(|p| {
+                let i = p.0.iter().position(|(k, _, _)| *k == inner.key())?;
+                Some(p.0.swap_remove(i))
+            })
+        } else {
+            None
+        };
         // Only the span's own record: a span hidden from the correlation layer has none and
-        // is not exported (its events are attributed to the nearest visible ancestor).
-        let Some(data) = ext.get::<SpanData>() else {
+        // is not exported.
+        let Some(data) = ext.get_mut::<SpanData>() else {
             return;
         };
+        let data: &SpanData = data;
         if inner.resource.get().is_none() {
             let _ = inner.resource.set(convert::resource(data.resource()));
         }
         if !data.is_sampled() {
             return;
         }
-        let proto = convert::span(data);
+        let mut proto = convert::span(data);
         drop(ext);
+        if let Some((_, mut events, dropped)) = pending {
+            events.append(&mut proto.events);
+            proto.events = events;
+            proto.dropped_events_count = dropped;
+        }
         inner.queue.try_send(Msg::Span(Box::new(proto)));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
-        if !inner.logs && !inner.metrics {
+        if !inner.logs && !inner.metrics && !inner.span_events {
             return;
         }
         // The ids of the span the event happened in, as the correlation layer saw it (exact
@@ -186,6 +220,40 @@ where
                     value,
                     attributes: attributes.clone(),
                 })));
+            }
+        }
+        if inner.span_events {
+            // On the span this layer sees the event in (its own filter may hide the
+            // innermost one).
+            if let Some(span) = ctx.event_span(event) {
+                let mut attributes = visitor.attributes.clone();
+                attributes.push(convert::str_kv("level", event.metadata().level().as_str()));
+                let ev = opentelemetry_proto::tonic::trace::v1::span::Event {
+                    time_unix_nano: convert::unix_nanos(inner.now()),
+                    name: visitor.message.clone().unwrap_or_else(|| "event".into()),
+                    attributes,
+                    ..Default::default()
+                };
+                let mut ext = span.extensions_mut();
+                if ext.get_mut::<PendingEvents>().is_none() {
+                    ext.insert(PendingEvents::default());
+                }
+                if let Some(p) = ext.get_mut::<PendingEvents>() {
+                    let key = inner.key();
+                    let slot = match p.0.iter().position(|(k, _, _)| *k == key) {
+                        Some(i) => i,
+                        None => {
+                            p.0.push((key, Vec::new(), 0));
+                            p.0.len() - 1
+                        }
+                    };
+                    let (_, events, dropped) = &mut p.0[slot];
+                    if events.len() < MAX_SPAN_EVENTS {
+                        events.push(ev);
+                    } else {
+                        *dropped = dropped.saturating_add(1);
+                    }
+                }
             }
         }
         if inner.logs {
@@ -247,6 +315,7 @@ pub struct OtlpBuilder {
     retries: (u32, Duration),
     bounds: HashMap<String, Vec<f64>>,
     resource: Option<Resource>,
+    span_events: bool,
 }
 
 impl fmt::Debug for OtlpBuilder {
@@ -306,6 +375,7 @@ impl Default for OtlpBuilder {
             retries: (5, Duration::from_millis(500)),
             bounds: HashMap::new(),
             resource: None,
+            span_events: false,
         }
     }
 }
@@ -407,6 +477,16 @@ impl OtlpBuilder {
     #[must_use]
     pub fn with_logs(mut self, on: bool) -> Self {
         self.enabled[1] = Some(on);
+        self
+    }
+
+    /// Also attaches each event to its span as an OTLP span event (name = message,
+    /// attributes = fields and `level`; at most 128 per span, the rest counted as dropped).
+    /// Default off: events are log records. Turn it on for backends that take traces only
+    /// (Phoenix, Jaeger, Langfuse, LangSmith). Events of sampled-out traces are not kept.
+    #[must_use]
+    pub fn with_span_events(mut self, on: bool) -> Self {
+        self.span_events = on;
         self
     }
 
@@ -776,6 +856,7 @@ impl OtlpBuilder {
                 traces: signals[0],
                 logs: signals[1],
                 metrics: signals[2],
+                span_events: self.span_events && signals[0],
                 resource,
                 clock: OnceLock::new(),
             })),

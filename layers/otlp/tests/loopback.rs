@@ -707,3 +707,47 @@ fn per_signal_headers_and_protocols_as_a_preset_needs() {
         Some("application/json")
     );
 }
+
+#[test]
+fn span_events_on_request_for_trace_only_backends() {
+    let (a, b) = (Receiver::start(), Receiver::start());
+    // Two OTLP layers on the same spans: each keeps its own events.
+    let (la, ga) = otlp(&a)
+        .with_span_events(true)
+        .with_logs(false)
+        .build()
+        .unwrap();
+    let (lb, gb) = otlp(&b).with_span_events(true).build().unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation_layer(&ScriptedIds::new()))
+        .with(la)
+        .with(lb);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("with events").in_scope(|| {
+            tracing::info!(docs = 4_u64, "retrieved");
+            for i in 0..200_u64 {
+                tracing::debug!(i, "loop");
+            }
+        });
+        tracing::info_span!("sampled").in_scope(|| {});
+    });
+    ga.shutdown(Duration::from_secs(5)).unwrap();
+    gb.shutdown(Duration::from_secs(5)).unwrap();
+    for rx in [&a, &b] {
+        let spans = rx.spans();
+        let s = spans.iter().find(|s| s.name == "with events").unwrap();
+        assert_eq!(s.events.len(), 128, "OpenTelemetry's default limit");
+        assert_eq!(s.dropped_events_count, 73);
+        assert_eq!(s.events[0].name, "retrieved");
+        assert_eq!(
+            attr(&s.events[0].attributes, "docs"),
+            Some(&Value::IntValue(4))
+        );
+        assert_eq!(attr_str(&s.events[0].attributes, "level"), Some("INFO"));
+        assert_eq!(s.events[0].time_unix_nano, 1_700_000_000_000_000_000);
+        let other = spans.iter().find(|s| s.name == "sampled").unwrap();
+        assert!(other.events.is_empty());
+    }
+    assert!(a.logs().is_empty());
+    assert_eq!(b.logs().len(), 201, "logs go on as before");
+}

@@ -269,6 +269,8 @@ fn phoenix_shows_genai_spans_with_token_counts() {
             ("OTEL_LOGS_EXPORTER", "none"),
             ("OTEL_METRICS_EXPORTER", "none"),
         ]))
+        // Phoenix takes no logs: the events go along as span events.
+        .with_span_events(true)
         .build()
         .unwrap();
     let report = guard.check();
@@ -310,6 +312,10 @@ fn phoenix_shows_genai_spans_with_token_counts() {
     };
     assert_eq!(count("llm.token_count.prompt"), Some(12), "{a:#}");
     assert_eq!(count("llm.token_count.completion"), Some(34), "{a:#}");
+    assert!(
+        llm_span["events"].to_string().contains("llm answered"),
+        "{llm_span:#}"
+    );
 }
 
 #[test]
