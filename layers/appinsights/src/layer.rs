@@ -7,7 +7,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use tracing_core::span::Id;
 use tracing_core::{Dispatch, Event, Subscriber};
-use tracing_insights_azure::{Authorization, ConnectionString, ConnectionStringError};
+use tracing_insights_azure::auth::{self, AuthenticationString};
+use tracing_insights_azure::{
+    Authorization, BearerAuth, ConnectionString, ConnectionStringError, TokenProvider,
+};
 use tracing_insights_correlation::{
     find_span_data, Clock, CorrelationLayer, FieldValue, Resource, SpanData, SystemClock,
 };
@@ -27,8 +30,9 @@ pub enum Error {
     /// The connection string is missing or wrong.
     #[error(transparent)]
     ConnectionString(#[from] ConnectionStringError),
-    /// `Authorization=AAD` needs a token provider, which this version does not have yet.
-    #[error("the connection string asks for Microsoft Entra ID (Authorization=AAD), which this version does not support yet; remove `Authorization=AAD` and allow local authentication on the resource")]
+    /// `Authorization=AAD` (or `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`) needs a token
+    /// provider ([`AppInsightsBuilder::with_token_provider`]).
+    #[error("Microsoft Entra ID is required (Authorization=AAD in the connection string, or APPLICATIONINSIGHTS_AUTHENTICATION_STRING) but no token provider was given: call with_token_provider(..) with a credential (managed identity, workload identity, client secret), or allow local authentication on the resource")]
     EntraIdNotSupported,
     /// The export worker could not start.
     #[error(transparent)]
@@ -45,6 +49,7 @@ pub struct AppInsightsBuilder {
     resource_metric: Option<bool>,
     events: bool,
     clock: Option<Arc<dyn Clock>>,
+    token_provider: Option<Arc<dyn TokenProvider>>,
 }
 
 impl fmt::Debug for AppInsightsBuilder {
@@ -60,6 +65,7 @@ impl fmt::Debug for AppInsightsBuilder {
             .field("max_delay", &self.max_delay)
             .field("resource_metric", &self.resource_metric)
             .field("events", &self.events)
+            .field("token_provider", &self.token_provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +80,7 @@ impl Default for AppInsightsBuilder {
             resource_metric: None,
             events: true,
             clock: None,
+            token_provider: None,
         }
     }
 }
@@ -132,12 +139,30 @@ impl AppInsightsBuilder {
         self
     }
 
+    /// Microsoft Entra ID: every ingestion request carries `Authorization: Bearer <token>`
+    /// from `provider`, for the scope `https://monitor.azure.com//.default` (or the connection
+    /// string's `AADAudience` + `/.default`). Tokens are cached and refreshed on the export
+    /// worker thread; a 401 fetches a new one once.
+    #[must_use]
+    pub fn with_token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.token_provider = Some(Arc::new(provider));
+        self
+    }
+
     /// Parses the connection string and starts the export worker.
     pub fn build(self) -> Result<(AppInsightsLayer, ExportGuard), Error> {
         let cs = ConnectionString::resolve(self.connection_string.as_deref())?;
-        if cs.authorization() == Authorization::EntraId {
-            return Err(Error::EntraIdNotSupported);
-        }
+        // Entra ID (protocol reference 1.3): a token provider turns bearer auth on; AAD asked
+        // for by the connection string or the environment without one is an error.
+        let bearer = match &self.token_provider {
+            Some(p) => Some(Arc::new(BearerAuth::new(p.clone(), auth::scope(&cs)))),
+            None if cs.authorization() == Authorization::EntraId
+                || !matches!(AuthenticationString::from_env(), Ok(None)) =>
+            {
+                return Err(Error::EntraIdNotSupported)
+            }
+            None => None,
+        };
         let resource_metric = self.resource_metric.unwrap_or_else(|| {
             !std::env::var(RESOURCE_METRIC_DISABLED_ENV)
                 .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"))
@@ -151,6 +176,9 @@ impl AppInsightsBuilder {
             .with_queue_capacity(self.queue_capacity)
             .with_max_batch(self.max_batch)
             .with_max_delay(self.max_delay);
+        if let Some(bearer) = bearer {
+            export = export.with_auth(bearer);
+        }
         if resource_metric {
             let shared = shared.clone();
             export = export.with_batch_prefix(move || {
