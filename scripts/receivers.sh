@@ -143,6 +143,7 @@ start() {
 }
 
 stop() {
+    local quiet=${1:-}
     for name in ddapm phoenix; do
         local pidfile=$RUN/$name.pid
         [ -f "$pidfile" ] || continue
@@ -157,7 +158,7 @@ stop() {
                 sleep 0.1
             done
             kill -KILL -- "-$pid" 2>/dev/null || true
-            log "$name: stopped"
+            [ -n "$quiet" ] || log "$name: stopped"
         fi
         rm -f "$pidfile" "$RUN/$name.env"
     done
@@ -181,7 +182,8 @@ case $cmd in
             shift
         fi
         [ "${1:-}" = "--" ] && shift
-        trap stop EXIT
+        # Quiet: the command's own summary (a test runner's) stays the last thing printed.
+        trap 'stop quiet' EXIT
         start "$which" >/dev/null
         # The tests fail (instead of skipping) when a receiver started here is missing.
         export TI_REQUIRE_RECEIVERS
