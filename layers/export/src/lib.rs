@@ -571,6 +571,11 @@ impl Exporter {
         self.stats.sent.load(Ordering::Relaxed)
     }
 
+    /// Items waiting in the queue (not yet taken by the worker).
+    pub fn queue_len(&self) -> usize {
+        self.stats.queued.load(Ordering::Relaxed)
+    }
+
     /// All counters.
     pub fn stats(&self) -> ExportStats {
         self.stats.snapshot()
