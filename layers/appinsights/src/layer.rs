@@ -1,6 +1,8 @@
 //! The layer and its builder.
 
-use crate::mapping::{self, EventSpan, PartA, SpanInput};
+use crate::guard::{FlushHandle, Guard};
+use crate::mapping::{self, ErrorExtra, EventSpan, PartA, SpanInput};
+use crate::metrics::Metrics;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
@@ -12,12 +14,16 @@ use tracing_insights_azure::{
     Authorization, BearerAuth, ConnectionString, ConnectionStringError, TokenProvider,
 };
 use tracing_insights_correlation::{
-    find_span_data, Clock, CorrelationLayer, FieldValue, Resource, SpanData, SystemClock,
+    event_context, find_span_data, Clock, CorrelationLayer, FieldValue, Resource, SpanContext,
+    SpanData, SystemClock,
 };
-use tracing_insights_export::{ExportBuilder, ExportError, ExportGuard, Exporter};
+use tracing_insights_export::{ExportBuilder, ExportError, Exporter};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
+
+/// The metric export interval in milliseconds (OpenTelemetry's variable; default 60000).
+const METRIC_INTERVAL_ENV: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 
 /// Disables the `_OTELRESOURCE_` metric when `true` (as in Microsoft's exporters).
 const RESOURCE_METRIC_DISABLED_ENV: &str =
@@ -50,6 +56,8 @@ pub struct AppInsightsBuilder {
     events: bool,
     clock: Option<Arc<dyn Clock>>,
     token_provider: Option<Arc<dyn TokenProvider>>,
+    metric_interval: Option<Duration>,
+    metric_cardinality_limit: usize,
 }
 
 impl fmt::Debug for AppInsightsBuilder {
@@ -66,6 +74,8 @@ impl fmt::Debug for AppInsightsBuilder {
             .field("resource_metric", &self.resource_metric)
             .field("events", &self.events)
             .field("token_provider", &self.token_provider.is_some())
+            .field("metric_interval", &self.metric_interval)
+            .field("metric_cardinality_limit", &self.metric_cardinality_limit)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +91,8 @@ impl Default for AppInsightsBuilder {
             events: true,
             clock: None,
             token_provider: None,
+            metric_interval: None,
+            metric_cardinality_limit: 2000,
         }
     }
 }
@@ -130,8 +142,27 @@ impl AppInsightsBuilder {
         self
     }
 
-    /// The clock for event times (tests, the conformance runner). Span times come from the
-    /// correlation layer's clock.
+    /// How often metrics (event fields `monotonic_counter.*`, `counter.*`, `gauge.*`,
+    /// `histogram.*`) are aggregated and sent. Default: `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (milliseconds), else 60 s. [`Guard::flush`] and [`Guard::shutdown`] also end the
+    /// interval.
+    #[must_use]
+    pub fn with_metric_interval(mut self, interval: Duration) -> Self {
+        self.metric_interval = Some(interval);
+        self
+    }
+
+    /// The most attribute sets per metric (default 2000, as OpenTelemetry's SDK). Beyond it,
+    /// measurements go to one series with the attribute `otel.metric.overflow = True`, and are
+    /// counted ([`Guard::metric_overflows`]).
+    #[must_use]
+    pub fn with_metric_cardinality_limit(mut self, limit: usize) -> Self {
+        self.metric_cardinality_limit = limit;
+        self
+    }
+
+    /// The clock for event and metric times, instead of the correlation layer's (which is
+    /// the default, so `correlation::layer().with_clock(..)` is enough).
     #[cfg(feature = "testing")]
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
@@ -150,7 +181,7 @@ impl AppInsightsBuilder {
     }
 
     /// Parses the connection string and starts the export worker.
-    pub fn build(self) -> Result<(AppInsightsLayer, ExportGuard), Error> {
+    pub fn build(self) -> Result<(AppInsightsLayer, Guard), Error> {
         let cs = ConnectionString::resolve(self.connection_string.as_deref())?;
         // Entra ID (protocol reference 1.3): a token provider turns bearer auth on; AAD asked
         // for by the connection string or the environment without one is an error.
@@ -171,7 +202,13 @@ impl AppInsightsBuilder {
             ikey: cs.instrumentation_key().to_owned(),
             application_id: cs.application_id().map(str::to_owned),
             part_a: OnceLock::new(),
+            clock: OnceLock::new(),
+            sampler_rate: OnceLock::new(),
+            metrics: Metrics::new(self.metric_cardinality_limit),
         });
+        if let Some(clock) = self.clock.clone() {
+            let _ = shared.clock.set(clock);
+        }
         let mut export = ExportBuilder::new("appinsights", cs.track_url())
             .with_queue_capacity(self.queue_capacity)
             .with_max_batch(self.max_batch)
@@ -192,23 +229,42 @@ impl AppInsightsBuilder {
                 serde_json::to_vec(&env).ok()
             });
         }
-        let (exporter, guard) = export.spawn()?;
+        let (exporter, export_guard) = export.spawn()?;
+        let interval = self.metric_interval.unwrap_or_else(|| {
+            std::env::var(METRIC_INTERVAL_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+                .map_or(Duration::from_secs(60), Duration::from_millis)
+        });
+        let guard = Guard::new(
+            FlushHandle {
+                shared: shared.clone(),
+                exporter: exporter.clone(),
+            },
+            export_guard,
+            interval,
+        );
         Ok((
             AppInsightsLayer {
                 shared,
                 exporter,
                 events: self.events,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             },
             guard,
         ))
     }
 }
 
-struct Shared {
-    ikey: String,
+pub(crate) struct Shared {
+    pub(crate) ikey: String,
     application_id: Option<String>,
     part_a: OnceLock<PartA>,
+    /// The correlation layer's clock (set when the layer is registered), unless overridden.
+    clock: OnceLock<Arc<dyn Clock>>,
+    /// The correlation layer's sampler percentage.
+    sampler_rate: OnceLock<f64>,
+    pub(crate) metrics: Metrics,
 }
 
 impl Shared {
@@ -218,10 +274,31 @@ impl Shared {
         }
     }
 
-    fn part_a(&self) -> &PartA {
+    pub(crate) fn part_a(&self) -> &PartA {
         self.part_a
             .get_or_init(|| PartA::new(&Resource::from_env()))
     }
+
+    /// Event and metric times: the correlation layer's clock.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.get_or_init(|| Arc::new(SystemClock)).as_ref()
+    }
+
+    fn sampler_rate(&self) -> f64 {
+        self.sampler_rate.get().copied().unwrap_or(100.0)
+    }
+}
+
+/// The context of the span current on this thread (for the panic hook): ids and the
+/// sampler's percentage, when the subscriber is a `Registry` with the correlation layer.
+pub(crate) fn current_span_context() -> Option<(SpanContext, f64)> {
+    tracing::Span::current()
+        .with_subscriber(|(id, dispatch)| {
+            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+            let span = registry.span(id)?;
+            find_span_data(&span, |d| (d.context(), d.sample_rate()))
+        })
+        .flatten()
 }
 
 /// Sends spans and events to Application Insights. Not generic over the subscriber; put it
@@ -231,7 +308,6 @@ pub struct AppInsightsLayer {
     shared: Arc<Shared>,
     exporter: Exporter,
     events: bool,
-    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for AppInsightsLayer {
@@ -280,7 +356,7 @@ impl AppInsightsLayer {
             sampler_rate: data.sample_rate(),
         };
         let env = mapping::span_envelope(self.shared.part_a(), &self.shared.ikey, &input);
-        if let Ok(bytes) = serde_json::to_vec(&env) {
+        if let Some(bytes) = mapping::encode(env) {
             self.exporter.try_send(bytes);
         }
         if self.events {
@@ -315,8 +391,9 @@ impl AppInsightsLayer {
                 "",
                 &fields,
                 Some(&span),
+                None,
             );
-            if let Ok(bytes) = serde_json::to_vec(&env) {
+            if let Some(bytes) = mapping::encode(env) {
                 self.exporter.try_send(bytes);
             }
         }
@@ -326,99 +403,132 @@ impl AppInsightsLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let mut fields = FieldCollector(Vec::new());
+        let mut fields = FieldCollector::default();
         event.record(&mut fields);
-        let time = self.clock.now();
+        // An event that carries metric fields is a measurement, not a log line.
+        if self.shared.metrics.record_event(&fields.fields) {
+            return;
+        }
+        let time = self.shared.clock().now();
         let level = event.metadata().level();
         let target = event.metadata().target();
-        let env = match ctx.event_span(event) {
-            Some(span) => {
-                let env = find_span_data(&span, |d| {
-                    if !d.is_sampled() {
-                        return None;
-                    }
-                    self.shared.set_resource(d.resource());
-                    let c = d.context();
-                    let es = EventSpan {
-                        trace_id: c.trace_id.to_string(),
-                        span_id: c.span_id.to_string(),
-                        fields: d.record().fields(),
-                        sampler_rate: d.sample_rate(),
-                    };
-                    Some(mapping::event_envelope(
-                        self.shared.part_a(),
-                        &self.shared.ikey,
-                        time,
-                        level,
-                        target,
-                        &fields.0,
-                        Some(&es),
-                    ))
-                });
-                match env {
-                    Some(Some(e)) => e,
-                    Some(None) => return,
-                    // No correlation data: export without operation ids.
-                    None => mapping::event_envelope(
-                        self.shared.part_a(),
-                        &self.shared.ikey,
-                        time,
-                        level,
-                        target,
-                        &fields.0,
-                        None,
-                    ),
-                }
-            }
-            None => mapping::event_envelope(
+        let extra = fields.extra.as_ref();
+        let emit = |span: Option<&EventSpan<'_>>| {
+            let env = mapping::event_envelope(
                 self.shared.part_a(),
                 &self.shared.ikey,
                 time,
                 level,
                 target,
-                &fields.0,
-                None,
-            ),
+                &fields.fields,
+                span,
+                extra,
+            );
+            if let Some(bytes) = mapping::encode(env) {
+                self.exporter.try_send(bytes);
+            }
         };
-        if let Ok(bytes) = serde_json::to_vec(&env) {
-            self.exporter.try_send(bytes);
+        // The correlation layer hands over the event's real context, even when this layer's
+        // own filter hides the event's spans.
+        match event_context(event) {
+            Some(None) => emit(None),
+            Some(Some(c)) => {
+                if !c.sampled {
+                    return;
+                }
+                // The span's own fields (`session.id`, `_MS.sampleRate`) when it is visible.
+                let done = ctx.event_span(event).and_then(|span| {
+                    find_span_data(&span, |d| {
+                        if d.span_id() != c.span_id {
+                            return false;
+                        }
+                        self.shared.set_resource(d.resource());
+                        emit(Some(&EventSpan {
+                            trace_id: c.trace_id.to_string(),
+                            span_id: c.span_id.to_string(),
+                            fields: d.record().fields(),
+                            sampler_rate: d.sample_rate(),
+                        }));
+                        true
+                    })
+                });
+                if done != Some(true) {
+                    emit(Some(&EventSpan {
+                        trace_id: c.trace_id.to_string(),
+                        span_id: c.span_id.to_string(),
+                        fields: &[],
+                        sampler_rate: self.shared.sampler_rate(),
+                    }));
+                }
+            }
+            // Not handed over (the correlation layer is stacked after this one, or filtered):
+            // walk the spans this layer can see.
+            None => {
+                let found = ctx.event_span(event).and_then(|span| {
+                    find_span_data(&span, |d| {
+                        if d.is_sampled() {
+                            self.shared.set_resource(d.resource());
+                            let c = d.context();
+                            emit(Some(&EventSpan {
+                                trace_id: c.trace_id.to_string(),
+                                span_id: c.span_id.to_string(),
+                                fields: d.record().fields(),
+                                sampler_rate: d.sample_rate(),
+                            }));
+                        }
+                    })
+                });
+                // No correlation data: export without operation ids.
+                if found.is_none() {
+                    emit(None);
+                }
+            }
         }
     }
 }
 
-/// Collects an event's fields with their types (as the correlation layer records spans').
-struct FieldCollector(Vec<(&'static str, FieldValue)>);
+/// Collects an event's fields with their types (as the correlation layer records spans'),
+/// and what an error field says beyond its messages (type names, backtrace).
+#[derive(Default)]
+struct FieldCollector {
+    fields: Vec<(&'static str, FieldValue)>,
+    extra: Option<ErrorExtra>,
+}
 
 impl tracing_core::field::Visit for FieldCollector {
     fn record_f64(&mut self, f: &tracing_core::Field, v: f64) {
-        self.0.push((f.name(), FieldValue::F64(v)));
+        self.fields.push((f.name(), FieldValue::F64(v)));
     }
     fn record_i64(&mut self, f: &tracing_core::Field, v: i64) {
-        self.0.push((f.name(), FieldValue::I64(v)));
+        self.fields.push((f.name(), FieldValue::I64(v)));
     }
     fn record_u64(&mut self, f: &tracing_core::Field, v: u64) {
-        self.0.push((f.name(), FieldValue::U64(v)));
+        self.fields.push((f.name(), FieldValue::U64(v)));
     }
     fn record_i128(&mut self, f: &tracing_core::Field, v: i128) {
-        self.0.push((f.name(), FieldValue::I128(v)));
+        self.fields.push((f.name(), FieldValue::I128(v)));
     }
     fn record_u128(&mut self, f: &tracing_core::Field, v: u128) {
-        self.0.push((f.name(), FieldValue::U128(v)));
+        self.fields.push((f.name(), FieldValue::U128(v)));
     }
     fn record_bool(&mut self, f: &tracing_core::Field, v: bool) {
-        self.0.push((f.name(), FieldValue::Bool(v)));
+        self.fields.push((f.name(), FieldValue::Bool(v)));
     }
     fn record_str(&mut self, f: &tracing_core::Field, v: &str) {
-        self.0.push((f.name(), FieldValue::Str(v.to_owned())));
+        self.fields.push((f.name(), FieldValue::Str(v.to_owned())));
     }
     fn record_error(&mut self, f: &tracing_core::Field, v: &(dyn std::error::Error + 'static)) {
-        self.0.push((
+        self.fields.push((
             f.name(),
             FieldValue::Error(tracing_insights_correlation::ErrorValue::from_error(v)),
         ));
+        if self.extra.is_none() {
+            self.extra = Some(crate::exception::extra(v));
+        }
     }
     fn record_debug(&mut self, f: &tracing_core::Field, v: &dyn fmt::Debug) {
-        self.0.push((f.name(), FieldValue::Str(format!("{v:?}"))));
+        self.fields
+            .push((f.name(), FieldValue::Str(format!("{v:?}"))));
     }
 }
 
@@ -429,6 +539,12 @@ where
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
             self.shared.set_resource(correlation.resource());
+            // Event and metric times come from the same clock as span times.
+            let _ = self.shared.clock.set(correlation.clock());
+            let _ = self
+                .shared
+                .sampler_rate
+                .set(correlation.sampler().sample_rate());
         }
     }
 

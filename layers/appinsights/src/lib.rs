@@ -47,6 +47,54 @@
 //! | `otel.link_attributes` | JSON array, one object per link in link order (`enqueuedTime` → `timeSinceEnqueued`) |
 //! | `ai.user.id`, `ai.session.id`, ... | any App Insights context tag key sets that tag |
 //! | an `error` field (`&dyn Error`) on an event or a span | an exception (for a span: at its end), with its `source()` chain |
+//! | `error = exception(&err)` on an event | the same, with the error's Rust type as `typeName` (see [`exception`]) and a backtrace as `stack` when enabled |
+//! | `exception.type`, `exception.message`, `exception.stacktrace` | an exception (OpenTelemetry's names); `exception.type` wins over every other type name |
+//! | `microsoft.custom_event.name` (Microsoft's attribute) | the event is a custom event (EventData) with that name |
+//! | `microsoft.availability.{id,name,duration,success}` | the event is an availability result |
+//! | `otel.severity_number` (reserved) | the OpenTelemetry severity number (1-24), for what a `tracing` level cannot say (FATAL → `severityLevel` 4) |
+//! | `monotonic_counter.NAME`, `counter.NAME`, `gauge.NAME`, `histogram.NAME` | a metric measurement, not a log (below) |
+//!
+//! ## Logs
+//!
+//! Every event that passes the layer's filter is exported when it happens, inside or
+//! outside a span, with no per-span cap: a Message with `severityLevel` from its level
+//! (TRACE/DEBUG 0, INFO 1, WARN 2, ERROR 3), its fields as properties and its target as
+//! `logger_name`. Inside a span it carries `ai.operation.id` / `ai.operation.parentId` of
+//! that span, as the correlation layer saw it, even when this layer's own filter hides the
+//! span; outside any span it has no operation tags. Times come from the correlation layer's
+//! clock.
+//!
+//! ## Metrics
+//!
+//! Event fields named with the `tracing-opentelemetry` `MetricsLayer` prefixes (plus
+//! `gauge.`) are measurements; the event's other fields (except `message`) are the
+//! attributes. They are aggregated per interval ([`AppInsightsBuilder::with_metric_interval`],
+//! default `OTEL_METRIC_EXPORT_INTERVAL` or 60 s) per attribute set and sent as MetricData:
+//!
+//! | prefix | instrument | `value` | `count` |
+//! |---|---|---|---|
+//! | `monotonic_counter.` | counter | the sum over the interval (delta) | 1 |
+//! | `counter.` | up-down counter | the running total | 1 |
+//! | `gauge.` | gauge | the last value | 1 |
+//! | `histogram.` | histogram | the sum over the interval, with `min` and `max` | measurements |
+//!
+//! ```
+//! tracing::info!(monotonic_counter.orders = 1, region = "eu");
+//! tracing::info!(histogram.payment_ms = 12.5, provider = "contoso");
+//! ```
+//!
+//! Histograms named `http.server.request.duration` / `http.client.request.duration` (seconds)
+//! or `http.server.duration` / `http.client.duration` (ms) become Application Insights'
+//! pre-aggregated standard metrics (`requests/duration`, `dependencies/duration`, in ms).
+//! Each metric keeps at most 2000 attribute sets
+//! ([`AppInsightsBuilder::with_metric_cardinality_limit`]); beyond that, measurements go to
+//! one series with `otel.metric.overflow = True`, counted by [`Guard::metric_overflows`].
+//! Recording takes a shared read lock and updates atomics; no lock is held while sending.
+//!
+//! ## Panics
+//!
+//! [`install_panic_hook`] reports a panic as a Critical exception correlated to the current
+//! span, and flushes (bounded) before the process unwinds or aborts.
 //!
 //! Other fields become `properties` (customDimensions), except the standard ones the
 //! mapping consumes. Every schema limit truncates on a char boundary.
@@ -54,14 +102,25 @@
 //! ## Guarantees
 //!
 //! Spans are exported when they close, events when they happen; spans the correlation
-//! layer's sampler dropped are not exported, nor their events. The application thread only
+//! layer's sampler dropped are not exported, nor their events; events inside kept spans carry
+//! the sampler's `sampleRate` when it keeps less than 100 %. The application thread only
 //! maps and enqueues (`try_send`); a full queue drops and counts ([`Guard::dropped`]). No
 //! callback panics into the application. The public API exposes no OpenTelemetry type.
 
+mod exception;
+mod guard;
 mod layer;
 mod mapping;
+mod metrics;
 pub mod text;
 
+pub use exception::{exception, Exception};
+pub use guard::{install_panic_hook, FlushHandle, Guard};
 pub use layer::{AppInsightsBuilder, AppInsightsLayer, Error};
 pub use tracing_insights_azure::{ConnectionString, ConnectionStringError};
-pub use tracing_insights_export::{ExportGuard as Guard, ShutdownError};
+pub use tracing_insights_export::ShutdownError;
+
+/// The largest envelope sent, in bytes of JSON (the export queue's per-item limit, from
+/// Azure Monitor's documented 64 KB per item): a larger one has its exception stacks, then
+/// messages, then property values cut until it fits.
+pub const MAX_ITEM_BYTES: usize = tracing_insights_export::DEFAULT_MAX_ITEM_BYTES;

@@ -847,6 +847,15 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
     )
 }
 
+/// What the layer learnt about an event's `&dyn Error` field beyond its messages: the type
+/// name of the error and of each `source()` (outermost first; `None` when unknown) and the
+/// backtrace captured with it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ErrorExtra {
+    pub(crate) types: Vec<Option<&'static str>>,
+    pub(crate) backtrace: Option<String>,
+}
+
 /// Where an event happened: its span's ids and fields (for `session.id` and `sampleRate`).
 pub(crate) struct EventSpan<'a> {
     pub(crate) trace_id: String,
@@ -911,6 +920,7 @@ fn severity(a: Attrs<'_>, level: &tracing_core::Level) -> i64 {
 /// `exception.message` fields, or an `error` field holding a `&dyn Error`), an Event
 /// (`microsoft.custom_event.name`), an Availability (`microsoft.availability.*`) or a Message. Inside a span it carries the span's ids;
 /// outside, no operation ids. `logger` is the event's target.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn event_envelope(
     part_a: &PartA,
     ikey: &str,
@@ -919,6 +929,7 @@ pub(crate) fn event_envelope(
     logger: &str,
     fields: &[(&'static str, FieldValue)],
     span: Option<&EventSpan<'_>>,
+    extra: Option<&ErrorExtra>,
 ) -> Value {
     let a = Attrs(fields);
     let mut tags = part_a.tags();
@@ -948,15 +959,22 @@ pub(crate) fn event_envelope(
     let props = log_properties(a, logger);
     let meas = measurements(a);
     if named_exception || a.has("exception.type") || a.has("exception.message") || error.is_some() {
+        // An explicit `exception.type` wins, then the Rust type recorded with the error,
+        // then the OpenTelemetry `error.type`.
+        let types = extra.map(|x| x.types.as_slice()).unwrap_or_default();
         let type_name = a
-            .first(&["exception.type", "error.type"])
+            .s("exception.type")
+            .or_else(|| types.first().copied().flatten().map(str::to_owned))
+            .or_else(|| a.s("error.type"))
             .unwrap_or_else(|| "Exception".into());
         let msg = body
             .clone()
             .or_else(|| a.s("exception.message"))
             .or_else(|| error.map(|e| e.message.clone()))
             .unwrap_or_else(|| "Exception".into());
-        let stack = a.s("exception.stacktrace");
+        let stack = a
+            .s("exception.stacktrace")
+            .or_else(|| extra.and_then(|x| x.backtrace.clone()));
         let mut detail = Map::new();
         detail.insert("typeName".into(), json!(truncate(&type_name, MAX_NAME)));
         detail.insert("message".into(), json!(truncate(&msg, MAX_MESSAGE)));
@@ -975,7 +993,7 @@ pub(crate) fn event_envelope(
                     exceptions.push(json!({
                         "id": i + 1,
                         "outerId": i,
-                        "typeName": "Error",
+                        "typeName": types.get(i + 1).copied().flatten().unwrap_or("Error"),
                         "message": truncate(src, MAX_MESSAGE),
                         "hasFullStack": false,
                     }));
@@ -1067,6 +1085,189 @@ pub(crate) fn resource_metric(
         "properties": props,
     });
     envelope(METRIC, ikey, time, part_a.tags(), None, "MetricData", bd)
+}
+
+/// Encodes an envelope as the export queue takes it. An envelope larger than the export's
+/// per-item limit would be dropped whole; instead its exception stacks are cut first, then
+/// exception messages, then the message and property values, on char boundaries, until it fits.
+pub(crate) fn encode(mut env: Value) -> Option<Vec<u8>> {
+    let limit = tracing_insights_export::DEFAULT_MAX_ITEM_BYTES;
+    let mut bytes = serde_json::to_vec(&env).ok()?;
+    for _ in 0..8 {
+        if bytes.len() <= limit {
+            return Some(bytes);
+        }
+        let mut excess = bytes.len() - limit + 256;
+        let bd = &mut env["data"]["baseData"];
+        let mut cut = |v: &mut Value| {
+            if excess == 0 {
+                return;
+            }
+            if let Value::String(s) = v {
+                let keep = s.len().saturating_sub(excess);
+                let mut at = keep;
+                while at > 0 && !s.is_char_boundary(at) {
+                    at -= 1;
+                }
+                excess = excess.saturating_sub(s.len() - at);
+                s.truncate(at);
+            }
+        };
+        if let Some(details) = bd.get_mut("exceptions").and_then(Value::as_array_mut) {
+            for d in details.iter_mut() {
+                if let Some(st) = d.get_mut("stack") {
+                    cut(st);
+                }
+            }
+            for d in details.iter_mut() {
+                if let Some(m) = d.get_mut("message") {
+                    cut(m);
+                }
+            }
+        }
+        if let Some(m) = bd.get_mut("message") {
+            cut(m);
+        }
+        if let Some(props) = bd.get_mut("properties").and_then(Value::as_object_mut) {
+            for v in props.values_mut() {
+                cut(v);
+            }
+        }
+        bytes = serde_json::to_vec(&env).ok()?;
+    }
+    (bytes.len() <= limit).then_some(bytes)
+}
+
+/// One aggregated metric point (protocol §4.2): `value` (a sum for counters and histograms,
+/// the value for up-down counters and gauges), `count`, and `min`/`max` for histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MetricPoint {
+    pub(crate) value: f64,
+    pub(crate) count: u64,
+    pub(crate) min_max: Option<(f64, f64)>,
+}
+
+/// New-semconv standard metrics are recorded in seconds; Breeze wants milliseconds.
+const STANDARD_SECONDS: &[&str] = &[
+    "http.server.request.duration",
+    "http.client.request.duration",
+];
+/// Old-semconv standard metrics, already in milliseconds.
+const STANDARD_MILLIS: &[&str] = &["http.server.duration", "http.client.duration"];
+/// Autocollected instruments Microsoft's exporter drops (protocol §4.3).
+const DROPPED_METRICS: &[&str] = &[
+    "http.server.request.size",
+    "http.server.response.size",
+    "http.server.active_requests",
+    "http.client.request.size",
+    "http.client.response.size",
+];
+
+/// A histogram point of a standard HTTP duration metric as a pre-aggregated standard metric:
+/// its properties replaced by `_MS.MetricId` and friends (protocol §4.3).
+fn standard_metric_props(part_a: &PartA, name: &str, a: Attrs<'_>) -> Map<String, Value> {
+    let server = name.starts_with("http.server.");
+    let code = status_code(a).unwrap_or(0);
+    let success = if code != 0 && code < 400 {
+        "True"
+    } else {
+        "False"
+    };
+    let tag = |k: &str| {
+        part_a
+            .tags
+            .iter()
+            .find(|(t, _)| *t == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut p = Map::new();
+    if server {
+        p.insert("_MS.MetricId".into(), json!("requests/duration"));
+        p.insert("_MS.IsAutocollected".into(), json!("True"));
+        p.insert("request/resultCode".into(), json!(code.to_string()));
+        p.insert("Request.Success".into(), json!(success));
+        if a.has("user_agent.synthetic.type") {
+            p.insert("operation/synthetic".into(), json!("True"));
+        }
+    } else {
+        p.insert("_MS.MetricId".into(), json!("dependencies/duration"));
+        p.insert("_MS.IsAutocollected".into(), json!("True"));
+        p.insert("Dependency.Type".into(), json!("http"));
+        p.insert("Dependency.Success".into(), json!(success));
+        let url = client_url(a);
+        p.insert(
+            "dependency/target".into(),
+            json!(client_http_target(a, url.as_deref())),
+        );
+        p.insert("dependency/resultCode".into(), json!(code.to_string()));
+    }
+    p.insert(
+        "cloud/roleInstance".into(),
+        json!(tag("ai.cloud.roleInstance")),
+    );
+    p.insert("cloud/roleName".into(), json!(tag("ai.cloud.role")));
+    p
+}
+
+/// A metric point as a MetricData envelope (protocol §4.2, §4.3); `None` for the
+/// autocollected instruments Microsoft's exporter drops.
+pub(crate) fn metric_envelope(
+    part_a: &PartA,
+    ikey: &str,
+    time: SystemTime,
+    name: &str,
+    attrs: &[(&'static str, FieldValue)],
+    point: &MetricPoint,
+) -> Option<Value> {
+    if DROPPED_METRICS.contains(&name) {
+        return None;
+    }
+    let a = Attrs(attrs);
+    let standard = point.min_max.is_some()
+        && (STANDARD_SECONDS.contains(&name) || STANDARD_MILLIS.contains(&name));
+    let scale = if standard && STANDARD_SECONDS.contains(&name) {
+        1000.0
+    } else {
+        1.0
+    };
+    let props = if standard {
+        standard_metric_props(part_a, name, a)
+    } else {
+        let mut props = Map::new();
+        for (k, v) in attrs {
+            if k.is_empty() || k.chars().count() > MAX_PROP_KEY {
+                continue;
+            }
+            props.insert(
+                (*k).to_owned(),
+                Value::String(truncate_owned(value_string(v), MAX_PROP_VALUE)),
+            );
+        }
+        props
+    };
+    let mut m = Map::new();
+    m.insert("name".into(), json!(truncate(name, MAX_NAME)));
+    m.insert("value".into(), json!(point.value * scale));
+    m.insert("count".into(), json!(point.count));
+    if let Some((min, max)) = point.min_max {
+        m.insert("min".into(), json!(min * scale));
+        m.insert("max".into(), json!(max * scale));
+    }
+    let mut tags = part_a.tags();
+    field_tags_synthetic(a, &mut tags);
+    let bd = json!({"ver": 2, "properties": props, "metrics": [Value::Object(m)]});
+    Some(envelope(METRIC, ikey, time, tags, None, "MetricData", bd))
+}
+
+/// `ai.operation.syntheticSource` when the point's attributes say a bot or test made it.
+fn field_tags_synthetic(a: Attrs<'_>, tags: &mut Tags) {
+    if matches!(
+        a.s("user_agent.synthetic.type").as_deref(),
+        Some("bot" | "test")
+    ) {
+        tags.set("ai.operation.syntheticSource", "True");
+    }
 }
 
 #[cfg(test)]
@@ -1238,7 +1439,7 @@ mod tests {
             }
             let part_a = PartA::new(&Resource::from_attributes([("service.name", v.as_str())]));
             let env = event_envelope(&part_a, "k", UNIX_EPOCH, &tracing_core::Level::INFO, "t",
-                &fields, None);
+                &fields, None, None);
             for (k, t) in env["tags"].as_object().unwrap() {
                 if let Some(max) = tag_limit(k) {
                     proptest::prop_assert!(t.as_str().unwrap().chars().count() <= max);

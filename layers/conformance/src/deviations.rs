@@ -38,7 +38,7 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
     ),
     (
         "no_metric_extractors_flag",
-        "_MS.ProcessedByMetricExtractors is never set (no standard metrics are pre-aggregated)",
+        "_MS.ProcessedByMetricExtractors is never set (no standard metrics are derived from spans)",
     ),
     (
         "error_events_fail_span",
@@ -48,6 +48,24 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
         "ai_tag_fields_become_tags",
         "a span field named after a context tag (ai.user.id, ...) also sets that tag",
     ),
+    (
+        "resource_metric_in_every_batch",
+        "the _OTELRESOURCE_ metric starts every batch, also batches of logs or metrics only",
+    ),
+    (
+        "oversized_items_cut_to_fit",
+        "an item above the 64 KiB per-item limit has its stack/message cut to fit, not dropped",
+    ),
+    (
+        "standard_metrics_in_milliseconds",
+        "http.{server,client}.request.duration standard metrics are sent in ms, not seconds",
+    ),
+];
+
+/// New-semconv HTTP duration metrics (recorded in seconds).
+const STANDARD_SECONDS: &[&str] = &[
+    "http.server.request.duration",
+    "http.client.request.duration",
 ];
 
 fn tag_limit(tag: &str) -> Option<usize> {
@@ -200,6 +218,28 @@ pub(crate) fn classify(expected: &Value, all_expected: &[Value], d: &Diff) -> Op
         }
         (Some(Value::String(e)), Some(_)) if path == "data.baseData.type" && e == "rpc.system" => {
             Some("rpc_type_is_system_value")
+        }
+        (Some(Value::String(e)), Some(Value::String(a)))
+            if (path.ends_with(".stack") || path.ends_with(".message"))
+                && a.len() < e.len()
+                && e.starts_with(a.as_str())
+                && serde_json::to_vec(expected)
+                    .is_ok_and(|b| b.len() > tracing_insights_appinsights::MAX_ITEM_BYTES) =>
+        {
+            Some("oversized_items_cut_to_fit")
+        }
+        (Some(Value::Number(e)), Some(Value::Number(a)))
+            if ["value", "min", "max"]
+                .iter()
+                .any(|f| path == format!("data.baseData.metrics[0].{f}"))
+                && expected["data"]["baseData"]["metrics"][0]["name"]
+                    .as_str()
+                    .is_some_and(|n| STANDARD_SECONDS.contains(&n))
+                && expected["data"]["baseData"]["properties"]["_MS.MetricId"].is_string() =>
+        {
+            let (e, a) = (e.as_f64()?, a.as_f64()?);
+            ((e * 1000.0 - a).abs() <= 1e-9 * a.abs().max(1.0))
+                .then_some("standard_metrics_in_milliseconds")
         }
         _ => None,
     }

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Prints one line per scenario (`PASS`, `PASS … deviations: …`, `FAIL` with a diff, or
-//! `SKIP` for scenarios without spans), then the deliberate deviations seen, then, last,
+//! `SKIP` for scenarios with no spans, logs or metrics), then the deliberate deviations seen, then, last,
 //! `N passed, N failed`. Exits non-zero when a scenario fails.
 
 mod compare;
@@ -27,13 +27,17 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
-fn has_spans(scenario: &J) -> bool {
-    scenario
-        .get("traces")
-        .map(J::arr)
-        .unwrap_or_default()
-        .iter()
-        .any(|t| !t.get("spans").map(J::arr).unwrap_or_default().is_empty())
+/// Whether the scenario has anything to replay: spans, log records or metrics.
+fn has_telemetry(scenario: &J) -> bool {
+    let any = |key: &str| !scenario.get(key).map(J::arr).unwrap_or_default().is_empty();
+    any("logs")
+        || any("metrics")
+        || scenario
+            .get("traces")
+            .map(J::arr)
+            .unwrap_or_default()
+            .iter()
+            .any(|t| !t.get("spans").map(J::arr).unwrap_or_default().is_empty())
 }
 
 fn main() -> ExitCode {
@@ -82,8 +86,8 @@ fn main() -> ExitCode {
             .and_then(J::str)
             .unwrap_or("?")
             .to_owned();
-        if !has_spans(&scenario) {
-            println!("SKIP {name} (no spans: logs/metrics-only scenarios are not replayed yet)");
+        if !has_telemetry(&scenario) {
+            println!("SKIP {name} (no spans, logs or metrics)");
             continue;
         }
         let path = expected.join(format!("{name}.json"));

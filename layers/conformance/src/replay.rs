@@ -210,7 +210,7 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
         .with_connection_string(format!(
             "InstrumentationKey={IKEY};IngestionEndpoint=http://127.0.0.1:{port}"
         ))
-        .with_clock(clock.clone())
+        .with_metric_interval(Duration::from_secs(3600))
         .with_max_batch(100_000)
         .with_queue_capacity(100_000)
         .with_max_delay(Duration::from_secs(600))
@@ -331,7 +331,12 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
                 }
             }
         }
+        clock.set(base);
+        for metric in scenario.get("metrics").map(J::arr).unwrap_or_default() {
+            emit_metric(metric);
+        }
     });
+    // Shutting down ends the metric interval: the aggregated points are sent with the rest.
     guard
         .shutdown(Duration::from_secs(30))
         .map_err(|e| e.to_string())
@@ -462,6 +467,45 @@ fn emit_log(log: &J, live: &HashMap<String, tracing::Span>) {
         .and_then(J::str)
         .unwrap_or(DEFAULT_SCOPE);
     emit_event(log, parent, level, Some(n), target);
+}
+
+/// The event field prefix of a metric kind (the `tracing-opentelemetry` `MetricsLayer`
+/// convention, plus `gauge.`).
+fn metric_prefix(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "counter" => "monotonic_counter.",
+        "up_down_counter" => "counter.",
+        "histogram" => "histogram.",
+        "gauge" => "gauge.",
+        _ => return None,
+    })
+}
+
+/// Each measurement of `metric` as one `tracing` event: the field `<prefix><name>` holds the
+/// value, the other fields are the attributes.
+fn emit_metric(metric: &J) {
+    let name = metric.get("name").and_then(J::str).unwrap_or("metric");
+    let kind = metric.get("kind").and_then(J::str).unwrap_or_default();
+    let Some(prefix) = metric_prefix(kind) else {
+        eprintln!("metric kind {kind:?} has no tracing field convention: not replayed");
+        return;
+    };
+    let scope = metric
+        .get("scope")
+        .and_then(|s| s.get("name"))
+        .and_then(J::str)
+        .unwrap_or(DEFAULT_SCOPE);
+    for m in metric.get("measurements").map(J::arr).unwrap_or_default() {
+        let mut fields = Fields::new();
+        fields.push(&format!("{prefix}{name}"), m.get("value").and_then(value));
+        for (k, v) in m.get("attributes").map(J::obj).unwrap_or_default() {
+            fields.push(k, value(v));
+        }
+        let meta = callsite("metric", scope, Level::INFO, Kind::EVENT, &fields.names);
+        let refs = fields.refs();
+        let values = meta.fields().value_set_all(&refs);
+        tracing::Event::child_of(None::<tracing::Id>, meta, &values);
+    }
 }
 
 /// Fixes the span's end time now (the manual clock shows the scenario's end time).
