@@ -92,6 +92,7 @@ mod convert;
 mod grpc;
 mod layer;
 mod metrics;
+mod preset;
 mod sender;
 mod tls;
 
