@@ -29,7 +29,8 @@ pub enum DropReason {
     Quota,
     /// A redirect was refused: cross-origin, no/invalid `Location`, or a loop.
     Redirect,
-    /// Every attempt failed and the offline spool was disabled.
+    /// Every attempt failed (or the in-memory retry buffer was full) and the offline spool
+    /// was disabled.
     RetriesExhausted,
     /// The spool could not take it (full, read-only or failing disk) and the in-memory
     /// retry buffer was full too.

@@ -330,7 +330,9 @@ impl ExportBuilder {
         self
     }
 
-    /// The in-memory retry buffer used when the spool cannot take a batch (default 8 MiB).
+    /// The bound on batches waiting in memory for a retry, and on the buffer used when the
+    /// spool cannot take a batch (default 8 MiB). A failed batch that does not fit skips its
+    /// remaining attempts and goes straight to the spool.
     #[must_use]
     pub fn with_memory_retry_bytes(mut self, max: usize) -> Self {
         self.memory_retry_bytes = max;

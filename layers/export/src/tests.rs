@@ -241,3 +241,23 @@ fn batches_split_by_bytes() {
     assert!(bodies.len() >= 4, "{}", bodies.len());
     assert!(bodies.iter().all(|b| b.len() <= 100));
 }
+
+#[test]
+fn waiting_retries_are_bounded_in_memory() {
+    let (url, _bodies) = server(503);
+    let (exp, guard) = ExportBuilder::new("bounded-retries", url)
+        .with_retries(10, Duration::from_secs(10))
+        .with_offline_storage(OfflineStorage::Disabled)
+        .with_memory_retry_bytes(35)
+        .with_max_batch(1)
+        .spawn()
+        .unwrap();
+    for i in 0..5 {
+        assert!(exp.try_send(format!("\"item-{i}\"").into_bytes()));
+    }
+    assert!(guard.flush(Duration::from_millis(300)).is_err());
+    // Three 10-byte batches wait for their retry; the other two could not be kept.
+    assert_eq!(exp.stats().dropped_by(DropReason::RetriesExhausted), 2);
+    let _ = guard.shutdown(Duration::from_millis(100));
+    assert_eq!(exp.stats().dropped_by(DropReason::Shutdown), 3);
+}

@@ -374,9 +374,13 @@ impl Worker {
         error: String,
     ) {
         self.stats.set_error(error);
-        if attempts < self.cfg.max_attempts {
+        let bytes = len_of(&items);
+        // The in-memory retry buffer is bounded: beyond it a batch skips its remaining
+        // attempts and goes to the spool (or is dropped and counted without one).
+        if attempts < self.cfg.max_attempts
+            && self.pending_bytes + bytes <= self.cfg.memory_retry_bytes
+        {
             let due = Instant::now() + retry_after.unwrap_or_else(|| self.backoff(attempts));
-            let bytes = len_of(&items);
             self.pending_bytes += bytes;
             self.pending.push(Pending {
                 items,
