@@ -135,7 +135,7 @@ impl AppInsightsBuilder {
         self
     }
 
-    /// Whether events become traces/exceptions (default on). Off: spans only.
+    /// Whether events become traces/exceptions (default on). Off: spans and metrics only.
     #[must_use]
     pub fn with_events(mut self, enabled: bool) -> Self {
         self.events = enabled;
@@ -550,6 +550,12 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !self.events {
+            // Logs are off; metric fields are still measurements.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                let mut fields = FieldCollector::default();
+                event.record(&mut fields);
+                self.shared.metrics.record_event(&fields.fields);
+            }));
             return;
         }
         // Never let a mapping bug unwind into the application.

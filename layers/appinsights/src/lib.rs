@@ -46,7 +46,7 @@
 //! | `_MS.sampleRate` | the envelope's `sampleRate` (else the sampler's percentage when below 100) |
 //! | `otel.link_attributes` | JSON array, one object per link in link order (`enqueuedTime` → `timeSinceEnqueued`) |
 //! | `ai.user.id`, `ai.session.id`, ... | any App Insights context tag key sets that tag |
-//! | an `error` field (`&dyn Error`) on an event or a span | an exception (for a span: at its end), with its `source()` chain |
+//! | an `error` field (`&dyn Error`) on an event or a span | an exception (for a span: at its end), with its `source()` chain: one linked detail (`id`/`outerId`) per error, outermost first; on an event with a message, the outer detail's message is `"{message}: {error}"` |
 //! | `error = exception(&err)` on an event | the same, with the error's Rust type as `typeName` (see [`exception`]) and a backtrace as `stack` when enabled |
 //! | `exception.type`, `exception.message`, `exception.stacktrace` | an exception (OpenTelemetry's names); `exception.type` wins over every other type name |
 //! | `microsoft.custom_event.name` (Microsoft's attribute) | the event is a custom event (EventData) with that name |

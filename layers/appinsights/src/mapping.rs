@@ -967,11 +967,18 @@ pub(crate) fn event_envelope(
             .or_else(|| types.first().copied().flatten().map(str::to_owned))
             .or_else(|| a.s("error.type"))
             .unwrap_or_else(|| "Exception".into());
-        let msg = body
-            .clone()
-            .or_else(|| a.s("exception.message"))
-            .or_else(|| error.map(|e| e.message.clone()))
-            .unwrap_or_else(|| "Exception".into());
+        // The body (Microsoft's rule); with an error field, the body gives the context and
+        // the error its own message ("chat failed: provider rate-limited the request"), so
+        // the outer error's message is not lost.
+        let msg = match (body.clone(), error) {
+            (Some(b), Some(e)) if !e.message.is_empty() && b != e.message => {
+                format!("{b}: {}", e.message)
+            }
+            (b, _) => b
+                .or_else(|| a.s("exception.message"))
+                .or_else(|| error.map(|e| e.message.clone()))
+                .unwrap_or_else(|| "Exception".into()),
+        };
         let stack = a
             .s("exception.stacktrace")
             .or_else(|| extra.and_then(|x| x.backtrace.clone()));

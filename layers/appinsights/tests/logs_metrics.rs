@@ -223,7 +223,10 @@ fn a_two_level_error_chain_gives_two_linked_exception_details_with_real_type_nam
     assert_eq!(ex.len(), 3, "{envs:#?}");
     let by_msg = |m: &str| {
         *ex.iter()
-            .find(|e| e["data"]["baseData"]["exceptions"][0]["message"] == m)
+            .find(|e| {
+                e["data"]["baseData"]["exceptions"][0]["message"]
+                    == format!("{m}: could not save the order")
+            })
             .unwrap_or_else(|| panic!("no {m} in {ex:#?}"))
     };
     let first = by_msg("save failed");
@@ -433,4 +436,89 @@ fn attribute_sets_beyond_the_cap_go_to_an_overflow_series_and_are_counted() {
     let overflow = metric(&envs, "logins", ("otel.metric.overflow", "True"));
     assert_eq!(overflow[0]["value"], 3.0);
     assert_eq!(of_type(&envs, "MetricData").len(), 3);
+}
+
+#[derive(Debug)]
+struct HttpError(std::io::Error);
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HTTP 429 from the provider")
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[derive(Debug)]
+struct LlmError(HttpError);
+
+impl std::fmt::Display for LlmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LLM provider rate-limited the request")
+    }
+}
+
+impl std::error::Error for LlmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// What the example service does for a failing request: an `error!` with a bare `&dyn Error`
+/// inside the request span becomes an Exception with the whole chain, in the request.
+#[test]
+fn a_failing_request_is_an_exception_with_its_chain_in_the_request() {
+    let (port, captured) = receiver();
+    let (layer, guard) = layer(port);
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(layer);
+    let err = LlmError(HttpError(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "connection reset by peer",
+    )));
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!(
+            "POST /chat",
+            otel.kind = "server",
+            http.request.method = "POST",
+            http.route = "/chat",
+            http.response.status_code = tracing::field::Empty,
+        );
+        let _e = request.enter();
+        request.record("http.response.status_code", 502);
+        tracing::error!(
+            error = &err as &(dyn std::error::Error + 'static),
+            "chat failed"
+        );
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    let req = of_type(&envs, "RequestData")[0];
+    let ex = of_type(&envs, "ExceptionData");
+    assert_eq!(ex.len(), 1, "{envs:#?}");
+    let ex = ex[0];
+    assert_eq!(
+        ex["tags"]["ai.operation.id"],
+        req["tags"]["ai.operation.id"]
+    );
+    assert_eq!(
+        ex["tags"]["ai.operation.parentId"],
+        req["data"]["baseData"]["id"]
+    );
+    assert_eq!(req["data"]["baseData"]["success"], false);
+    let d = ex["data"]["baseData"]["exceptions"].as_array().unwrap();
+    assert_eq!(d.len(), 3);
+    assert_eq!(
+        d[0]["message"],
+        "chat failed: LLM provider rate-limited the request"
+    );
+    assert_eq!(d[1]["message"], "HTTP 429 from the provider");
+    assert_eq!((&d[1]["id"], &d[1]["outerId"]), (&1.into(), &0.into()));
+    assert_eq!(d[2]["typeName"], "std::io::Error");
+    assert_eq!((&d[2]["id"], &d[2]["outerId"]), (&2.into(), &1.into()));
 }

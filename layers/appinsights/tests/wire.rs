@@ -299,7 +299,7 @@ fn error_fields_become_exceptions_with_their_chain_and_filters_keep_ids() {
         .collect();
     assert_eq!(exceptions.len(), 2, "{envs:#?}");
     let ex = &exceptions[0]["data"]["baseData"]["exceptions"];
-    assert_eq!(ex[0]["message"], "while calling");
+    assert_eq!(ex[0]["message"], "while calling: LLM call failed");
     assert_eq!(ex[1]["message"], "connection reset");
     assert_eq!(ex[1]["outerId"], 0);
     // The span's own error field, at its end, inside it.
