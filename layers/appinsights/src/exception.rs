@@ -194,3 +194,50 @@ pub(crate) fn extra(e: &(dyn Error + 'static)) -> crate::mapping::ErrorExtra {
         backtrace: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl Error for Outer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_wrapper_keeps_messages_chain_and_type_names() {
+        let err = Outer(std::io::Error::other("inner"));
+        let boxed = exception(&err);
+        assert_eq!(boxed.to_string(), "outer");
+        assert_eq!(boxed.source().unwrap().to_string(), "inner");
+        let x = extra(&*boxed);
+        assert_eq!(
+            x.types,
+            vec![
+                Some("tracing_insights_appinsights::exception::tests::Outer"),
+                Some("std::io::Error")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dyn_error_has_no_type_name_and_std_sources_are_recognised() {
+        let err: Box<dyn Error + Send + Sync> = Box::new(Outer(std::io::Error::other("inner")));
+        let x = Exception::new(&*err);
+        assert_eq!(x.type_name(), None);
+        assert_eq!(
+            x.chain(),
+            vec![("outer", None), ("inner", Some("std::io::Error"))]
+        );
+        let parse = "x".parse::<i32>().unwrap_err();
+        assert_eq!(extra(&parse).types, vec![Some("std::num::ParseIntError")]);
+    }
+}

@@ -522,3 +522,34 @@ fn a_failing_request_is_an_exception_with_its_chain_in_the_request() {
     assert_eq!(d[2]["typeName"], "std::io::Error");
     assert_eq!((&d[2]["id"], &d[2]["outerId"]), (&2.into(), &1.into()));
 }
+
+#[test]
+fn the_metric_interval_sends_points_without_a_flush() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
+        ))
+        .with_resource_metric(false)
+        .with_max_delay(Duration::from_millis(50))
+        .with_metric_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(monotonic_counter.ticks = 1, kind = "timer");
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while of_type(&envelopes(&captured), "MetricData").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metric within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let envs = envelopes(&captured);
+    assert_eq!(metric(&envs, "ticks", ("kind", "timer"))[0]["value"], 1.0);
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+}

@@ -57,6 +57,10 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
         "an item above the 64 KiB per-item limit has its stack/message cut to fit, not dropped",
     ),
     (
+        "events_carry_sample_rate",
+        "logs/exceptions in a sampled trace carry the sampler's sampleRate, as spans do",
+    ),
+    (
         "standard_metrics_in_milliseconds",
         "http.{server,client}.request.duration standard metrics are sent in ms, not seconds",
     ),
@@ -215,6 +219,9 @@ pub(crate) fn classify(expected: &Value, all_expected: &[Value], d: &Diff) -> Op
                 && e.bytes().all(|b| b == b'0') =>
         {
             Some("no_zero_ids_outside_spans")
+        }
+        (None, Some(Value::Number(_))) if path == "sampleRate" && is_event => {
+            Some("events_carry_sample_rate")
         }
         (Some(Value::String(e)), Some(_)) if path == "data.baseData.type" && e == "rpc.system" => {
             Some("rpc_type_is_system_value")

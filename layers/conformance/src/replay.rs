@@ -477,6 +477,11 @@ fn metric_prefix(kind: &str) -> Option<&'static str> {
         "up_down_counter" => "counter.",
         "histogram" => "histogram.",
         "gauge" => "gauge.",
+        // An observable instrument reports absolute values at collection time; a replay ends
+        // with exactly one collection, where the last observation per attribute set is the
+        // exported value for all three (gauge: last value; up-down counter: cumulative
+        // total; counter: the delta since start, i.e. the total).
+        "observable_gauge" | "observable_up_down_counter" | "observable_counter" => "gauge.",
         _ => return None,
     })
 }
