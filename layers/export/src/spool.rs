@@ -211,7 +211,24 @@ impl Spool {
         fs::create_dir_all(&dir)?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            // As Microsoft's storage: refuse a directory owned by another user (a predictable
+            // name under a shared temp dir could be planted), unless owned by root. Our uid is
+            // read from a probe file, which also proves the directory is writable.
+            let probe = dir.join(format!(".probe-{:016x}", fastrand::u64(..)));
+            let created = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe);
+            let ours = created.and_then(|f| f.metadata()).map(|m| m.uid());
+            let _ = fs::remove_file(&probe);
+            let owner = fs::metadata(&dir)?.uid();
+            if owner != ours? && owner != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "the directory belongs to another user",
+                ));
+            }
             let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(0o700));
         }
         Ok(Self {

@@ -261,3 +261,29 @@ fn waiting_retries_are_bounded_in_memory() {
     let _ = guard.shutdown(Duration::from_millis(100));
     assert_eq!(exp.stats().dropped_by(DropReason::Shutdown), 3);
 }
+
+#[test]
+fn an_unusable_spool_directory_degrades_to_memory_retry_never_a_panic() {
+    let (url, _bodies, status) = switchable(503);
+    // A regular file where the directory should be: create_dir_all fails.
+    let file = std::env::temp_dir().join(format!("tis-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, b"x").unwrap();
+    let (exp, guard) = ExportBuilder::new("unusable-spool", url)
+        .with_retries(1, Duration::from_millis(1))
+        .with_retry_interval(Duration::from_millis(100))
+        .with_offline_storage(file.join("spool"))
+        .spawn()
+        .unwrap();
+    exp.try_send(b"1".to_vec());
+    let _ = guard.flush(Duration::from_millis(200));
+    assert_eq!(exp.dropped(), 0, "kept in memory");
+    status.store(200, Ordering::Relaxed);
+    let t0 = Instant::now();
+    while exp.sent() < 1 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(exp.sent(), 1);
+    assert!(exp.stats().last_error.is_some());
+    guard.shutdown(Duration::from_secs(2)).unwrap();
+    let _ = std::fs::remove_file(file);
+}

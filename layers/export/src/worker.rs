@@ -72,6 +72,9 @@ pub(crate) struct Worker {
     waiters: Vec<Waiter>,
     shutdown: Option<Waiter>,
     warned_spool: bool,
+    /// A spool was asked for but its directory is unusable (read-only, foreign owner):
+    /// batches then wait in the bounded in-memory buffer instead.
+    spool_broken: bool,
 }
 
 fn len_of(items: &[Vec<u8>]) -> usize {
@@ -93,6 +96,7 @@ impl Worker {
             .build()
             .into();
         let mut spool = None;
+        let mut spool_broken = false;
         if let Some(dir) = cfg.offline_storage_dir() {
             let io = cfg.spool_io.clone().unwrap_or_else(|| Arc::new(RealIo));
             match Spool::open(dir.clone(), cfg.spool_max_bytes, cfg.spool_retention, io) {
@@ -104,6 +108,7 @@ impl Worker {
                     );
                     eprintln!("[tracing-insights] {}: {msg}", cfg.name);
                     stats.set_error(msg);
+                    spool_broken = true;
                 }
             }
         }
@@ -125,6 +130,7 @@ impl Worker {
             waiters: Vec::new(),
             shutdown: None,
             warned_spool: false,
+            spool_broken,
         }
     }
 
@@ -396,8 +402,12 @@ impl Worker {
     /// Attempts exhausted: into the spool, else the in-memory buffer, else counted loss.
     fn spool_batch(&mut self, items: Vec<Vec<u8>>, retry_after: Option<Duration>) {
         let Some(spool) = self.spool.clone() else {
-            self.stats
-                .drop_items(DropReason::RetriesExhausted, items.len() as u64);
+            if self.spool_broken {
+                self.memory_retry(items);
+            } else {
+                self.stats
+                    .drop_items(DropReason::RetriesExhausted, items.len() as u64);
+            }
             return;
         };
         let lease = retry_after
