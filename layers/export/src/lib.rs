@@ -22,6 +22,11 @@
 //!
 //! Items are opaque, already-encoded JSON values (`Vec<u8>`).
 //!
+//! One request is in flight at a time, for at most the request timeout (10 s by default); the
+//! queue keeps absorbing items meanwhile and drops (counted) only once it is full. The
+//! benchmark `benches/backpressure.rs` measures `try_send` with the service healthy, slow and
+//! down: the same few hundred nanoseconds in each case.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use tracing_insights_export::{ExportBuilder, OfflineStorage};

@@ -194,7 +194,7 @@ fn r07_503_retry_after_2_once_waits_at_least_2_s() {
     assert_eq!(o.first, Ok(()));
     assert_eq!(o.first_requests.len(), 2);
     assert!(gap(&o, 1) >= Duration::from_secs(2), "{:?}", gap(&o, 1));
-    assert!(gap(&o, 1) < Duration::from_millis(2600), "{:?}", gap(&o, 1));
+    assert!(gap(&o, 1) < Duration::from_secs(4), "{:?}", gap(&o, 1));
     assert_eq!(o.delivered, all(case));
 }
 
