@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 received = []
 live = []
+otlp = []
 
 
 class Ingestion(BaseHTTPRequestHandler):
@@ -51,6 +52,16 @@ class Ingestion(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
+        if self.path in ("/v1/traces", "/v1/logs", "/v1/metrics"):
+            assert self.headers.get("Content-Type") == "application/json", self.headers
+            otlp.append((self.path, json.loads(body)))
+            reply = b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+            return
         if self.path.startswith("/QuickPulseService.svc/"):
             live.append((self.path.split("?")[0], json.loads(body) if body else None))
             self.send_response(200)
@@ -77,6 +88,9 @@ env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
     "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
     f"IngestionEndpoint=http://127.0.0.1:{port}/;LiveEndpoint=http://127.0.0.1:{port}/"
 )
+# OTLP (HTTP/JSON so this stdlib receiver can read it) in the same run.
+env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/json"
 # 30 requests over 3 s, so Live Metrics posts a few seconds of a subscribed stream.
 run = subprocess.run([exe, "--requests", "30", "--rate", "10"], capture_output=True, text=True, env=env, timeout=120)
 server.shutdown()
@@ -123,3 +137,27 @@ REQ = "\\ApplicationInsights\\Requests/Sec"
 DEP = "\\ApplicationInsights\\Dependency Calls/Sec"
 print(f"ai_service -> Live Metrics: {len(pings)} ping(s), {len(posts)} posts; peak "
       f"{rates[REQ]:.0f} requests/s, {rates[DEP]:.0f} dependency calls/s")
+
+
+# ---- OTLP: the same generated trace ids as the log lines and App Insights -----------------
+spans = [sp for path, body in otlp if path == "/v1/traces"
+         for rs in body.get("resourceSpans", []) for ss in rs.get("scopeSpans", [])
+         for sp in ss.get("spans", [])]
+otlp_ids = {sp["traceId"] for sp in spans}
+assert otlp_ids == log_ids == wire_ids, (otlp_ids ^ log_ids)
+llm = [sp for sp in spans if sp["name"] == "chat gpt-4o"]
+assert len(llm) == 30, len(llm)
+attrs = {a["key"]: a["value"] for a in llm[0]["attributes"]}
+for key in ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
+            "gen_ai.usage.input_tokens"):
+    assert key in attrs, (key, sorted(attrs))
+metric_names = {m["name"] for path, body in otlp if path == "/v1/metrics"
+                for rm in body.get("resourceMetrics", []) for sm in rm.get("scopeMetrics", [])
+                for m in sm.get("metrics", [])}
+assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= metric_names, metric_names
+logs = [lr for path, body in otlp if path == "/v1/logs"
+        for rl in body.get("resourceLogs", []) for sl in rl.get("scopeLogs", [])
+        for lr in sl.get("logRecords", [])]
+assert {lr["traceId"] for lr in logs if lr.get("traceId")} <= log_ids
+print(f"ai_service -> OTLP: {len(spans)} spans, {len(logs)} log records, metrics {sorted(metric_names)}; "
+      f"the same {len(otlp_ids)} trace ids as the JSON log lines and App Insights")

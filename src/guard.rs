@@ -117,6 +117,13 @@ impl ExporterGuard for tracing_insights_live_metrics::LiveMetricsGuard {
     }
 }
 
+#[cfg(feature = "otlp")]
+impl ExporterGuard for tracing_insights_otlp::OtlpGuard {
+    fn shutdown_within(self, timeout: Duration) -> Result<(), BoxError> {
+        self.shutdown(timeout).map_err(Into::into)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

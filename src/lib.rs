@@ -11,7 +11,9 @@
 //! | `correlation` | yes | [`correlation`]: ids, sampler, resource, JSON/text log formats |
 //! | `appinsights` | yes | `appinsights`: the Application Insights exporter |
 //! | `live-metrics` | yes | `live_metrics`: the Azure Live Metrics (QuickPulse) stream |
-//! | `presets` | yes | `presets`: OTLP backend presets as data |
+//! | `otlp` | yes | `otlp`: OTLP export (HTTP/protobuf, HTTP/JSON) with the same ids; implies `presets` |
+//! | `otlp-grpc` | no | OTLP/gRPC for the `otlp` layer |
+//! | `presets` | yes | `presets`: OTLP backend presets as data (Sentry, Honeycomb, Datadog, ...) |
 //! | `testing` | no | the correlation layer's injectable clock and id generator |
 //!
 //! [`TelemetryGuard`] holds every exporter's guard and shuts them down in order.
@@ -42,6 +44,10 @@ pub use tracing_insights_appinsights as appinsights;
 #[cfg(feature = "live-metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "live-metrics")))]
 pub use tracing_insights_live_metrics as live_metrics;
+
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub use tracing_insights_otlp as otlp;
 
 #[cfg(feature = "presets")]
 #[cfg_attr(docsrs, doc(cfg(feature = "presets")))]

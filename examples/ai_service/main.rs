@@ -92,13 +92,29 @@ fn main() -> ExitCode {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
+    // OTEL_TRACES_SAMPLER / _ARG map onto the one sampler every exporter honours.
+    let mut correlation_layer = correlation::layer().with_resource(resource.clone());
+    match tracing_insights::otlp::sampler_from_env() {
+        Ok(Some(sampler)) => correlation_layer = correlation_layer.with_sampler(sampler),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("ai_service: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let otlp: Vec<_> = exporters
+        .otlp
+        .into_iter()
+        .map(|l| l.with_filter(export_filter()))
+        .collect();
     let subscriber = tracing_subscriber::registry()
         .with(filter)
-        .with(correlation::layer().with_resource(resource.clone()))
+        .with(correlation_layer)
         .with(correlation::json().layer())
         // Exporters never see their own HTTP client's telemetry.
         .with(exporters.appinsights.with_filter(export_filter()))
         .with(exporters.live_metrics.with_filter(export_filter()))
+        .with(otlp)
         .with(waterfall);
     if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
         eprintln!("could not install the subscriber: {e}");
@@ -227,6 +243,7 @@ fn call_llm(i: u32, docs: u32) -> Result<u32, LlmError> {
         error.type = Empty,
     );
     let _e = span.enter();
+    let started = Instant::now();
     work(5, 15);
     let input_tokens = 120 + docs * 200;
     span.record("gen_ai.usage.input_tokens", input_tokens);
@@ -254,6 +271,25 @@ fn call_llm(i: u32, docs: u32) -> Result<u32, LlmError> {
         gen_ai.usage.input_tokens = input_tokens,
         gen_ai.usage.output_tokens = output_tokens,
         "LLM answered"
+    );
+    // GenAI client metrics (semconv v1.41): `histogram.` fields become OTLP histograms and
+    // Application Insights metrics; the other fields are their attributes.
+    for (kind, tokens) in [("input", input_tokens), ("output", output_tokens)] {
+        tracing::info!(
+            histogram.gen_ai.client.token.usage = u64::from(tokens),
+            gen_ai.token.type = kind,
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = "openai",
+            gen_ai.request.model = "gpt-4o",
+            "token usage"
+        );
+    }
+    tracing::info!(
+        histogram.gen_ai.client.operation.duration = started.elapsed().as_secs_f64(),
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = "openai",
+        gen_ai.request.model = "gpt-4o",
+        "operation duration"
     );
     Ok(output_tokens)
 }
