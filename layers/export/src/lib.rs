@@ -312,10 +312,11 @@ impl ExportBuilder {
 
     /// How long a spooled batch waits before it is tried again (its lease; default 30 s,
     /// Microsoft's `storage_min_retry_interval` is 60 s). Also the pace of the in-memory
-    /// buffer when the spool is unavailable.
+    /// buffer when the spool is unavailable. At least 100 ms (no hot loop against a down
+    /// service).
     #[must_use]
     pub fn with_retry_interval(mut self, interval: Duration) -> Self {
-        self.retry_interval = interval;
+        self.retry_interval = interval.max(Duration::from_millis(100));
         self
     }
 
