@@ -289,12 +289,21 @@ pub fn find_span_data<'a, R, T>(span: &SpanRef<'a, R>, f: impl FnOnce(&SpanData)
 where
     R: LookupSpan<'a>,
 {
-    let mut f = Some(f);
-    for s in span.scope() {
+    // The span itself first (the common case), then its parents: `span.scope()` would look
+    // the span up in the registry a second time.
+    let ext = span.extensions();
+    if let Some(data) = ext.get::<SpanData>() {
+        return Some(f(data));
+    }
+    drop(ext);
+    let mut next = span.parent();
+    while let Some(s) = next {
         let ext = s.extensions();
         if let Some(data) = ext.get::<SpanData>() {
-            return f.take().map(|f| f(data));
+            return Some(f(data));
         }
+        drop(ext);
+        next = s.parent();
     }
     None
 }

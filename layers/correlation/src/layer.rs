@@ -119,7 +119,7 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut record = SpanRecord::new(attrs.metadata().name(), attrs.metadata().fields().len());
-        attrs.record(&mut record);
+        attrs.record(&mut record.first_recording());
         let parent = span
             .parent()
             .and_then(|parent| find_span_data(&parent, SpanData::inherit));
@@ -179,11 +179,13 @@ where
         // the real ids from here (see `event_context`). Hand over only what is certain: the
         // context found, or "outside any span"; if a filter on this layer hid every span
         // the event is in, readers fall back to their own walk.
-        let outside = event.parent().is_none()
-            && (!event.is_contextual() || ctx.current_span().id().is_none());
         match context {
             Some(c) => crate::event_context::remember(event, Some(c)),
-            None if outside => crate::event_context::remember(event, None),
+            None if event.parent().is_none()
+                && (!event.is_contextual() || ctx.current_span().id().is_none()) =>
+            {
+                crate::event_context::remember(event, None)
+            }
             None => crate::event_context::forget(),
         }
     }

@@ -226,17 +226,39 @@ impl SpanRecord {
         self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
+    /// A visitor for a new span's attributes: a callsite's field names are unique, so no
+    /// duplicate scan is needed.
+    pub(crate) fn first_recording(&mut self) -> FirstRecording<'_> {
+        FirstRecording(self)
+    }
+
     fn put(&mut self, name: &'static str, value: FieldValue) {
+        if self.put_reserved(name, &value) {
+            return;
+        }
+        match self.fields.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+
+    fn push(&mut self, name: &'static str, value: FieldValue) {
+        if !self.put_reserved(name, &value) {
+            self.fields.push((name, value));
+        }
+    }
+
+    /// Applies an `otel.*` field to name, kind or status; `false` for any other field.
+    fn put_reserved(&mut self, name: &'static str, value: &FieldValue) -> bool {
+        if !name.starts_with("otel.") {
+            return false;
+        }
         match name {
-            "otel.name" => {
-                self.name = Cow::Owned(value.to_string());
-                return;
-            }
+            "otel.name" => self.name = Cow::Owned(value.to_string()),
             "otel.kind" => {
                 if let Some(kind) = SpanKind::parse(&value.to_string()) {
                     self.kind = kind;
                 }
-                return;
             }
             "otel.status_code" => {
                 let v = value.to_string();
@@ -247,53 +269,68 @@ impl SpanRecord {
                 } else if v.eq_ignore_ascii_case("unset") {
                     self.status = SpanStatus::Unset;
                 }
-                return;
             }
-            "otel.status_message" => {
-                self.status_message = Some(value.to_string());
-                return;
-            }
-            _ => {}
+            "otel.status_message" => self.status_message = Some(value.to_string()),
+            _ => return false,
         }
-        match self.fields.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((name, value)),
-        }
+        true
     }
 }
 
-impl Visit for SpanRecord {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field.name(), FieldValue::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field.name(), FieldValue::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field.name(), FieldValue::U64(value));
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.put(field.name(), FieldValue::I128(value));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.put(field.name(), FieldValue::U128(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field.name(), FieldValue::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field.name(), FieldValue::Str(value.to_owned()));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.put(
-            field.name(),
-            FieldValue::Error(ErrorValue::from_error(value)),
-        );
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field.name(), FieldValue::Str(format!("{value:?}")));
+/// Records a new span's attributes (see [`SpanRecord::first_recording`]).
+pub(crate) struct FirstRecording<'a>(&'a mut SpanRecord);
+
+macro_rules! record_visitor {
+    ($ty:ty) => {
+        impl Visit for $ty {
+            fn record_f64(&mut self, field: &Field, value: f64) {
+                self.put_field(field.name(), FieldValue::F64(value));
+            }
+            fn record_i64(&mut self, field: &Field, value: i64) {
+                self.put_field(field.name(), FieldValue::I64(value));
+            }
+            fn record_u64(&mut self, field: &Field, value: u64) {
+                self.put_field(field.name(), FieldValue::U64(value));
+            }
+            fn record_i128(&mut self, field: &Field, value: i128) {
+                self.put_field(field.name(), FieldValue::I128(value));
+            }
+            fn record_u128(&mut self, field: &Field, value: u128) {
+                self.put_field(field.name(), FieldValue::U128(value));
+            }
+            fn record_bool(&mut self, field: &Field, value: bool) {
+                self.put_field(field.name(), FieldValue::Bool(value));
+            }
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.put_field(field.name(), FieldValue::Str(value.to_owned()));
+            }
+            fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+                self.put_field(
+                    field.name(),
+                    FieldValue::Error(ErrorValue::from_error(value)),
+                );
+            }
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.put_field(field.name(), FieldValue::Str(format!("{value:?}")));
+            }
+        }
+    };
+}
+
+impl SpanRecord {
+    fn put_field(&mut self, name: &'static str, value: FieldValue) {
+        self.put(name, value);
     }
 }
+
+impl FirstRecording<'_> {
+    fn put_field(&mut self, name: &'static str, value: FieldValue) {
+        self.0.push(name, value);
+    }
+}
+
+record_visitor!(SpanRecord);
+record_visitor!(FirstRecording<'_>);
 
 #[cfg(test)]
 mod tests {
