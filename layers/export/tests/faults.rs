@@ -479,3 +479,21 @@ fn the_app_thread_never_waits_while_the_service_is_down() {
     drop(guard);
     assert!(t0.elapsed() < Duration::from_millis(2500));
 }
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let case = "503_retry_after_http_date";
+    let o = run(
+        case,
+        vec![Reply::status(503).header("Retry-After", &common::http_date(now + 3))],
+    );
+    assert_eq!(o.first, Ok(()));
+    assert_eq!(o.first_requests.len(), 2);
+    // Whole seconds: at least 2 s from a date 3 s ahead of a clock read up to 1 s earlier.
+    assert!(gap(&o, 1) >= Duration::from_secs(1), "{:?}", gap(&o, 1));
+    assert_eq!(o.delivered, all(case));
+}

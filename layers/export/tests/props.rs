@@ -1,6 +1,9 @@
 //! Property tests: spool file names and contents, `Retry-After` parsing, redirect URLs and
 //! answer bodies never panic, and what is written reads back.
 
+mod common;
+
+use common::http_date;
 use proptest::prelude::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing_insights_export::answer::{
@@ -112,32 +115,6 @@ proptest! {
     fn answer_bodies_never_panic(status in 0u16..1000, body in proptest::collection::vec(any::<u8>(), 0..200), ra in proptest::option::of("\\PC{0,20}")) {
         let _ = classify(status, ra.as_deref(), None, &body, SystemTime::now());
     }
-}
-
-/// Formats Unix seconds as an IMF-fixdate (weekday included, as servers send it).
-fn http_date(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    // Civil from days (Howard Hinnant).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(m - 1) as usize];
-    format!(
-        "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[test]
