@@ -111,8 +111,24 @@ wire_ids = {e["tags"]["ai.operation.id"] for e in requests + deps}
 assert wire_ids == log_ids, (wire_ids ^ log_ids)
 failed = [r for r in requests if not r["data"]["baseData"]["success"]]
 assert len(failed) == 3 and all(f["data"]["baseData"]["responseCode"] == "502" for f in failed), failed
+# Each failed request has its error as an Exception with the whole source() chain, correlated
+# to the request (same operation, the request as parent), with the Rust type name.
+exceptions = by_type.get("ExceptionData", [])
+for req in failed:
+    mine = [x for x in exceptions
+            if x["tags"]["ai.operation.id"] == req["tags"]["ai.operation.id"]
+            and x["tags"].get("ai.operation.parentId") == req["data"]["baseData"]["id"]]
+    assert mine, f"no exception for failed request {req['data']['baseData']['id']}"
+    details = mine[0]["data"]["baseData"]["exceptions"]
+    assert mine[0]["data"]["baseData"]["severityLevel"] == 3, mine[0]
+    assert len(details) == 3, details
+    assert details[0]["typeName"].endswith("LlmError"), details[0]["typeName"]
+    assert all(d.get("outerId") == i - 1 for i, d in enumerate(details) if i > 0), details
+    assert details[-1]["message"] == "connection reset by peer", details
 print(f"ai_service -> App Insights: {len(requests)} requests, {len(deps)} dependencies, "
-      f"{len(envelopes)} envelopes; ai.operation.id == operation_Id for all {len(wire_ids)} traces")
+      f"{len(exceptions)} exceptions, {len(envelopes)} envelopes; "
+      f"ai.operation.id == operation_Id for all {len(wire_ids)} traces; "
+      f"each failed request has its 3-level exception chain")
 
 
 def metrics_of(body):

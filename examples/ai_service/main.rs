@@ -19,6 +19,7 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tracing::field::Empty;
+use tracing_insights::appinsights::exception;
 use tracing_insights::correlation::{self, CorrelationSpanExt};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::prelude::*;
@@ -196,7 +197,9 @@ fn handle_chat(i: u32, traceparent: Option<&str>) -> Result<(), LlmError> {
         Err(e) => {
             request.record("http.response.status_code", 502);
             request.record("otel.status_code", "error");
-            tracing::error!(error = e as &(dyn Error + 'static), "chat failed");
+            // `exception` keeps the error's Rust type name for Application Insights'
+            // `typeName`; every other layer sees the same message and `source()` chain.
+            tracing::error!(error = exception(e), "chat failed");
         }
     }
     result.map(|_| ())
@@ -259,7 +262,7 @@ fn call_llm(i: u32, docs: u32) -> Result<u32, LlmError> {
         };
         span.record("otel.status_code", "error");
         span.record("error.type", "rate_limited");
-        tracing::warn!(error = &err as &(dyn Error + 'static), "LLM call failed");
+        tracing::warn!(error = exception(&err), "LLM call failed");
         return Err(err);
     }
     let output_tokens = 40 + (i * 7) % 60;
