@@ -24,32 +24,13 @@ pub fn truncate_owned(mut s: String, max: usize) -> String {
 /// The envelope time: RFC 3339 UTC with microseconds, the fraction left out when it is 0
 /// (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.005000Z`).
 pub fn format_time(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let micros = d.subsec_micros();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, day) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    if micros == 0 {
-        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    } else {
-        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z")
+    // Before 1970 cannot be written by the formatter; it is not a real telemetry time.
+    let t = t.max(UNIX_EPOCH);
+    let s = humantime::format_rfc3339_micros(t).to_string();
+    match s.strip_suffix(".000000Z") {
+        Some(whole) => format!("{whole}Z"),
+        None => s,
     }
-}
-
-/// Howard Hinnant's days-from-civil inverse.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `D.HH:MM:SS.fff`, rounded half-up to the millisecond (Microsoft's format).

@@ -3,7 +3,7 @@
 //! Kept free of I/O so every row of the answers table (see the crate docs) is a unit test,
 //! and so `Retry-After` parsing can be property-tested.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// Per-item status codes that are worth sending again (Microsoft's exporter: section 2.6 of
 /// the protocol reference, `_is_retryable_code`).
@@ -201,51 +201,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(d.min(MAX_RETRY_AFTER))
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`). The weekday is not checked.
+/// Parses an HTTP date in any of the three forms RFC 9110 asks recipients to accept
+/// (IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, RFC 850, asctime).
 pub fn parse_http_date(v: &str) -> Option<SystemTime> {
-    let rest = v.split_once(", ").map_or(v, |(_, r)| r).trim();
-    let mut parts = rest.split_ascii_whitespace();
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month = match parts.next()?.to_ascii_lowercase().as_str() {
-        "jan" => 1,
-        "feb" => 2,
-        "mar" => 3,
-        "apr" => 4,
-        "may" => 5,
-        "jun" => 6,
-        "jul" => 7,
-        "aug" => 8,
-        "sep" => 9,
-        "oct" => 10,
-        "nov" => 11,
-        "dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let s: u64 = hms.next()?.parse().ok()?;
-    if hms.next().is_some() || !parts.next()?.eq_ignore_ascii_case("gmt") {
-        return None;
-    }
-    if !(1970..=9999).contains(&year) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + s;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    httpdate::parse_http_date(v.trim()).ok()
 }
 
 #[cfg(test)]
@@ -254,7 +213,7 @@ mod tests {
 
     #[test]
     fn retry_after_seconds_and_dates() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
         assert_eq!(
             parse_retry_after(" 120 ", now),

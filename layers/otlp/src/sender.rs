@@ -823,49 +823,15 @@ fn partial_metrics(ep: &Endpoint, body: &[u8]) -> Option<(i64, String)> {
         .then_some((p.rejected_data_points, p.error_message))
 }
 
-/// `Retry-After`: delay-seconds, or an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) from
+/// `Retry-After`: delay-seconds, or an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) from
 /// which the wait until then is taken (zero if it has passed).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    // "Sun, 06 Nov 1994 08:49:37 GMT"
-    let rest = value.split_once(", ")?.1;
-    let mut parts = rest.split(' ');
-    let day: i64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let at = days * 86_400 + h * 3600 + m * 60 + sec;
-    let now = i64::try_from(now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs()).ok()?;
-    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)))
+    let at = tracing_insights_export::answer::parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or_default())
 }
 
 #[cfg(test)]
