@@ -29,3 +29,7 @@ pub use connection_string::{
 };
 
 pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
+
+/// The Azure host suffixes within which a service may redirect a client (protocol §2.6),
+/// shared by the ingestion exporter and Live Metrics.
+pub use tracing_insights_export::redirect::ALLOWED_REDIRECT_SUFFIXES;

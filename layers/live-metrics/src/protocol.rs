@@ -29,17 +29,8 @@ pub const H_POLLING_INTERVAL_HINT: &str = "x-ms-qps-service-polling-interval-hin
 pub const H_ENDPOINT_REDIRECT: &str = "x-ms-qps-service-endpoint-redirect-v2";
 
 /// The host suffixes a redirect may point to (protocol §2.6, the list Microsoft's exporter
-/// accepts for cross-host redirects).
-pub const ALLOWED_REDIRECT_SUFFIXES: &[&str] = &[
-    ".livediagnostics.monitor.azure.com",
-    ".monitor.azure.com",
-    ".services.visualstudio.com",
-    ".applicationinsights.azure.com",
-    ".monitor.azure.us",
-    ".applicationinsights.azure.us",
-    ".monitor.azure.cn",
-    ".applicationinsights.azure.cn",
-];
+/// accepts for cross-host redirects): the same list the ingestion exporter follows.
+pub use tracing_insights_azure::ALLOWED_REDIRECT_SUFFIXES;
 
 /// Where a `x-ms-qps-service-endpoint-redirect-v2` value may take us: `Some("https://host[:port]")`
 /// when the value is an `https` URI with no userinfo whose host ends with one of
