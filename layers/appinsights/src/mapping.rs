@@ -958,7 +958,8 @@ pub(crate) fn event_envelope(
     });
     let props = log_properties(a, logger);
     let meas = measurements(a);
-    if named_exception || a.has("exception.type") || a.has("exception.message") || error.is_some() {
+    // The rule Live Metrics counts `Exceptions/Sec` by, so both layers agree.
+    if tracing_insights_azure::classify::is_exception(fields) {
         // An explicit `exception.type` wins, then the Rust type recorded with the error,
         // then the OpenTelemetry `error.type`.
         let types = extra.map(|x| x.types.as_slice()).unwrap_or_default();

@@ -1,6 +1,8 @@
 //! Request/dependency classification and success rules, shared by the Application Insights
 //! layer and the Live Metrics layer so both count the same thing (protocol §§3.1, 3.3, 3.4).
 
+use tracing_insights_correlation::FieldValue;
+
 /// What a span becomes in Application Insights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TelemetryType {
@@ -104,6 +106,19 @@ pub fn default_http_port(scheme: Option<&str>) -> u16 {
         Some(s) if s.eq_ignore_ascii_case("https") => 443,
         _ => 0,
     }
+}
+
+/// Whether an event is an exception, for every Azure layer (Application Insights makes it an
+/// Exception envelope; Live Metrics counts it in `Exceptions/Sec`): it has a field recorded as
+/// `&dyn Error`, an `exception.type` or `exception.message` field, or its message is
+/// `exception` (OpenTelemetry's span-event name for one).
+pub fn is_exception(fields: &[(&'static str, FieldValue)]) -> bool {
+    fields.iter().any(|(name, value)| {
+        matches!(value, FieldValue::Error(_))
+            || *name == "exception.type"
+            || *name == "exception.message"
+            || (*name == "message" && value.as_str() == Some("exception"))
+    })
 }
 
 #[cfg(test)]

@@ -280,16 +280,9 @@ impl Visit for ExceptionProbe {
     }
 }
 
-/// Whether an event is an exception: it has a field recorded as `&dyn Error` (the `error =
-/// &err as &dyn Error` convention), or an `exception.type` or `exception.message` field.
-/// This is the rule the Application Insights layer applies, so both count the same events.
-pub fn is_exception(fields: &[(&'static str, FieldValue)]) -> bool {
-    fields.iter().any(|(name, value)| {
-        matches!(value, FieldValue::Error(_))
-            || *name == "exception.type"
-            || *name == "exception.message"
-    })
-}
+/// The one rule every Azure layer uses to tell an exception (see
+/// [`tracing_insights_azure::classify::is_exception`]).
+pub use tracing_insights_azure::classify::is_exception;
 
 /// An event as an exception or a trace item.
 pub(crate) fn event_item<'a>(fields: &'a [(&'static str, FieldValue)]) -> Item<'a> {
