@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing_insights_azure::BearerAuth;
 
 use crate::clock::Clock;
 use crate::collector::{Collector, Counts};
@@ -23,14 +24,6 @@ pub const SHORT_PING_PERIOD: Duration = Duration::from_secs(60);
 pub const POST_INTERVAL: Duration = Duration::from_secs(1);
 /// How long posts may fail before the loop goes back to pinging.
 pub const POST_FAILURE_PERIOD: Duration = Duration::from_secs(20);
-
-/// Supplies Microsoft Entra ID bearer tokens for the `Authorization` header (scope
-/// `https://monitor.azure.com/.default`, or the connection string's `AADAudience`).
-/// Tokens are fetched before every call; cache them in the provider.
-pub trait TokenProvider: Send + Sync + fmt::Debug + 'static {
-    /// A current access token (without the `Bearer ` prefix), or why there is none.
-    fn token(&self) -> Result<String, String>;
-}
 
 /// Where the loop is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +74,7 @@ pub struct Controller {
     collector: Arc<Collector>,
     ikey: String,
     base: String,
-    token: Option<Arc<dyn TokenProvider>>,
+    token: Option<Arc<BearerAuth>>,
     ident: Identity,
     state: LiveState,
     etag: String,
@@ -112,7 +105,7 @@ impl Controller {
         collector: Arc<Collector>,
         ikey: String,
         base: String,
-        token: Option<Arc<dyn TokenProvider>>,
+        token: Option<Arc<BearerAuth>>,
         ident: Identity,
     ) -> Self {
         let now = clock.elapsed();
@@ -231,8 +224,13 @@ impl Controller {
             ]),
         }
         if let Some(t) = &self.token {
+            // Cached until near expiry by the shared Azure bearer auth (the same cache rules
+            // as the ingestion exporter).
             let token = t.token().map_err(|e| format!("no Entra ID token: {e}"))?;
-            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+            headers.push((
+                "authorization".to_owned(),
+                format!("Bearer {}", token.secret()),
+            ));
         }
         let request = QpsRequest {
             kind,

@@ -69,7 +69,9 @@ use std::time::Duration;
 
 use tracing_core::span::Id;
 use tracing_core::{Event, Subscriber};
-use tracing_insights_azure::{Authorization, ConnectionString, ConnectionStringError};
+/// The Entra ID token source, shared with the Application Insights layer.
+pub use tracing_insights_azure::{AccessToken, TokenError, TokenProvider};
+use tracing_insights_azure::{Authorization, BearerAuth, ConnectionString, ConnectionStringError};
 use tracing_insights_correlation::{Resource, SpanData};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -77,8 +79,8 @@ use tracing_subscriber::Layer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use controller::{
-    Controller, ControllerStats, LiveState, TokenProvider, LONG_PING_INTERVAL, POST_FAILURE_PERIOD,
-    POST_INTERVAL, SHORT_PING_INTERVAL, SHORT_PING_PERIOD,
+    Controller, ControllerStats, LiveState, LONG_PING_INTERVAL, POST_FAILURE_PERIOD, POST_INTERVAL,
+    SHORT_PING_INTERVAL, SHORT_PING_PERIOD,
 };
 pub use protocol::{
     dotnet_ticks, iso8601_duration, redirect_target, ALLOWED_REDIRECT_SUFFIXES, API_VERSION,
@@ -174,7 +176,10 @@ impl LiveMetricsBuilder {
         self
     }
 
-    /// Entra ID bearer tokens (required when the connection string says `Authorization=AAD`).
+    /// Entra ID bearer tokens (required when the connection string says `Authorization=AAD`):
+    /// the same [`TokenProvider`] the Application Insights layer takes, cached until near
+    /// expiry; the scope is `https://monitor.azure.com//.default` or the connection string's
+    /// `AADAudience` + `/.default`.
     #[must_use]
     pub fn with_token_provider(mut self, provider: impl TokenProvider) -> Self {
         self.token_provider = Some(Arc::new(provider));
@@ -287,7 +292,8 @@ impl LiveMetricsBuilder {
             collector.clone(),
             cs.instrumentation_key().to_owned(),
             base,
-            self.token_provider,
+            self.token_provider
+                .map(|p| Arc::new(BearerAuth::new(p, tracing_insights_azure::auth::scope(&cs)))),
             ident,
         );
         Ok((LiveMetricsLayer { collector }, controller))

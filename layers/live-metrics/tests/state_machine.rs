@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use tracing_insights_correlation as correlation;
 use tracing_insights_live_metrics::{
-    CallKind, Clock, Controller, Error, LiveMetricsLayer, LiveState, ManualClock, QpsRequest,
-    QpsResponse, TokenProvider, Transport,
+    AccessToken, CallKind, Clock, Controller, Error, LiveMetricsLayer, LiveState, ManualClock,
+    QpsRequest, QpsResponse, TokenError, TokenProvider, Transport,
 };
 use tracing_subscriber::prelude::*;
 
@@ -384,11 +384,14 @@ fn accepted_redirect_moves_later_calls() {
     assert_eq!(ctl.stats().redirects_followed, 1);
 }
 
-#[derive(Debug)]
 struct Token;
 impl TokenProvider for Token {
-    fn token(&self) -> Result<String, String> {
-        Ok("secret-token".into())
+    fn get_token(&self, scope: &str) -> Result<AccessToken, TokenError> {
+        assert_eq!(scope, "https://monitor.azure.com//.default");
+        Ok(AccessToken::new(
+            "secret-token",
+            std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+        ))
     }
 }
 
