@@ -51,7 +51,10 @@
 //! and are built so that either answer works: Datadog's agentless **traces and logs** URLs
 //! (`https://otlp.{site}/v1/{traces,logs}`, the pattern of its documented metrics URL, used by
 //! community exporters; override with [`Preset::with_signal_url`]), and Elastic's managed
-//! endpoint shape (taken whole from the user, never derived).
+//! endpoint shape (taken whole from the user, never derived). New Relic's EU and FedRAMP
+//! hosts come from community sources that agree with its docs; the EU host is chosen from the
+//! license key's `eu01x` prefix, as New Relic's agents do, and `NEW_RELIC_OTLP_ENDPOINT`
+//! overrides either.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod env;

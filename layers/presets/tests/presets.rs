@@ -134,6 +134,10 @@ fn honeycomb_us_eu_and_metrics_dataset() {
         "https://api.eu1.honeycomb.io/v1/traces"
     );
     assert_no_secret(&p, "hc-key");
+    assert!(Sentry::from_env_with(&[("SENTRY_DSN", " ")])
+        .unwrap_err()
+        .to_string()
+        .contains("SENTRY_DSN"));
     assert!(Honeycomb::from_env_with(&[("HONEYCOMB_DATASET", "x")])
         .unwrap_err()
         .to_string()
