@@ -107,6 +107,10 @@ requests = by_type.get("RequestData", [])
 deps = by_type.get("RemoteDependencyData", [])
 assert len(requests) == 30, f"{len(requests)} requests: {sorted(by_type)}"
 assert len(deps) == 60, f"{len(deps)} dependencies"
+# The resource is the correlation layer's (the example names the service), on every
+# envelope, including the first log line, written before any span exists.
+roles = {e["tags"].get("ai.cloud.role") for e in envelopes}
+assert roles == {"ai-service"}, roles
 wire_ids = {e["tags"]["ai.operation.id"] for e in requests + deps}
 assert wire_ids == log_ids, (wire_ids ^ log_ids)
 failed = [r for r in requests if not r["data"]["baseData"]["success"]]

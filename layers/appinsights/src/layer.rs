@@ -268,6 +268,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn adopt(&self, correlation: &CorrelationLayer) {
+        self.set_resource(correlation.resource());
+        // Event and metric times come from the same clock as span times.
+        let _ = self.clock.set(correlation.clock());
+        let _ = self.sampler_rate.set(correlation.sampler().sample_rate());
+    }
+
     fn set_resource(&self, resource: &Resource) {
         if self.part_a.get().is_none() {
             let _ = self.part_a.set(PartA::new(resource));
@@ -536,15 +543,21 @@ impl<S> Layer<S> for AppInsightsLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // The correlation layer's resource, clock and sampling rate are adopted when the layer
+    // is stacked (`on_layer`, which `Option<L>`, `Filtered` and `reload` forward, and which
+    // sees the correlation layer when it was added first, as documented) and again when the
+    // subscriber is registered (`on_register_dispatch`, which sees the whole stack but which
+    // `Option<L>` does not forward). The first one to find it wins.
+    fn on_layer(&mut self, subscriber: &mut S) {
+        let subscriber: &dyn Subscriber = subscriber;
+        if let Some(correlation) = subscriber.downcast_ref::<CorrelationLayer>() {
+            self.shared.adopt(correlation);
+        }
+    }
+
     fn on_register_dispatch(&self, dispatch: &Dispatch) {
         if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
-            self.shared.set_resource(correlation.resource());
-            // Event and metric times come from the same clock as span times.
-            let _ = self.shared.clock.set(correlation.clock());
-            let _ = self
-                .shared
-                .sampler_rate
-                .set(correlation.sampler().sample_rate());
+            self.shared.adopt(correlation);
         }
     }
 

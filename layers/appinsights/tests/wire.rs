@@ -317,3 +317,38 @@ fn error_fields_become_exceptions_with_their_chain_and_filters_keep_ids() {
     );
     assert_eq!(dep["data"]["baseData"]["success"], false);
 }
+
+/// `Option<L>` does not forward `on_register_dispatch`: the layer must still adopt the
+/// correlation layer's resource (through `on_layer`), even for a log line written before any
+/// span exists, or every envelope would carry the environment's `unknown_service:…` role.
+#[test]
+fn an_optional_layer_takes_the_correlation_resource_before_any_span() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+        ))
+        .with_resource_metric(false)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            correlation::layer().with_resource(Resource::from_attributes([
+                ("service.name", "chat-api"),
+                ("service.namespace", "ai"),
+            ])),
+        )
+        .with(Some(
+            layer.with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        ));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("starting, before any span");
+        tracing::info_span!("POST /chat", otel.kind = "server").in_scope(|| {});
+    });
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let envs = envelopes(&captured);
+    assert_eq!(envs.len(), 2, "{envs:?}");
+    for e in &envs {
+        assert_eq!(e["tags"]["ai.cloud.role"], "ai.chat-api", "{e}");
+    }
+}
