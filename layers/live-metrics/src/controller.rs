@@ -3,9 +3,10 @@
 
 use serde_json::{json, Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tracing_insights_azure::BearerAuth;
+use tracing_insights_correlation::Resource;
 
 use crate::clock::Clock;
 use crate::collector::{Collector, Counts};
@@ -54,6 +55,22 @@ pub struct ControllerStats {
     pub documents_dropped: u64,
 }
 
+impl Identity {
+    /// `RoleName` and `Instance` from a resource, as Application Insights names them
+    /// (`namespace.name`; `service.instance.id`, else the machine name).
+    pub(crate) fn set_resource(&mut self, resource: &Resource) {
+        self.role_name = match (resource.service_namespace(), resource.service_name()) {
+            (Some(ns), Some(name)) => format!("{ns}.{name}"),
+            (None, Some(name)) => name.to_owned(),
+            (Some(ns), None) => ns.to_owned(),
+            (None, None) => String::new(),
+        };
+        self.instance = resource
+            .service_instance_id()
+            .map_or_else(|| self.machine_name.clone(), str::to_owned);
+    }
+}
+
 /// Who this process is, as every ping and post says.
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
@@ -75,7 +92,7 @@ pub struct Controller {
     ikey: String,
     base: String,
     token: Option<Arc<BearerAuth>>,
-    ident: Identity,
+    ident: Arc<Mutex<Identity>>,
     state: LiveState,
     etag: String,
     next_due: Duration,
@@ -106,7 +123,7 @@ impl Controller {
         ikey: String,
         base: String,
         token: Option<Arc<BearerAuth>>,
-        ident: Identity,
+        ident: Arc<Mutex<Identity>>,
     ) -> Self {
         let now = clock.elapsed();
         Self {
@@ -182,8 +199,16 @@ impl Controller {
         )
     }
 
+    /// Who we are now (the layer may adopt the correlation layer's resource after start).
+    fn identity(&self) -> Identity {
+        self.ident
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn identity_json(&self) -> Map<String, Value> {
-        let i = &self.ident;
+        let i = &self.identity();
         let mut m = Map::new();
         m.insert("Version".into(), json!(i.version));
         m.insert(
@@ -204,7 +229,7 @@ impl Controller {
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         match kind {
             CallKind::Ping => {
-                let i = &self.ident;
+                let i = &self.identity();
                 headers.extend([
                     (protocol::H_TRANSMISSION_TIME.to_owned(), ticks),
                     (protocol::H_MACHINE_NAME.to_owned(), i.machine_name.clone()),

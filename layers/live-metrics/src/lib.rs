@@ -63,7 +63,7 @@ mod transport;
 
 use std::fmt;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ use tracing_core::{Event, Subscriber};
 /// The Entra ID token source, shared with the Application Insights layer.
 pub use tracing_insights_azure::{AccessToken, TokenError, TokenProvider};
 use tracing_insights_azure::{Authorization, BearerAuth, ConnectionString, ConnectionStringError};
-use tracing_insights_correlation::{Resource, SpanData};
+use tracing_insights_correlation::{CorrelationLayer, Resource, SpanData};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -264,27 +264,24 @@ impl LiveMetricsBuilder {
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(Error::InvalidEndpoint(base));
         }
+        // Without an explicit resource, start from the environment's and adopt the
+        // correlation layer's as soon as the layer is stacked (see `on_layer`).
+        let adopt_resource = self.resource.is_none();
         let resource = self.resource.unwrap_or_else(Resource::from_env);
         let machine_name = self.machine_name.unwrap_or_else(protocol::hostname);
-        let role_name = match (resource.service_namespace(), resource.service_name()) {
-            (Some(ns), Some(name)) => format!("{ns}.{name}"),
-            (None, Some(name)) => name.to_owned(),
-            (Some(ns), None) => ns.to_owned(),
-            (None, None) => String::new(),
-        };
-        let ident = Identity {
+        let mut ident = Identity {
             version: format!(
                 "rust:tracing-insights-live-metrics/{}",
                 env!("CARGO_PKG_VERSION")
             ),
-            instance: resource
-                .service_instance_id()
-                .map_or_else(|| machine_name.clone(), str::to_owned),
-            role_name,
+            instance: String::new(),
+            role_name: String::new(),
             machine_name,
             stream_id: self.stream_id.unwrap_or_else(protocol::new_stream_id),
             is_web_app: std::env::var_os("WEBSITE_SITE_NAME").is_some(),
         };
+        ident.set_resource(&resource);
+        let ident = Arc::new(Mutex::new(ident));
         let collector = Arc::new(Collector::new(self.max_documents));
         let controller = Controller::new(
             Arc::new(clock),
@@ -294,9 +291,15 @@ impl LiveMetricsBuilder {
             base,
             self.token_provider
                 .map(|p| Arc::new(BearerAuth::new(p, tracing_insights_azure::auth::scope(&cs)))),
-            ident,
+            ident.clone(),
         );
-        Ok((LiveMetricsLayer { collector }, controller))
+        Ok((
+            LiveMetricsLayer {
+                collector,
+                adopt: adopt_resource.then(|| ident.clone()),
+            },
+            controller,
+        ))
     }
 }
 
@@ -304,6 +307,9 @@ impl LiveMetricsBuilder {
 #[derive(Clone)]
 pub struct LiveMetricsLayer {
     collector: Arc<Collector>,
+    /// Set when the builder had no resource: the correlation layer's replaces the
+    /// environment's in the identity every ping and post carries.
+    adopt: Option<Arc<Mutex<Identity>>>,
 }
 
 impl fmt::Debug for LiveMetricsLayer {
@@ -326,10 +332,36 @@ impl LiveMetricsLayer {
     }
 }
 
+impl LiveMetricsLayer {
+    fn adopt(&self, correlation: &CorrelationLayer) {
+        if let Some(ident) = &self.adopt {
+            ident
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .set_resource(correlation.resource());
+        }
+    }
+}
+
 impl<S> Layer<S> for LiveMetricsLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // As the other exporters: `on_layer` (forwarded by `Option<L>`) and
+    // `on_register_dispatch` (which sees the whole stack).
+    fn on_layer(&mut self, subscriber: &mut S) {
+        let subscriber: &dyn Subscriber = subscriber;
+        if let Some(correlation) = subscriber.downcast_ref::<CorrelationLayer>() {
+            self.adopt(correlation);
+        }
+    }
+
+    fn on_register_dispatch(&self, dispatch: &tracing_core::Dispatch) {
+        if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
+            self.adopt(correlation);
+        }
+    }
+
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         if !self.collector.is_collecting() {
             return;

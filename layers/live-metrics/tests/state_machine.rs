@@ -505,3 +505,33 @@ fn counts_are_exact_across_threads() {
     assert_eq!(p["Documents"].as_array().unwrap().len(), 20);
     assert_eq!(ctl.stats().documents_dropped, 8000 - 20);
 }
+
+/// Without `with_resource`, the identity every ping carries is the correlation layer's
+/// resource, adopted when the layer is stacked, even behind `Option<L>` (which does not
+/// forward `on_register_dispatch`).
+#[test]
+fn the_correlation_resource_names_the_role_without_with_resource() {
+    let (layer, mut ctl, _clock, log) = setup(|_, _| Ok(answer(false, &[], "")));
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            correlation::layer().with_resource(correlation::Resource::from_attributes([
+                ("service.name", "chat-api"),
+                ("service.namespace", "ai"),
+                ("service.instance.id", "pod-7"),
+            ])),
+        )
+        .with(Some(layer));
+    let _default = tracing::subscriber::set_default(subscriber);
+    ctl.poll();
+    let log = log.lock().unwrap();
+    let header = |name: &str| {
+        log[0]
+            .1
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-ms-qps-role-name").as_deref(), Some("ai.chat-api"));
+    assert_eq!(header("x-ms-qps-instance-name").as_deref(), Some("pod-7"));
+}
