@@ -59,9 +59,10 @@ impl Measurement for ThreadCpuTime {
 fn run_rungs<M: Measurement>(group: &mut BenchmarkGroup<'_, M>) {
     group.throughput(Throughput::Elements(1));
     for rung in Rung::ALL {
-        let dispatch = rung.dispatch();
+        let stack = rung.stack();
+        let dispatch = &stack.dispatch;
         group.bench_function(rung.name(), |b| {
-            tracing::dispatcher::with_default(&dispatch, || {
+            tracing::dispatcher::with_default(dispatch, || {
                 let mut n = 0u64;
                 b.iter(|| {
                     n = n.wrapping_add(1);
@@ -69,7 +70,10 @@ fn run_rungs<M: Measurement>(group: &mut BenchmarkGroup<'_, M>) {
                 });
             });
         });
-        drop(dispatch);
+        let report = stack.finish();
+        if !report.is_empty() {
+            eprintln!("{}: {report}", rung.name());
+        }
     }
 }
 

@@ -10,11 +10,27 @@
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+use std::fmt;
 use std::hint::black_box;
+use std::time::{Duration, UNIX_EPOCH};
 use tracing::Dispatch;
 use tracing_insights_correlation as correlation;
+use tracing_insights_live_metrics::{
+    LiveMetricsLayer, ManualClock, QpsRequest, QpsResponse, Transport,
+};
 use tracing_subscriber::prelude::*;
+
+pub mod export;
+pub use export::{LoopbackClient, NoopClient, Sink};
+
+/// The exporters' queue bound in the exporter rungs, on both sides (ours and the SDK's batch
+/// processor): large enough that a `ladder-count` run (1,000 requests, 5,000 items) never
+/// drops. Criterion runs offer far more than the workers drain in a 5 s batch delay; what
+/// they drop is printed after each rung.
+pub const EXPORT_QUEUE: usize = 65_536;
 
 /// Spans per request (a root and three nested children).
 pub const SPANS_PER_REQUEST: u64 = 4;
@@ -101,11 +117,71 @@ pub enum Rung {
     /// spans) happens off the request's thread. Wall-clock numbers for it leave out what
     /// that thread does; instruction counts include it.
     OtelBatch,
+    /// Issue 4: `+ correlation` + `tracing_insights_appinsights::AppInsightsLayer`, exporting
+    /// to a loopback [`Sink`] (queue [`EXPORT_QUEUE`], batches of 512, 5 s delay, gzip; no
+    /// `_OTELRESOURCE_` metric).
+    AppInsights,
+    /// Issue 4 peer: `tracing-opentelemetry` (defaults) + `opentelemetry-application-insights`
+    /// 0.46 in the SDK's batch processor (queue [`EXPORT_QUEUE`], 512, 5 s), its HTTP client
+    /// a [`LoopbackClient`] to a loopback [`Sink`].
+    OtelAppInsights,
+    /// Issue 7: `+ correlation` + `LiveMetricsLayer`, nobody watching (the service answered
+    /// the first ping "not subscribed").
+    Live,
+    /// Issue 7: as [`Rung::Live`], subscribed (the service answered "subscribed"), the
+    /// default 20 documents per second: after the first 20 items the buffer is full until
+    /// the next post, so every span and event is counted (sharded atomics) but no document
+    /// is built. That is the steady state of any service above 4 requests per second.
+    LiveSubscribed,
+    /// Issue 7, `ladder-count` only: subscribed with an unbounded document buffer, so every
+    /// span and event also becomes a document (the cost below 4 requests per second).
+    LiveSubscribedDocs,
+    /// Issue 8: `+ correlation` + `tracing_insights_otlp::OtlpLayer`, HTTP/protobuf to a
+    /// loopback [`Sink`], traces only with the event as a span event (the shape
+    /// `tracing-opentelemetry` sends), queue [`EXPORT_QUEUE`], 512, 5 s, no compression
+    /// (this layer's default is gzip; opentelemetry-otlp's is none).
+    Otlp,
+    /// Issue 8 peer: `tracing-opentelemetry` (defaults) + `opentelemetry-otlp` 0.33
+    /// (`http-proto`, no HTTP client feature: a [`LoopbackClient`]) in the SDK's batch
+    /// processor (queue [`EXPORT_QUEUE`], 512, 5 s) to a loopback [`Sink`].
+    OtelOtlp,
+}
+
+/// A rung's subscriber and what keeps its exporters alive (guards, providers, the sink).
+pub struct Stack {
+    /// The subscriber under test.
+    pub dispatch: Dispatch,
+    finish: Option<Box<dyn FnOnce() -> String>>,
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("dispatch", &self.dispatch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    fn plain(dispatch: Dispatch) -> Stack {
+        Stack {
+            dispatch,
+            finish: None,
+        }
+    }
+
+    /// Flushes and stops the rung's exporter (everything queued is sent to the sink) and
+    /// says what it dropped or delivered, if anything.
+    pub fn finish(mut self) -> String {
+        let report = self.finish.take().map(|f| f()).unwrap_or_default();
+        drop(self.dispatch);
+        report
+    }
 }
 
 impl Rung {
     /// Every rung, in the order the bench runs them.
-    pub const ALL: [Rung; 9] = [
+    pub const ALL: [Rung; 15] = [
         Rung::None,
         Rung::Registry,
         Rung::Correlation,
@@ -115,7 +191,16 @@ impl Rung {
         Rung::Otel,
         Rung::OtelLean,
         Rung::OtelBatch,
+        Rung::AppInsights,
+        Rung::OtelAppInsights,
+        Rung::Live,
+        Rung::LiveSubscribed,
+        Rung::Otlp,
+        Rung::OtelOtlp,
     ];
+
+    /// Rungs for `ladder-count` only (not in the criterion bench).
+    pub const EXTRA: [Rung; 1] = [Rung::LiveSubscribedDocs];
 
     /// The rung's name in bench ids and on the `ladder-count` command line.
     pub fn name(self) -> &'static str {
@@ -129,17 +214,49 @@ impl Rung {
             Rung::Otel => "otel",
             Rung::OtelLean => "otel_lean",
             Rung::OtelBatch => "otel_batch",
+            Rung::AppInsights => "appinsights",
+            Rung::OtelAppInsights => "otel_appinsights",
+            Rung::Live => "live",
+            Rung::LiveSubscribed => "live_subscribed",
+            Rung::LiveSubscribedDocs => "live_subscribed_docs",
+            Rung::Otlp => "otlp",
+            Rung::OtelOtlp => "otel_otlp",
         }
     }
 
     /// The rung called `name`.
     pub fn from_name(name: &str) -> Option<Rung> {
-        Rung::ALL.into_iter().find(|r| r.name() == name)
+        Rung::ALL
+            .into_iter()
+            .chain(Rung::EXTRA)
+            .find(|r| r.name() == name)
     }
 
-    /// A fresh subscriber for this rung.
-    pub fn dispatch(self) -> Dispatch {
+    /// A fresh subscriber for this rung, with whatever keeps its exporter alive.
+    pub fn stack(self) -> Stack {
         match self {
+            Rung::AppInsights => appinsights_stack(),
+            Rung::OtelAppInsights => otel_appinsights_stack(),
+            Rung::Live => live_stack(false, None),
+            Rung::LiveSubscribed => live_stack(true, None),
+            Rung::LiveSubscribedDocs => live_stack(true, Some(usize::MAX)),
+            Rung::Otlp => otlp_stack(&Sink::start(false), EXPORT_QUEUE),
+            Rung::OtelOtlp => otel_otlp_stack(&Sink::start(false), EXPORT_QUEUE),
+            _ => Stack::plain(self.dispatch()),
+        }
+    }
+
+    /// A fresh subscriber for this rung (the rungs without an exporter; for the others
+    /// use [`Rung::stack`], which keeps the exporter alive).
+    fn dispatch(self) -> Dispatch {
+        match self {
+            Rung::AppInsights
+            | Rung::OtelAppInsights
+            | Rung::Live
+            | Rung::LiveSubscribed
+            | Rung::LiveSubscribedDocs
+            | Rung::Otlp
+            | Rung::OtelOtlp => unreachable!("exporter rungs are built by Rung::stack"),
             Rung::None => Dispatch::none(),
             Rung::Registry => Dispatch::new(tracing_subscriber::registry()),
             Rung::Correlation => {
@@ -203,15 +320,207 @@ fn otel_tracer() -> opentelemetry_sdk::trace::SdkTracer {
         .tracer("tracing-insights-benches")
 }
 
+/// The SDK's batch processor with the exporter rungs' settings: queue `queue`, batches of
+/// 512, 5 s delay (the SDK's defaults but the queue).
+fn batch_processor<E: SpanExporter + 'static>(exporter: E, queue: usize) -> BatchSpanProcessor {
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(queue)
+                .with_max_export_batch_size(512)
+                .with_scheduled_delay(Duration::from_secs(5))
+                .build(),
+        )
+        .build()
+}
+
+/// The App Insights connection string pointing at a loopback sink.
+pub fn loopback_connection_string(sink: &Sink) -> String {
+    format!(
+        "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://{}/",
+        sink.addr()
+    )
+}
+
+fn appinsights_stack() -> Stack {
+    let sink = Sink::start(false);
+    let (layer, guard) = tracing_insights_appinsights::AppInsightsLayer::builder()
+        .with_connection_string(loopback_connection_string(&sink))
+        .with_queue_capacity(EXPORT_QUEUE)
+        .with_max_batch(512)
+        .with_max_delay(Duration::from_secs(5))
+        .with_resource_metric(false)
+        .build()
+        .expect("App Insights layer");
+    let dispatch = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer),
+    );
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            let dropped = guard.dropped();
+            let ok = guard.shutdown(Duration::from_secs(30)).is_ok();
+            format!(
+                "appinsights: dropped {dropped}, shutdown ok {ok}, sink requests {}",
+                sink.stats()
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            )
+        })),
+    }
+}
+
+fn otel_appinsights_stack() -> Stack {
+    let sink = Sink::start(false);
+    let exporter = opentelemetry_application_insights::Exporter::new_from_connection_string(
+        loopback_connection_string(&sink),
+        LoopbackClient::default(),
+    )
+    .expect("opentelemetry-application-insights exporter");
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_span_processor(batch_processor(exporter, EXPORT_QUEUE))
+        .build();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(
+        tracing_opentelemetry::OpenTelemetryLayer::new(provider.tracer("tracing-insights-benches")),
+    ));
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            let ok = provider.shutdown().is_ok();
+            format!(
+                "otel_appinsights: shutdown ok {ok}, sink requests {}",
+                sink.stats()
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            )
+        })),
+    }
+}
+
+/// A Live Metrics service that answers every ping and post with `subscribed`.
+#[derive(Debug)]
+struct LiveAnswer(bool);
+
+impl Transport for LiveAnswer {
+    fn send(&mut self, request: &QpsRequest) -> Result<QpsResponse, String> {
+        black_box(request);
+        Ok(QpsResponse {
+            status: 200,
+            headers: vec![("x-ms-qps-subscribed".to_owned(), self.0.to_string())],
+            body: Vec::new(),
+        })
+    }
+}
+
+fn live_stack(subscribed: bool, max_documents: Option<usize>) -> Stack {
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_795_306_053));
+    let mut builder = LiveMetricsLayer::builder()
+        .with_connection_string(
+            "InstrumentationKey=00000000-0000-0000-0000-000000000001;LiveEndpoint=http://127.0.0.1:1",
+        )
+        .with_machine_name("bench")
+        .with_stream_id("bench");
+    if let Some(n) = max_documents {
+        builder = builder.with_max_documents_per_second(n);
+    }
+    let (layer, mut controller) = builder
+        .build_with(clock.clone(), LiveAnswer(subscribed))
+        .expect("Live Metrics layer");
+    // One ping: the answer decides whether the layer collects.
+    let wait = controller.poll();
+    clock.advance(wait);
+    assert_eq!(layer.is_collecting(), subscribed, "Live Metrics state");
+    let dispatch = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer),
+    );
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            // The controller and its clock live as long as the rung.
+            drop((controller, clock));
+            String::new()
+        })),
+    }
+}
+
+/// `+ correlation` + our OTLP layer to `sink` (HTTP/protobuf, traces only, the event as a
+/// span event, queue `queue`, batches of 512, 5 s, no compression, no process variables).
+pub fn otlp_stack(sink: &Sink, queue: usize) -> Stack {
+    use tracing_insights_otlp::{Compression, EnvSource, OtlpLayer, Protocol};
+    let (layer, guard) = OtlpLayer::builder()
+        .with_env(EnvSource::from_vars(Vec::<(String, String)>::new()))
+        .with_endpoint(format!("http://{}", sink.addr()))
+        .with_protocol(Protocol::HttpProtobuf)
+        // opentelemetry-otlp sends uncompressed unless built with a gzip feature; this
+        // layer gzips by default.
+        .with_compression(Compression::None)
+        .with_traces(true)
+        .with_logs(false)
+        .with_metrics(false)
+        .with_span_events(true)
+        .with_queue_capacity(queue)
+        .with_max_batch(512)
+        .with_batch_delay(Duration::from_secs(5))
+        .build()
+        .expect("OTLP layer");
+    let dispatch = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer),
+    );
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            let dropped = guard.dropped();
+            let ok = guard.shutdown(Duration::from_secs(60)).is_ok();
+            format!("otlp: dropped {dropped}, shutdown ok {ok}")
+        })),
+    }
+}
+
+/// `tracing-opentelemetry` (defaults) + `opentelemetry-otlp` (HTTP/protobuf through a
+/// [`LoopbackClient`]) to `sink`, in the SDK's batch processor (queue `queue`, 512, 5 s).
+pub fn otel_otlp_stack(sink: &Sink, queue: usize) -> Stack {
+    use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(LoopbackClient::default())
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("http://{}/v1/traces", sink.addr()))
+        .build()
+        .expect("opentelemetry-otlp exporter");
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_span_processor(batch_processor(exporter, queue))
+        .build();
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(
+        tracing_opentelemetry::OpenTelemetryLayer::new(provider.tracer("tracing-insights-benches")),
+    ));
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            let ok = provider.shutdown().is_ok();
+            format!("otel_otlp: shutdown ok {ok}")
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_rung_runs_a_request() {
-        for rung in Rung::ALL {
+        for rung in Rung::ALL.into_iter().chain(Rung::EXTRA) {
             assert_eq!(Rung::from_name(rung.name()), Some(rung));
-            tracing::dispatcher::with_default(&rung.dispatch(), || request(1));
+            let stack = rung.stack();
+            tracing::dispatcher::with_default(&stack.dispatch, || request(1));
+            stack.finish();
         }
     }
 }
