@@ -25,6 +25,19 @@ RUNGS = [
     "otel",
     "otel_lean",
     "otel_batch",
+    "appinsights",
+    "otel_appinsights",
+    "live",
+    "live_subscribed",
+    "otlp",
+    "otel_otlp",
+]
+# The exporter rungs (issues 4, 7, 8) and what each is compared with.
+PAIRS = [
+    ("appinsights", "otel_appinsights"),
+    ("otlp", "otel_otlp"),
+    ("live", "correlation"),
+    ("live_subscribed", "correlation"),
 ]
 GROUPS = ["request", "request_cpu"]
 
@@ -48,6 +61,7 @@ def table(runs, group):
         values = [v for v in (median_ns(d, group, r) for d in runs) if v is not None]
         if values:
             per[r] = values
+    pairs_table(runs, group, per)
     if "otel" not in per or "correlation" not in per:
         return
     mid = {r: statistics.median(v) for r, v in per.items()}
@@ -78,6 +92,28 @@ def table(runs, group):
     ]
     ratios = [c / o for c, o in pairs if c and o]
     print("- `correlation` / `otel`, run by run: " + ", ".join(f"{x:.2f}" for x in ratios))
+    print()
+
+
+def pairs_table(runs, group, per):
+    """The exporter rungs beside their peers: median over runs, and the ratio run by run."""
+    rows = [(a, b) for a, b in PAIRS if a in per and b in per]
+    if not rows:
+        return
+    mid = {r: statistics.median(v) for r, v in per.items()}
+    print(f"### `{group}`: exporter rungs beside their peers\n")
+    print("| rung | per request | peer | peer per request | ratio (medians) | ratio run by run |")
+    print("|---|---:|---|---:|---:|---|")
+    for a, b in rows:
+        by_run = [
+            x / y
+            for x, y in ((median_ns(d, group, a), median_ns(d, group, b)) for d in runs)
+            if x and y
+        ]
+        print(
+            f"| `{a}` | {fmt_ns(mid[a])} | `{b}` | {fmt_ns(mid[b])} | {mid[a] / mid[b]:.2f} "
+            f"| {', '.join(f'{x:.2f}' for x in by_run)} |"
+        )
     print()
 
 

@@ -389,7 +389,9 @@ fn otel_appinsights_stack() -> Stack {
     Stack {
         dispatch,
         finish: Some(Box::new(move || {
-            let ok = provider.shutdown().is_ok();
+            let ok = provider
+                .shutdown_with_timeout(Duration::from_secs(120))
+                .is_ok();
             format!(
                 "otel_appinsights: shutdown ok {ok}, sink requests {}",
                 sink.stats()
@@ -504,7 +506,9 @@ pub fn otel_otlp_stack(sink: &Sink, queue: usize) -> Stack {
     Stack {
         dispatch,
         finish: Some(Box::new(move || {
-            let ok = provider.shutdown().is_ok();
+            let ok = provider
+                .shutdown_with_timeout(Duration::from_secs(120))
+                .is_ok();
             format!("otel_otlp: shutdown ok {ok}")
         })),
     }
