@@ -3,9 +3,6 @@
 //! linked exception details with real type names; metric fields are aggregated per interval.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing_insights_appinsights::{exception, AppInsightsLayer, Guard};
 use tracing_insights_correlation::testing::{ManualClock, ScriptedIds};
@@ -15,59 +12,14 @@ use tracing_subscriber::EnvFilter;
 
 const KEY: &str = "0123abcd-0000-4000-8000-000000000000";
 
-type Captured = Arc<Mutex<Vec<Vec<u8>>>>;
-
-/// A loopback ingestion endpoint: its port and the decoded request bodies.
-fn receiver() -> (u16, Captured) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let captured: Captured = Arc::new(Mutex::new(Vec::new()));
-    let c = captured.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        let h = h.trim_end().to_ascii_lowercase();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
-                    let mut plain = Vec::new();
-                    flate2::read::GzDecoder::new(&body[..])
-                        .read_to_end(&mut plain)
-                        .unwrap();
-                    c.lock().unwrap().push(plain);
-                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (port, captured)
-}
+use tracing_insights_testing::{loopback_receiver as receiver, Captured};
 
 fn envelopes(captured: &Captured) -> Vec<Value> {
     captured
         .lock()
         .unwrap()
         .iter()
-        .flat_map(|body| serde_json::from_slice::<Vec<Value>>(body).unwrap())
+        .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap())
         .collect()
 }
 

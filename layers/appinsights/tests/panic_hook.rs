@@ -3,59 +3,13 @@
 //! is process-wide).
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing_insights_appinsights::{install_panic_hook, AppInsightsLayer};
 use tracing_insights_correlation::{self as correlation, CorrelationSpanExt};
 use tracing_subscriber::prelude::*;
 
-type Captured = Arc<Mutex<Vec<Vec<u8>>>>;
-
-fn receiver() -> (u16, Captured) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let captured: Captured = Arc::new(Mutex::new(Vec::new()));
-    let c = captured.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        let h = h.trim_end().to_ascii_lowercase();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
-                    let mut plain = Vec::new();
-                    flate2::read::GzDecoder::new(&body[..])
-                        .read_to_end(&mut plain)
-                        .unwrap();
-                    c.lock().unwrap().push(plain);
-                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (port, captured)
-}
+use tracing_insights_testing::{loopback_receiver as receiver, Captured};
 
 #[test]
 fn a_panic_is_a_critical_exception_in_its_span_delivered_before_the_thread_unwinds() {
@@ -104,7 +58,7 @@ fn a_panic_is_a_critical_exception_in_its_span_delivered_before_the_thread_unwin
         .lock()
         .unwrap()
         .iter()
-        .flat_map(|b| serde_json::from_slice::<Vec<Value>>(b).unwrap())
+        .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap())
         .collect();
     let ex = envs
         .iter()

@@ -2,74 +2,23 @@
 //! ingestion endpoint, with the correlation layer's ids.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing_insights_appinsights::AppInsightsLayer;
 use tracing_insights_correlation::{self as correlation, CorrelationSpanExt, Resource, Sampler};
+use tracing_insights_testing::{loopback_receiver as receiver, Captured};
 use tracing_subscriber::prelude::*;
 
 const KEY: &str = "0123abcd-0000-4000-8000-000000000000";
 
-/// A loopback ingestion endpoint: returns its port and the captured (path, headers, body).
-#[allow(clippy::type_complexity)]
-fn receiver() -> (u16, Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let c = captured.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                    let mut headers = Vec::new();
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        let h = h.trim_end().to_ascii_lowercase();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        headers.push(h);
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
-                    let mut plain = Vec::new();
-                    flate2::read::GzDecoder::new(&body[..])
-                        .read_to_end(&mut plain)
-                        .unwrap();
-                    c.lock().unwrap().push((path, headers, plain));
-                    w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (port, captured)
-}
-
-fn envelopes(captured: &Mutex<Vec<(String, Vec<String>, Vec<u8>)>>) -> Vec<Value> {
+fn envelopes(captured: &Captured) -> Vec<Value> {
     captured
         .lock()
         .unwrap()
         .iter()
-        .flat_map(|(path, headers, body)| {
-            assert_eq!(path, "/v2.1/track");
-            assert!(headers.iter().any(|h| h == "content-encoding: gzip"));
-            serde_json::from_slice::<Vec<Value>>(body).unwrap()
+        .flat_map(|r| {
+            assert_eq!(r.path, "/v2.1/track");
+            assert!(r.headers.iter().any(|h| h == "content-encoding: gzip"));
+            serde_json::from_slice::<Vec<Value>>(&r.body).unwrap()
         })
         .collect()
 }
