@@ -1,13 +1,14 @@
 //! The guard that flushes the layer (metrics, then the export queue), its cloneable flush
 //! handle, and the optional panic hook.
 
+use crate::encoder::Encoder;
 use crate::layer::Shared;
 use crate::mapping;
 use std::fmt;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing_insights_correlation::FieldValue;
 use tracing_insights_export::{ExportGuard, Exporter, ShutdownError};
 
@@ -17,6 +18,7 @@ use tracing_insights_export::{ExportGuard, Exporter, ShutdownError};
 pub struct FlushHandle {
     pub(crate) shared: Arc<Shared>,
     pub(crate) exporter: Exporter,
+    pub(crate) encoder: Encoder,
 }
 
 impl fmt::Debug for FlushHandle {
@@ -50,8 +52,14 @@ impl FlushHandle {
 
     /// Ends the metric interval, then sends everything queued and waits up to `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        let deadline = Instant::now() + timeout;
         self.collect_metrics();
-        self.exporter.flush(timeout)
+        // Spans and events handed over so far must reach the export queue first.
+        if !self.encoder.drain(timeout) {
+            return Err(ShutdownError::Timeout(timeout));
+        }
+        self.exporter
+            .flush(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Measurements that went to a metric's overflow series (attribute `otel.metric.overflow`)
@@ -68,6 +76,7 @@ impl FlushHandle {
 pub struct Guard {
     handle: FlushHandle,
     export: Option<ExportGuard>,
+    encoder: Option<JoinHandle<()>>,
     timer: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
@@ -81,7 +90,12 @@ impl fmt::Debug for Guard {
 }
 
 impl Guard {
-    pub(crate) fn new(handle: FlushHandle, export: ExportGuard, interval: Duration) -> Self {
+    pub(crate) fn new(
+        handle: FlushHandle,
+        export: ExportGuard,
+        encoder: JoinHandle<()>,
+        interval: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         let timer_handle = handle.clone();
         let timer = std::thread::Builder::new()
@@ -102,6 +116,7 @@ impl Guard {
         Self {
             handle,
             export: Some(export),
+            encoder: Some(encoder),
             timer,
         }
     }
@@ -119,11 +134,29 @@ impl Guard {
     /// Ends the metric interval, flushes, stops the worker and waits for it, up to `timeout`
     /// in all. Reports an export failure, a timeout, or drops.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        let deadline = Instant::now() + timeout;
         self.stop_metrics();
+        if !self.stop_encoder(timeout) {
+            return Err(ShutdownError::Timeout(timeout));
+        }
         match self.export.take() {
-            Some(export) => export.shutdown(timeout),
+            Some(export) => export.shutdown(deadline.saturating_duration_since(Instant::now())),
             None => Ok(()),
         }
+    }
+
+    /// Lets the encoder finish what it was handed, then stops it (later items are dropped
+    /// and counted). `false` if it did not finish within `timeout`.
+    fn stop_encoder(&mut self, timeout: Duration) -> bool {
+        let Some(thread) = self.encoder.take() else {
+            return true;
+        };
+        let drained = self.handle.encoder.drain(timeout);
+        self.handle.encoder.stop();
+        if drained {
+            let _ = thread.join();
+        }
+        drained
     }
 
     fn stop_metrics(&mut self) {
@@ -134,9 +167,10 @@ impl Guard {
         self.handle.collect_metrics();
     }
 
-    /// Envelopes dropped because the queue was full.
+    /// Items dropped: the encoder's or the export queue was full, or the export pipeline
+    /// gave them up.
     pub fn dropped(&self) -> u64 {
-        self.handle.exporter.dropped()
+        self.handle.exporter.dropped() + self.handle.encoder.dropped()
     }
 
     /// Envelopes delivered.
@@ -154,6 +188,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if self.export.is_some() {
             self.stop_metrics();
+            self.stop_encoder(Duration::from_secs(1));
         }
         // The export guard's own `Drop` flushes for at most 2 s.
     }

@@ -1,7 +1,8 @@
 //! The layer and its builder.
 
+use crate::encoder::{Encoder, EventJob, EventSpanJob, Job, SpanJob};
 use crate::guard::{FlushHandle, Guard};
-use crate::mapping::{self, ErrorExtra, EventSpan, PartA, SpanInput};
+use crate::mapping::{self, ErrorExtra, PartA};
 use crate::metrics::Metrics;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -237,18 +238,24 @@ impl AppInsightsBuilder {
                 .filter(|ms| *ms > 0)
                 .map_or(Duration::from_secs(60), Duration::from_millis)
         });
+        let (encoder, encoder_thread) =
+            Encoder::spawn(shared.clone(), exporter.clone(), self.queue_capacity)
+                .map_err(|e| Error::Export(ExportError::Spawn(e)))?;
         let guard = Guard::new(
             FlushHandle {
                 shared: shared.clone(),
                 exporter: exporter.clone(),
+                encoder: encoder.clone(),
             },
             export_guard,
+            encoder_thread,
             interval,
         );
         Ok((
             AppInsightsLayer {
                 shared,
                 exporter,
+                encoder,
                 events: self.events,
             },
             guard,
@@ -314,6 +321,7 @@ pub(crate) fn current_span_context() -> Option<(SpanContext, f64)> {
 pub struct AppInsightsLayer {
     shared: Arc<Shared>,
     exporter: Exporter,
+    encoder: Encoder,
     events: bool,
 }
 
@@ -333,9 +341,10 @@ impl AppInsightsLayer {
         AppInsightsBuilder::default()
     }
 
-    /// Envelopes dropped because the queue was full.
+    /// Items dropped: the encoder's or the export queue was full, or the export pipeline
+    /// gave them up.
     pub fn dropped(&self) -> u64 {
-        self.exporter.dropped()
+        self.exporter.dropped() + self.encoder.dropped()
     }
 
     /// Envelopes delivered.
@@ -343,67 +352,27 @@ impl AppInsightsLayer {
         self.exporter.sent()
     }
 
+    /// Copies the closed span out of its record; the encoder thread maps and encodes it.
     fn export_span(&self, data: &SpanData) {
         if !data.is_sampled() {
             return;
         }
         self.shared.set_resource(data.resource());
         let ctx = data.context();
-        let input = SpanInput {
-            name: data.name(),
+        self.encoder.send(Job::Span(Box::new(SpanJob {
+            name: data.name().to_owned(),
             kind: data.kind(),
             status: data.status(),
-            fields: data.record().fields(),
+            fields: data.record().fields().to_vec(),
             trace_id: ctx.trace_id.to_string(),
             span_id: ctx.span_id.to_string(),
             parent_id: ctx.parent_span_id.map(|p| p.to_string()),
-            links: data.links(),
+            links: data.links().to_vec(),
             start: data.start_time(),
             end: data.end_time(),
             sampler_rate: data.sample_rate(),
-        };
-        let env = mapping::span_envelope(self.shared.part_a(), &self.shared.ikey, &input);
-        if let Some(bytes) = mapping::encode(env) {
-            self.exporter.try_send(bytes);
-        }
-        if self.events {
-            self.export_span_errors(data, &input);
-        }
-    }
-
-    /// A span field holding a `&dyn Error` (recorded with `error = &e as &dyn Error`) becomes
-    /// an exception at the span's end, inside the span, with its `source()` chain.
-    fn export_span_errors(&self, data: &SpanData, input: &SpanInput<'_>) {
-        for (name, value) in input.fields {
-            if !matches!(value, FieldValue::Error(_)) {
-                continue;
-            }
-            let mut fields: Vec<(&'static str, FieldValue)> = vec![(name, value.clone())];
-            for key in ["exception.type", "error.type"] {
-                if let Some(v) = data.record().field(key) {
-                    fields.push((key, v.clone()));
-                }
-            }
-            let span = EventSpan {
-                trace_id: input.trace_id.clone(),
-                span_id: input.span_id.clone(),
-                fields: input.fields,
-                sampler_rate: input.sampler_rate,
-            };
-            let env = mapping::event_envelope(
-                self.shared.part_a(),
-                &self.shared.ikey,
-                input.end,
-                &tracing_core::Level::ERROR,
-                "",
-                &fields,
-                Some(&span),
-                None,
-            );
-            if let Some(bytes) = mapping::encode(env) {
-                self.exporter.try_send(bytes);
-            }
-        }
+            errors: self.events,
+        })));
     }
 
     fn export_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
@@ -419,20 +388,18 @@ impl AppInsightsLayer {
         let time = self.shared.clock().now();
         let level = event.metadata().level();
         let target = event.metadata().target();
-        let extra = fields.extra.as_ref();
-        let emit = |span: Option<&EventSpan<'_>>| {
-            let env = mapping::event_envelope(
-                self.shared.part_a(),
-                &self.shared.ikey,
-                time,
-                level,
-                target,
-                &fields.fields,
-                span,
-                extra,
-            );
-            if let Some(bytes) = mapping::encode(env) {
-                self.exporter.try_send(bytes);
+        let FieldCollector { fields, extra } = fields;
+        let mut job = Some((fields, extra));
+        let mut emit = |span: Option<EventSpanJob>| {
+            if let Some((fields, extra)) = job.take() {
+                self.encoder.send(Job::Event(Box::new(EventJob {
+                    time,
+                    level: *level,
+                    target,
+                    fields,
+                    extra,
+                    span,
+                })));
             }
         };
         // The correlation layer hands over the event's real context, even when this layer's
@@ -450,22 +417,22 @@ impl AppInsightsLayer {
                             return false;
                         }
                         self.shared.set_resource(d.resource());
-                        emit(Some(&EventSpan {
-                            trace_id: c.trace_id.to_string(),
-                            span_id: c.span_id.to_string(),
-                            fields: d.record().fields(),
-                            sampler_rate: d.sample_rate(),
-                        }));
+                        emit(Some(EventSpanJob::new(
+                            c.trace_id.to_string(),
+                            c.span_id.to_string(),
+                            d.record().fields(),
+                            d.sample_rate(),
+                        )));
                         true
                     })
                 });
                 if done != Some(true) {
-                    emit(Some(&EventSpan {
-                        trace_id: c.trace_id.to_string(),
-                        span_id: c.span_id.to_string(),
-                        fields: &[],
-                        sampler_rate: self.shared.sampler_rate(),
-                    }));
+                    emit(Some(EventSpanJob::new(
+                        c.trace_id.to_string(),
+                        c.span_id.to_string(),
+                        &[],
+                        self.shared.sampler_rate(),
+                    )));
                 }
             }
             // Not handed over (the correlation layer is stacked after this one, or filtered):
@@ -476,12 +443,12 @@ impl AppInsightsLayer {
                         if d.is_sampled() {
                             self.shared.set_resource(d.resource());
                             let c = d.context();
-                            emit(Some(&EventSpan {
-                                trace_id: c.trace_id.to_string(),
-                                span_id: c.span_id.to_string(),
-                                fields: d.record().fields(),
-                                sampler_rate: d.sample_rate(),
-                            }));
+                            emit(Some(EventSpanJob::new(
+                                c.trace_id.to_string(),
+                                c.span_id.to_string(),
+                                d.record().fields(),
+                                d.sample_rate(),
+                            )));
                         }
                     })
                 });

@@ -104,9 +104,12 @@
 //! Spans are exported when they close, events when they happen; spans the correlation
 //! layer's sampler dropped are not exported, nor their events; events inside kept spans carry
 //! the sampler's `sampleRate` when it keeps less than 100 %. The application thread only
-//! maps and enqueues (`try_send`); a full queue drops and counts ([`Guard::dropped`]). No
-//! callback panics into the application. The public API exposes no OpenTelemetry type.
+//! copies a span's record or an event's fields into a bounded queue (`try_send`); an encoder
+//! thread maps and encodes the envelopes and hands them to the export worker. A full queue
+//! drops and counts ([`Guard::dropped`]); [`Guard::flush`] and [`Guard::shutdown`] wait for
+//! the encoder first. No callback panics into the application. The public API exposes no OpenTelemetry type.
 
+mod encoder;
 mod exception;
 mod guard;
 mod layer;
