@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `correlation` | yes | [`correlation`]: ids, sampler, resource, JSON/text log formats |
 //! | `appinsights` | yes | `appinsights`: the Application Insights exporter |
+//! | `azure-core` | no | `azure::AzureCredential`: Entra ID tokens from the Azure SDK for Rust's credentials |
 //! | `live-metrics` | yes | `live_metrics`: the Azure Live Metrics (QuickPulse) stream |
 //! | `otlp` | yes | `otlp`: OTLP export (HTTP/protobuf, HTTP/JSON) with the same ids; implies `presets` |
 //! | `otlp-grpc` | no | OTLP/gRPC for the `otlp` layer |
@@ -44,6 +45,14 @@ pub use tracing_insights_appinsights as appinsights;
 #[cfg(feature = "live-metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "live-metrics")))]
 pub use tracing_insights_live_metrics as live_metrics;
+
+/// What the Azure layers share: connection string, Entra ID token providers.
+#[cfg(any(feature = "appinsights", feature = "live-metrics"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "appinsights", feature = "live-metrics")))
+)]
+pub use tracing_insights_azure as azure;
 
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]

@@ -20,6 +20,9 @@
 //!   (the database table), default ports and the success rules.
 
 pub mod auth;
+#[cfg(feature = "azure-core")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-core")))]
+mod azure_core_credential;
 pub mod classify;
 mod connection_string;
 
@@ -29,6 +32,9 @@ pub use connection_string::{
 };
 
 pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
+#[cfg(feature = "azure-core")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-core")))]
+pub use azure_core_credential::AzureCredential;
 
 /// The Azure host suffixes within which a service may redirect a client (protocol §2.6),
 /// shared by the ingestion exporter and Live Metrics.
