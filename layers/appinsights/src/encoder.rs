@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tracing_core::Level;
 use tracing_insights_correlation::{FieldValue, SpanKind, SpanLink, SpanStatus};
 use tracing_insights_export::Exporter;
@@ -123,18 +123,45 @@ impl Encoder {
 
     /// Waits (up to `timeout`) until every job sent so far is encoded and in the export queue.
     pub(crate) fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         let (done, wait) = mpsc::sync_channel(1);
-        // Not the application's hot path: waiting for room is what a flush means.
-        if self.tx.send(Job::Barrier(done)).is_err() {
-            return true; // stopped: nothing is pending
+        match self.hand_over(Job::Barrier(done), deadline) {
+            HandOver::Sent => wait
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok(),
+            HandOver::Stopped => true, // nothing is pending
+            HandOver::TimedOut => false,
         }
-        wait.recv_timeout(timeout).is_ok()
     }
 
-    /// Stops the encoder thread after the jobs already queued.
+    /// Stops the encoder thread after the jobs already queued (waits at most 1 s for room).
     pub(crate) fn stop(&self) {
-        let _ = self.tx.send(Job::Stop);
+        let _ = self.hand_over(Job::Stop, Instant::now() + Duration::from_secs(1));
     }
+
+    /// Queues a control job, waiting for room until `deadline` but never longer: a flush
+    /// from a panic hook running on the encoder thread itself must not wait forever.
+    fn hand_over(&self, mut job: Job, deadline: Instant) -> HandOver {
+        loop {
+            match self.tx.try_send(job) {
+                Ok(()) => return HandOver::Sent,
+                Err(TrySendError::Disconnected(_)) => return HandOver::Stopped,
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return HandOver::TimedOut;
+                    }
+                    job = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+enum HandOver {
+    Sent,
+    Stopped,
+    TimedOut,
 }
 
 fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
