@@ -120,6 +120,8 @@ pub mod text;
 pub use exception::{exception, Exception};
 pub use guard::{install_panic_hook, FlushHandle, Guard};
 pub use layer::{AppInsightsBuilder, AppInsightsLayer, Error};
+#[doc(hidden)]
+pub use mapping::span_property_filtered;
 pub use tracing_insights_azure::{ConnectionString, ConnectionStringError};
 pub use tracing_insights_export::ShutdownError;
 

@@ -53,6 +53,14 @@ const FILTERED_PREFIXES: &[&str] = &[
     "code.",
 ];
 
+/// Whether Microsoft's exporter leaves a span attribute out of span properties because of
+/// its prefix (protocol §3.5). Public for the conformance runner, which explains differences
+/// by the same rule; not part of the stable API.
+#[doc(hidden)]
+pub fn span_property_filtered(key: &str) -> bool {
+    FILTERED_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// This layer's own reserved fields (conventions for what `tracing` cannot carry).
 const RESERVED: &[&str] = &["otel.link_attributes", "otel.severity_number"];
 
@@ -297,7 +305,7 @@ fn properties(a: Attrs<'_>) -> Map<String, Value> {
     for (k, v) in a.0 {
         if k.is_empty()
             || k.chars().count() > MAX_PROP_KEY
-            || FILTERED_PREFIXES.iter().any(|p| k.starts_with(p))
+            || span_property_filtered(k)
             || FILTERED_KEYS.contains(k)
             || RESERVED.contains(k)
         {

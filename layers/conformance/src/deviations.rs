@@ -123,24 +123,10 @@ fn tuple_repr(json_text: &str) -> Option<String> {
     })
 }
 
-/// Span-attribute keys Microsoft's exporter leaves out of span properties (protocol §3.5).
+/// Span-attribute keys Microsoft's exporter leaves out of span properties (protocol §3.5):
+/// the App Insights layer's own rule.
 fn span_filtered(key: &str) -> bool {
-    [
-        "http.",
-        "db.",
-        "message.",
-        "messaging.",
-        "rpc.",
-        "enduser.",
-        "net.",
-        "peer.",
-        "exception.",
-        "thread.",
-        "fass.",
-        "code.",
-    ]
-    .iter()
-    .any(|p| key.starts_with(p))
+    tracing_insights_appinsights::span_property_filtered(key)
 }
 
 /// The deviation that explains `d` in envelope `expected`, if any.
