@@ -119,13 +119,15 @@ pub fn decode(data: &[u8]) -> Option<Vec<Vec<u8>>> {
         let line = std::str::from_utf8(&rest[..nl]).ok()?;
         rest = &rest[nl + 1..];
         if let Some(trailer) = line.strip_prefix("end ") {
-            let (count, sum) = trailer.split_once(' ')?;
-            let ok = rest.is_empty()
-                && count.parse::<usize>().ok()? == items.len()
-                && u64::from_str_radix(sum, 16).ok()? == h;
+            // Byte for byte as `encode` writes it: a parse would also accept `+1` or an
+            // upper-case digit, so a changed file could pass for the original.
+            let ok = rest.is_empty() && trailer == format!("{} {h:016x}", items.len());
             return ok.then_some(items);
         }
         let len: usize = line.parse().ok()?;
+        if line != len.to_string() {
+            return None; // not canonical (`+5`, `05`): not what `encode` wrote
+        }
         if len >= rest.len() || rest[len] != b'\n' {
             return None;
         }
