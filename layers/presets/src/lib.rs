@@ -29,7 +29,7 @@
 //! | [`Honeycomb`] | traces, logs; metrics with a dataset | `HONEYCOMB_API_KEY`, `HONEYCOMB_DATASET`, `HONEYCOMB_METRICS_DATASET`, `HONEYCOMB_API_ENDPOINT` | `https://api.honeycomb.io` (EU `api.eu1`), `x-honeycomb-team`, `x-honeycomb-dataset` |
 //! | [`DatadogAgent`] | traces, metrics, logs (delta) | `DD_AGENT_HOST`, `DD_OTLP_HTTP_PORT` | `http://localhost:4318/v1/*` |
 //! | [`DatadogAgentless`] | traces, metrics, logs (delta) | `DD_API_KEY`, `DD_SITE` | `https://otlp.{site}/v1/*`, `dd-api-key` |
-//! | [`GrafanaCloud`] | traces, metrics, logs | `GRAFANA_CLOUD_INSTANCE_ID`, `GRAFANA_CLOUD_TOKEN`, `GRAFANA_CLOUD_ZONE` or `GRAFANA_CLOUD_OTLP_ENDPOINT` | `https://otlp-gateway-{zone}.grafana.net/otlp/v1/*`, Basic auth |
+//! | [`GrafanaCloud`] | traces, metrics, logs | `GRAFANA_CLOUD_INSTANCE_ID`, `GRAFANA_CLOUD_TOKEN`, `GRAFANA_CLOUD_ZONE` or `GRAFANA_CLOUD_OTLP_ENDPOINT` (or `GRAFANA_OTLP_ENDPOINT`) | `https://otlp-gateway-{zone}.grafana.net/otlp/v1/*`, Basic auth |
 //! | [`Axiom`] | traces, logs; metrics with a metrics dataset | `AXIOM_TOKEN`, `AXIOM_DATASET`, `AXIOM_METRICS_DATASET`, `AXIOM_URL` | `https://us-east-1.aws.edge.axiom.co/v1/*`, Bearer, `x-axiom-dataset` / `x-axiom-metrics-dataset` |
 //! | [`NewRelic`] | traces, metrics, logs (delta) | `NEW_RELIC_LICENSE_KEY`, `NEW_RELIC_OTLP_ENDPOINT` | `https://otlp.nr-data.net/v1/*` (EU keys: `otlp.eu01`), `api-key` |
 //! | [`Dynatrace`] | traces, metrics, logs (delta, protobuf only) | `DT_API_TOKEN`, `DT_ENDPOINT` or `DT_ENVIRONMENT_ID` | `https://{env}.live.dynatrace.com/api/v2/otlp/v1/*`, `Api-Token` |
@@ -44,6 +44,18 @@
 //! | [`custom()`] | traces, metrics, logs | | `{base}/v1/*` plus your headers |
 //!
 //! A signal a backend does not accept has no target and is not sent to it.
+//!
+//! ## From the environment alone
+//!
+//! [`from_env_all`] builds every preset whose trigger variable is set ([`TRIGGERS`] is the
+//! table); a preset that is turned on but misconfigured is an error naming the variable:
+//!
+//! ```
+//! let env = [("HONEYCOMB_API_KEY", "key"), ("SENTRY_DSN", "https://pub@o1.ingest.sentry.io/2")];
+//! let presets = tracing_insights_presets::from_env_all_with(&env[..]).unwrap();
+//! let names: Vec<_> = presets.iter().map(|p| p.name()).collect();
+//! assert_eq!(names, ["sentry", "honeycomb"]);
+//! ```
 //!
 //! ## How sure each fact is
 //!
@@ -61,6 +73,7 @@ mod env;
 mod error;
 mod preset;
 mod sentry;
+mod triggers;
 mod validate;
 mod vendors;
 
@@ -68,6 +81,7 @@ pub use env::{EnvSource, ProcessEnv};
 pub use error::PresetError;
 pub use preset::{Header, Preset, Protocol, Signal, Target, Temporality};
 pub use sentry::Sentry;
+pub use triggers::{from_env_all, from_env_all_with, Trigger, TRIGGERS};
 pub use vendors::{
     collector, custom, Axiom, DatadogAgent, DatadogAgentless, Dynatrace, Elastic, GrafanaCloud,
     Honeycomb, LangSmith, Langfuse, Logfire, NewRelic, Phoenix, SigNoz, Uptrace, DATADOG_SITES,

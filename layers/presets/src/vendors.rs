@@ -329,10 +329,14 @@ impl DatadogAgentless {
 ///
 /// Env: `GRAFANA_CLOUD_INSTANCE_ID` (or `GRAFANA_INSTANCE_ID`), `GRAFANA_CLOUD_TOKEN`, and
 /// `GRAFANA_CLOUD_ZONE` (e.g. `prod-eu-west-2`) or `GRAFANA_CLOUD_OTLP_ENDPOINT` (the whole
-/// base URL from the stack's OpenTelemetry tile).
+/// base URL from the stack's OpenTelemetry tile). `GRAFANA_OTLP_ENDPOINT`, the name other
+/// frameworks' Grafana presets read, is accepted for the same base URL
+/// (`GRAFANA_CLOUD_OTLP_ENDPOINT` wins when both are set); the instance id and token are then
+/// required as well.
 #[derive(Clone)]
 pub struct GrafanaCloud {
     base: String,
+    base_var: &'static str,
     instance_id: String,
     token: String,
 }
@@ -343,6 +347,7 @@ impl GrafanaCloud {
     pub fn new(zone: &str, instance_id: impl Into<String>, token: impl Into<String>) -> Self {
         Self {
             base: format!("https://otlp-gateway-{}.grafana.net/otlp", zone.trim()),
+            base_var: "GRAFANA_CLOUD_ZONE",
             instance_id: instance_id.into(),
             token: token.into(),
         }
@@ -356,6 +361,7 @@ impl GrafanaCloud {
     ) -> Self {
         Self {
             base: endpoint.into(),
+            base_var: "GRAFANA_CLOUD_OTLP_ENDPOINT",
             instance_id: instance_id.into(),
             token: token.into(),
         }
@@ -376,7 +382,7 @@ impl GrafanaCloud {
             ALL,
             &[("authorization", &auth)],
             Protocol::HttpProtobuf,
-            "GRAFANA_CLOUD_OTLP_ENDPOINT",
+            self.base_var,
         )
     }
 
@@ -401,8 +407,15 @@ impl GrafanaCloud {
             "GRAFANA_CLOUD_TOKEN",
             "a Cloud Access Policy token",
         )?;
-        match env.var("GRAFANA_CLOUD_OTLP_ENDPOINT") {
-            Some(endpoint) => Self::with_endpoint(endpoint, id, token).build(),
+        let endpoint = ["GRAFANA_CLOUD_OTLP_ENDPOINT", "GRAFANA_OTLP_ENDPOINT"]
+            .into_iter()
+            .find_map(|var| env.var(var).map(|value| (var, value)));
+        match endpoint {
+            Some((var, endpoint)) => {
+                let mut preset = Self::with_endpoint(endpoint, id, token);
+                preset.base_var = var;
+                preset.build()
+            }
             None => {
                 let zone = required(
                     env,
