@@ -1,8 +1,11 @@
-//! What an ingestion answer means: the pure decision the worker acts on.
+//! What an answer means: the pure decision the worker acts on ([`Answer`]), the
+//! per-exporter [`Classify`] trait that makes it, Application Insights' table
+//! ([`AppInsightsAnswers`], the default), the one `Retry-After` parser and the one backoff.
 //!
 //! Kept free of I/O so every row of the answers table (see the crate docs) is a unit test,
 //! and so `Retry-After` parsing can be property-tested.
 
+use crate::transport::Response;
 use std::time::{Duration, SystemTime};
 
 /// Per-item status codes that are worth sending again (Microsoft's exporter: section 2.6 of
@@ -58,6 +61,12 @@ impl DropReason {
     pub(crate) fn index(self) -> usize {
         DropReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
     }
+
+    /// Whether this reason is an export failure (anything but a full queue or an oversized
+    /// item, which are refused before the worker sees them).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, DropReason::QueueFull | DropReason::Oversized)
+    }
 }
 
 /// The decision taken on one HTTP answer (or transport failure).
@@ -83,6 +92,14 @@ pub enum Answer {
         retry_after: Option<Duration>,
         /// A 401: the bearer token should be refreshed first.
         unauthorized: bool,
+    },
+    /// Accepted except for this many items, which the service refused for good without
+    /// saying which (OTLP's partial success): counted as [`DropReason::Rejected`].
+    PartiallyRejected {
+        /// How many items were refused.
+        rejected: u64,
+        /// The service's message.
+        message: String,
     },
     /// Follow a 307/308 to this `Location` (not yet checked against the allowed origins).
     Redirect(Option<String>),
@@ -148,6 +165,43 @@ pub fn classify(
         },
         _ => Answer::Drop(DropReason::Rejected),
     }
+}
+
+/// Decides what an answer means for one exporter. Runs on the worker thread.
+pub trait Classify: Send + Sync + 'static {
+    /// The decision on `response`; `now` is for HTTP-date `Retry-After` values.
+    fn classify(&self, response: &Response, now: SystemTime) -> Answer;
+
+    /// The answer in words for error reports (default `HTTP <status>`).
+    fn describe(&self, response: &Response) -> String {
+        format!("HTTP {}", response.status)
+    }
+}
+
+/// Application Insights' answers table (the crate docs' table): the default classifier.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppInsightsAnswers;
+
+impl Classify for AppInsightsAnswers {
+    fn classify(&self, r: &Response, now: SystemTime) -> Answer {
+        classify(
+            r.status,
+            r.retry_after.as_deref(),
+            r.location.as_deref(),
+            &r.body,
+            now,
+        )
+    }
+}
+
+/// The wait before attempt `attempts + 1` of a batch: `base` doubled per attempt, at most
+/// `max`, with jitter between 50 % and 100 % of that step (so clients that failed
+/// together do not retry together).
+pub fn backoff(base: Duration, attempts: u32, max: Duration) -> Duration {
+    let exp = base
+        .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+        .min(max);
+    exp.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
 /// One entry of the answer body's `errors` array.

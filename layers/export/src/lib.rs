@@ -6,11 +6,12 @@
 //! (`tracing-insights-<name>`) running under
 //! [`NoSubscriber`](tracing::subscriber::NoSubscriber), with no async runtime:
 //!
-//! - **batching** by item count, by bytes and by time, gzip, one JSON array per request;
+//! - **batching** by item count, by bytes and by time, encoded by the exporter's encoder;
 //! - **answers** classified as in the table below: partial successes re-send only the
 //!   retryable items, retries back off exponentially with jitter and honour `Retry-After`
 //!   (seconds or HTTP date) *without blocking the worker* (new items keep being batched
-//!   while a batch waits), 307/308 are followed within Azure's domains;
+//!   while a batch waits), 307/308 are followed within the same host or an allowed domain
+//!   (Azure's by default);
 //! - an **offline spool** ([`OfflineStorage`], on by default like Microsoft's exporters:
 //!   50 MiB, 48 h) keeps batches that exhausted their attempts, written atomically, leased,
 //!   replayed when the service answers again and after a restart;
@@ -20,7 +21,18 @@
 //!   error) and a `#[must_use]` [`ExportGuard`] whose [`shutdown`](ExportGuard::shutdown)
 //!   flushes, replays what it can and reports, and whose `Drop` is bounded (2 s).
 //!
-//! Items are opaque, already-encoded JSON values (`Vec<u8>`).
+//! Each exporter plugs in three parts:
+//!
+//! - an [`Encoder`]: items → request body and content type. [`JsonArray`] (encoded JSON
+//!   values, one gzipped JSON array per request) is the default, Application Insights'
+//!   framing; OTLP's protobuf and JSON encoders live in `tracing-insights-otlp`. An encoder
+//!   may also produce items of its own every collect interval (metric aggregates);
+//! - a [`Classify`]: what an answer means. [`AppInsightsAnswers`] (the table below) is
+//!   the default; OTLP's lives in `tracing-insights-otlp`;
+//! - a [`Transport`]: HTTP/1.1 over `ureq` ([`UreqTransport`]) by default; OTLP adds gRPC.
+//!
+//! The queue, batching, retries, redirects, spool, authorization, statistics and guard are
+//! the same for all of them.
 //!
 //! One request is in flight at a time, for at most the request timeout (10 s by default); the
 //! queue keeps absorbing items meanwhile and drops (counted) only once it is full. The
@@ -76,22 +88,26 @@
 //! ([`DropReason::SpoolUnavailable`]). Nothing panics.
 
 pub mod answer;
+mod deliver;
+pub mod encode;
+mod handle;
 pub mod redirect;
 pub mod spool;
+mod stats;
+pub mod transport;
 mod worker;
 
-pub use answer::DropReason;
+pub use answer::{AppInsightsAnswers, Classify, DropReason};
+pub use encode::{Body, Encoder, JsonArray};
+pub use handle::{ExportError, ExportGuard, Exporter, ShutdownError, DROP_TIMEOUT};
+pub use stats::ExportStats;
+pub use transport::{Response, Transport, UreqTransport};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// How long `Drop` of an [`ExportGuard`] waits for the final flush.
-const DROP_TIMEOUT: Duration = Duration::from_secs(2);
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Largest item accepted: 64 KiB of JSON. Source: Azure Monitor's documented per-item limit
 /// for Application Insights (64 KB), not verified against the service; an item above it would
@@ -116,6 +132,9 @@ pub trait RequestAuth: Send + Sync + 'static {
     /// The service answered 401: forget any cached credential so the next call refreshes.
     fn invalidate(&self);
 }
+
+/// Makes the pipeline's transport, on the thread that spawns the worker.
+pub type TransportFactory = Arc<dyn Fn() -> Box<dyn Transport> + Send + Sync>;
 
 /// Where undeliverable batches are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,7 +194,11 @@ pub struct ExportBuilder {
     pub(crate) memory_retry_bytes: usize,
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
     pub(crate) spool_io: Option<Arc<dyn spool::SpoolIo>>,
-    pub(crate) batch_prefix: Option<Arc<dyn Fn() -> Option<Vec<u8>> + Send + Sync>>,
+    pub(crate) batch_prefix: Option<encode::BatchPrefix>,
+    pub(crate) classifier: Arc<dyn Classify>,
+    pub(crate) transport: Option<TransportFactory>,
+    pub(crate) redirect_suffixes: &'static [&'static str],
+    pub(crate) collect_interval: Option<Duration>,
 }
 
 impl fmt::Debug for ExportBuilder {
@@ -204,6 +227,8 @@ impl fmt::Debug for ExportBuilder {
             .field("gzip", &self.gzip)
             .field("storage", &self.storage)
             .field("auth", &self.auth.is_some())
+            .field("redirect_suffixes", &self.redirect_suffixes)
+            .field("collect_interval", &self.collect_interval)
             .finish_non_exhaustive()
     }
 }
@@ -213,15 +238,14 @@ impl ExportBuilder {
     /// to `url`. Defaults: queue 2048 items; batches of at most 512 items, 1 MiB or 5 s;
     /// items up to 64 KiB; request timeout 10 s; 4 attempts per batch backing off from
     /// 0.8 s (×2, jittered, ≤ 30 s); then the offline spool ([`OfflineStorage::Auto`]),
-    /// retried every 30 s; gzip on.
+    /// retried every 30 s; gzip on; Application Insights' answers table
+    /// ([`AppInsightsAnswers`]); redirects within [`redirect::ALLOWED_REDIRECT_SUFFIXES`];
+    /// HTTP/1.1 over `ureq` ([`UreqTransport`]).
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             url: url.into(),
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("Accept".into(), "application/json".into()),
-            ],
+            headers: Vec::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             max_batch: DEFAULT_MAX_BATCH,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
@@ -240,6 +264,10 @@ impl ExportBuilder {
             auth: None,
             spool_io: None,
             batch_prefix: None,
+            classifier: Arc::new(AppInsightsAnswers),
+            transport: None,
+            redirect_suffixes: &redirect::ALLOWED_REDIRECT_SUFFIXES,
+            collect_interval: None,
         }
     }
 
@@ -286,7 +314,7 @@ impl ExportBuilder {
         self
     }
 
-    /// The timeout of one HTTP request.
+    /// The timeout of one HTTP request (`Duration::ZERO`: none).
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -352,7 +380,9 @@ impl ExportBuilder {
         self
     }
 
-    /// Whether to gzip request bodies (`Content-Encoding: gzip`). Default on.
+    /// Whether to gzip request bodies (`Content-Encoding: gzip`). Default on. Read by
+    /// [`spawn`](Self::spawn)'s JSON encoder; an encoder given to
+    /// [`spawn_with`](Self::spawn_with) decides for itself.
     #[must_use]
     pub fn with_gzip(mut self, gzip: bool) -> Self {
         self.gzip = gzip;
@@ -361,13 +391,48 @@ impl ExportBuilder {
 
     /// An item put first in every request (Application Insights' `_OTELRESOURCE_` metric),
     /// made when the request is sent. Called on the worker thread. It is not spooled: a
-    /// replayed batch gets a fresh one.
+    /// replayed batch gets a fresh one. Read by [`spawn`](Self::spawn)'s JSON encoder.
     #[must_use]
     pub fn with_batch_prefix(
         mut self,
         prefix: impl Fn() -> Option<Vec<u8>> + Send + Sync + 'static,
     ) -> Self {
         self.batch_prefix = Some(Arc::new(prefix));
+        self
+    }
+
+    /// What the service's answers mean (default [`AppInsightsAnswers`]).
+    #[must_use]
+    pub fn with_classifier(mut self, classifier: impl Classify) -> Self {
+        self.classifier = Arc::new(classifier);
+        self
+    }
+
+    /// What carries the requests (default [`UreqTransport`] with no TLS customisation).
+    /// `make` runs once, when the pipeline starts.
+    #[must_use]
+    pub fn with_transport(
+        mut self,
+        make: impl Fn() -> Box<dyn Transport> + Send + Sync + 'static,
+    ) -> Self {
+        self.transport = Some(Arc::new(make));
+        self
+    }
+
+    /// The host suffixes within which a 307/308 may move the endpoint to another host
+    /// (default [`redirect::ALLOWED_REDIRECT_SUFFIXES`], Azure's; empty: only redirects to
+    /// the same host are followed).
+    #[must_use]
+    pub fn with_redirect_suffixes(mut self, suffixes: &'static [&'static str]) -> Self {
+        self.redirect_suffixes = suffixes;
+        self
+    }
+
+    /// Calls the encoder's [`collect`](Encoder::collect) this often (metric collection) and
+    /// sends what it returns at once. Default: never (only on flush and shutdown).
+    #[must_use]
+    pub fn with_collect_interval(mut self, interval: Duration) -> Self {
+        self.collect_interval = Some(interval.max(Duration::from_millis(1)));
         self
     }
 
@@ -401,13 +466,29 @@ impl ExportBuilder {
         }
     }
 
-    /// Starts the worker thread. A spool directory that cannot be created is not an error:
-    /// the pipeline runs without it (reported once on stderr and in
+    /// Starts the worker thread with the JSON array encoder ([`JsonArray`], with this
+    /// builder's gzip and batch prefix). A spool directory that cannot be created is not an
+    /// error: the pipeline runs without it (reported once on stderr and in
     /// [`ExportStats::last_error`]).
-    pub fn spawn(self) -> Result<(Exporter, ExportGuard), ExportError> {
+    pub fn spawn(mut self) -> Result<(Exporter, ExportGuard), ExportError> {
+        let encoder = JsonArray::new(self.gzip, self.batch_prefix.clone());
+        self.headers
+            .insert(0, ("Accept".into(), "application/json".into()));
+        self.spawn_with(encoder)
+    }
+
+    /// Starts the worker thread with `encoder`, whose items the returned [`Exporter`] takes.
+    pub fn spawn_with<E: Encoder>(
+        self,
+        encoder: E,
+    ) -> Result<(Exporter<E::Item>, ExportGuard<E::Item>), ExportError> {
         let (tx, rx) = mpsc::channel();
-        let stats = Arc::new(Stats::default());
-        let worker = worker::Worker::new(rx, stats.clone(), self.clone());
+        let stats = Arc::new(stats::Stats::default());
+        let transport: Box<dyn Transport> = match &self.transport {
+            Some(make) => make(),
+            None => Box::new(UreqTransport::default()),
+        };
+        let worker = worker::Worker::new(rx, stats.clone(), self.clone(), encoder, transport);
         let thread = std::thread::Builder::new()
             .name(format!("tracing-insights-{}", self.name))
             .spawn(move || worker.run())
@@ -417,6 +498,7 @@ impl ExportBuilder {
             stats: stats.clone(),
             capacity: self.queue_capacity,
             max_item_bytes: self.max_item_bytes,
+            item_len: E::item_len,
         };
         let guard = ExportGuard {
             tx,
@@ -426,298 +508,6 @@ impl ExportBuilder {
         };
         Ok((exporter, guard))
     }
-}
-
-/// Counters shared by the handle, the guard and the worker.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub(crate) queued: AtomicUsize,
-    pub(crate) sent: AtomicU64,
-    pub(crate) retried: AtomicU64,
-    pub(crate) spooled: AtomicU64,
-    pub(crate) replayed: AtomicU64,
-    pub(crate) sampled_out: AtomicU64,
-    pub(crate) dropped: [AtomicU64; DropReason::ALL.len()],
-    pub(crate) warned_full: AtomicBool,
-    pub(crate) last_error: Mutex<Option<String>>,
-}
-
-impl Stats {
-    pub(crate) fn drop_items(&self, reason: DropReason, n: u64) {
-        self.dropped[reason.index()].fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn dropped_total(&self) -> u64 {
-        self.dropped.iter().map(|d| d.load(Ordering::Relaxed)).sum()
-    }
-
-    /// Drops that mean an export failure (everything but a full queue or oversize, which
-    /// the layer side reports).
-    pub(crate) fn failed_total(&self) -> u64 {
-        DropReason::ALL
-            .iter()
-            .filter(|r| !matches!(r, DropReason::QueueFull | DropReason::Oversized))
-            .map(|r| self.dropped[r.index()].load(Ordering::Relaxed))
-            .sum()
-    }
-
-    pub(crate) fn set_error(&self, e: String) {
-        if let Ok(mut g) = self.last_error.lock() {
-            *g = Some(e);
-        }
-    }
-
-    fn snapshot(&self) -> ExportStats {
-        ExportStats {
-            sent: self.sent.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-            spooled: self.spooled.load(Ordering::Relaxed),
-            replayed: self.replayed.load(Ordering::Relaxed),
-            sampled_out: self.sampled_out.load(Ordering::Relaxed),
-            dropped: std::array::from_fn(|i| self.dropped[i].load(Ordering::Relaxed)),
-            last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
-        }
-    }
-}
-
-/// A snapshot of a pipeline's counters (items, not requests, except `retried`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportStats {
-    /// Items accepted by the service.
-    pub sent: u64,
-    /// Requests sent again (retries of a batch or of a partial success's items).
-    pub retried: u64,
-    /// Items written to the offline spool.
-    pub spooled: u64,
-    /// Items read back from the spool and accepted.
-    pub replayed: u64,
-    /// Items the service dropped by its own ingestion sampling (not an error).
-    pub sampled_out: u64,
-    dropped: [u64; DropReason::ALL.len()],
-    /// The last export error, if any (no secrets).
-    pub last_error: Option<String>,
-}
-
-impl ExportStats {
-    /// Items dropped for `reason`.
-    pub fn dropped_by(&self, reason: DropReason) -> u64 {
-        self.dropped[reason.index()]
-    }
-
-    /// Items dropped for any reason.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.iter().sum()
-    }
-}
-
-type Ack = mpsc::SyncSender<Result<(), String>>;
-
-pub(crate) enum Msg {
-    Item(Vec<u8>),
-    /// Send what is batched and wait out pending retries; the answer is due at the deadline.
-    Flush(Ack, Instant),
-    /// Drain, send, replay, spool what is left and stop; the answer is due at the deadline.
-    Shutdown(Ack, Instant),
-}
-
-/// The layer's handle on the pipeline: cheap to clone, never blocks.
-#[derive(Clone)]
-pub struct Exporter {
-    tx: Sender<Msg>,
-    stats: Arc<Stats>,
-    capacity: usize,
-    max_item_bytes: usize,
-}
-
-impl fmt::Debug for Exporter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Exporter")
-            .field("capacity", &self.capacity)
-            .field("queued", &self.stats.queued.load(Ordering::Relaxed))
-            .field("dropped", &self.dropped())
-            .field("sent", &self.sent())
-            .finish()
-    }
-}
-
-impl Exporter {
-    /// Queues one encoded item. Returns `false` (and counts a drop) when the item is larger
-    /// than the item limit, the queue is full or the worker is gone; never blocks, never
-    /// does I/O.
-    pub fn try_send(&self, item: Vec<u8>) -> bool {
-        if item.len() > self.max_item_bytes {
-            self.stats.drop_items(DropReason::Oversized, 1);
-            self.warn_once("an item larger than the item limit was dropped (counted in dropped())");
-            return false;
-        }
-        let before = self.stats.queued.fetch_add(1, Ordering::AcqRel);
-        if before >= self.capacity || self.tx.send(Msg::Item(item)).is_err() {
-            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
-            self.stats.drop_items(DropReason::QueueFull, 1);
-            self.warn_once(
-                "export queue full or closed: dropping telemetry (counted in dropped())",
-            );
-            return false;
-        }
-        true
-    }
-
-    fn warn_once(&self, what: &str) {
-        if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
-            // Our own diagnostics never go through `tracing` (no telemetry loops).
-            eprintln!("[tracing-insights] {what}");
-        }
-    }
-
-    /// Items dropped, for any [`DropReason`] (queue full, oversized, refused, ...).
-    pub fn dropped(&self) -> u64 {
-        self.stats.dropped_total()
-    }
-
-    /// Items delivered (accepted by the service).
-    pub fn sent(&self) -> u64 {
-        self.stats.sent.load(Ordering::Relaxed)
-    }
-
-    /// Items waiting in the queue (not yet taken by the worker).
-    pub fn queue_len(&self) -> usize {
-        self.stats.queued.load(Ordering::Relaxed)
-    }
-
-    /// All counters.
-    pub fn stats(&self) -> ExportStats {
-        self.stats.snapshot()
-    }
-
-    /// Sends everything queued so far and waits up to `timeout` for the answer.
-    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        control(&self.tx, Msg::Flush, timeout)
-    }
-}
-
-/// The worker answers a little before the caller stops waiting.
-fn worker_deadline(timeout: Duration) -> Instant {
-    let margin = (timeout / 10).min(Duration::from_millis(200));
-    Instant::now() + timeout.saturating_sub(margin)
-}
-
-fn control(
-    tx: &Sender<Msg>,
-    make: impl FnOnce(Ack, Instant) -> Msg,
-    timeout: Duration,
-) -> Result<(), ShutdownError> {
-    let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-    tx.send(make(ack_tx, worker_deadline(timeout)))
-        .map_err(|_| ShutdownError::WorkerGone)?;
-    match ack_rx.recv_timeout(timeout) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ShutdownError::Export(e)),
-        Err(RecvTimeoutError::Timeout) => Err(ShutdownError::Timeout(timeout)),
-        Err(RecvTimeoutError::Disconnected) => Err(ShutdownError::WorkerGone),
-    }
-}
-
-/// Keeps the worker alive; [`shutdown`](Self::shutdown) flushes and stops it.
-///
-/// Dropping it without `shutdown` flushes as a best effort for at most 2 s.
-#[must_use = "dropping the guard stops the exporter; keep it until the end of main and call shutdown()"]
-pub struct ExportGuard {
-    tx: Sender<Msg>,
-    stats: Arc<Stats>,
-    thread: Option<JoinHandle<()>>,
-    name: String,
-}
-
-impl fmt::Debug for ExportGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExportGuard")
-            .field("name", &self.name)
-            .field("dropped", &self.dropped())
-            .field("sent", &self.sent())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ExportGuard {
-    /// Sends everything queued so far and waits up to `timeout`, including retries that
-    /// fall due within it. An error says what was dropped or spooled meanwhile.
-    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        control(&self.tx, Msg::Flush, timeout)
-    }
-
-    /// Flushes, replays what it can from the spool, spools what is still undelivered,
-    /// stops the worker and waits for it, up to `timeout` in all. An error reports items
-    /// dropped or spooled during the pipeline's life, or a timeout.
-    pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
-        self.stop(timeout)
-    }
-
-    fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
-        let Some(thread) = self.thread.take() else {
-            return Ok(());
-        };
-        let result = control(&self.tx, Msg::Shutdown, timeout);
-        if result.is_ok() || matches!(result, Err(ShutdownError::Export(_))) {
-            let _ = thread.join();
-        }
-        let queue_drops = self.stats.dropped[DropReason::QueueFull.index()].load(Ordering::Relaxed);
-        if queue_drops > 0 {
-            eprintln!(
-                "[tracing-insights] {}: {queue_drops} telemetry items were dropped (queue full)",
-                self.name
-            );
-        }
-        result
-    }
-
-    /// Items dropped, for any reason.
-    pub fn dropped(&self) -> u64 {
-        self.stats.dropped_total()
-    }
-
-    /// Items delivered.
-    pub fn sent(&self) -> u64 {
-        self.stats.sent.load(Ordering::Relaxed)
-    }
-
-    /// All counters.
-    pub fn stats(&self) -> ExportStats {
-        self.stats.snapshot()
-    }
-}
-
-impl Drop for ExportGuard {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            if let Err(e) = self.stop(DROP_TIMEOUT) {
-                eprintln!("[tracing-insights] {}: shutdown on drop: {e}", self.name);
-            }
-        }
-    }
-}
-
-/// Why the pipeline could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExportError {
-    /// The worker thread could not be spawned.
-    #[error("could not start the export worker thread: {0}")]
-    Spawn(#[source] std::io::Error),
-}
-
-/// Why a flush or shutdown did not complete cleanly.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ShutdownError {
-    /// The worker did not answer in time (a slow or unreachable endpoint).
-    #[error("export did not finish within {0:?}")]
-    Timeout(Duration),
-    /// The worker thread has already stopped.
-    #[error("the export worker has stopped")]
-    WorkerGone,
-    /// Items were dropped or spooled (the message counts them and gives the last error).
-    #[error("export failed: {0}")]
-    Export(String),
 }
 
 /// Gzips `data` (what every request body goes through when gzip is on).

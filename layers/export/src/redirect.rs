@@ -1,4 +1,4 @@
-//! Which 307/308 redirects are followed (protocol reference section 2.6).
+//! Which 307/308 redirects are followed, and how URLs are shown in reports.
 
 /// Host suffixes within which a redirect may change host, as in Microsoft's exporter: the old
 /// and the new host must both end with the same suffix from this list (or be equal).
@@ -72,20 +72,54 @@ pub enum RedirectRefused {
 
 /// Where a batch sent to `current` goes after a redirect to `location`: the new origin with
 /// the current path (Microsoft keeps its own `/v2.1/track` path and takes only
-/// `scheme://netloc` from `Location`). Never panics.
+/// `scheme://netloc` from `Location`). The host may change only within one of
+/// [`ALLOWED_REDIRECT_SUFFIXES`]. Never panics.
 pub fn follow(current: &str, location: Option<&str>) -> Result<String, RedirectRefused> {
+    follow_within(current, location, &ALLOWED_REDIRECT_SUFFIXES)
+}
+
+/// As [`follow`], with the host suffixes within which the host may change given (empty:
+/// only redirects to the same host are followed).
+pub fn follow_within(
+    current: &str,
+    location: Option<&str>,
+    suffixes: &[&str],
+) -> Result<String, RedirectRefused> {
     let (to, _) = location
         .and_then(|l| split_url(l.trim()))
         .ok_or(RedirectRefused::BadLocation)?;
     let (from, path) = split_url(current).ok_or(RedirectRefused::BadLocation)?;
     let same_host = from.host == to.host;
-    let same_domain = ALLOWED_REDIRECT_SUFFIXES
+    let same_domain = suffixes
         .iter()
         .any(|s| from.host.ends_with(s) && to.host.ends_with(s));
     if !same_host && !same_domain {
         return Err(RedirectRefused::CrossOrigin);
     }
     Ok(format!("{}://{}{}", to.scheme, to.authority, path))
+}
+
+/// A URL as it may be shown (errors, `Debug`): `user:password@` and the query string
+/// (some services take keys there) are replaced by `***`.
+pub fn mask_url(url: &str) -> String {
+    let (url, had_query) = match url.split_once('?') {
+        Some((u, _)) => (u, true),
+        None => (url, false),
+    };
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let auth_end = rest.find(['/', '#']).unwrap_or(rest.len());
+            match rest[..auth_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    };
+    if had_query {
+        out.push_str("?***");
+    }
+    out
 }
 
 #[cfg(test)]

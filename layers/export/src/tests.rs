@@ -3,7 +3,9 @@ use super::*;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::sync::atomic::AtomicU16;
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// A tiny HTTP/1.1 server on 127.0.0.1:0 answering `status` and recording bodies.
 fn server(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {

@@ -4,10 +4,13 @@
 //! `pending` with a due time, and the loop keeps receiving and batching new items until
 //! something falls due.
 
-use crate::answer::{self, Answer, DropReason};
-use crate::redirect;
+use crate::answer::{self, DropReason};
+use crate::encode::Encoder;
+use crate::handle::{Ack, Msg};
 use crate::spool::{PutError, RealIo, Spool};
-use crate::{Ack, ExportBuilder, Msg, Stats};
+use crate::stats::Stats;
+use crate::transport::Transport;
+use crate::ExportBuilder;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -20,8 +23,6 @@ const REPLAY_BLOBS: usize = 10;
 /// A batch being replayed is leased for the request timeout plus this (Microsoft: + 5 s;
 /// shorter, so a batch leased by a killed process comes back sooner).
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
-/// Answer bodies read at most this far.
-const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
 struct Pending {
     items: Vec<Vec<u8>>,
@@ -42,7 +43,7 @@ struct Waiter {
     base: Baseline,
 }
 
-enum Delivery {
+pub(crate) enum Delivery {
     /// Nothing left to retry (accepted, or dropped and counted).
     Settled { accepted: u64 },
     /// These items should be sent again later.
@@ -53,13 +54,15 @@ enum Delivery {
     },
 }
 
-pub(crate) struct Worker {
-    rx: Receiver<Msg>,
-    stats: Arc<Stats>,
-    agent: ureq::Agent,
-    cfg: ExportBuilder,
+pub(crate) struct Worker<E: Encoder> {
+    rx: Receiver<Msg<E::Item>>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) encoder: E,
+    pub(crate) transport: Box<dyn Transport>,
+    pub(crate) cfg: ExportBuilder,
     /// The current endpoint (redirects replace its origin for good).
-    url: String,
+    pub(crate) url: String,
+    next_collect: Option<Instant>,
     batch: Vec<Vec<u8>>,
     batch_bytes: usize,
     batch_started: Option<Instant>,
@@ -77,7 +80,7 @@ pub(crate) struct Worker {
     spool_broken: bool,
 }
 
-fn len_of(items: &[Vec<u8>]) -> usize {
+pub(crate) fn len_of(items: &[Vec<u8>]) -> usize {
     items.iter().map(|i| i.len() + 1).sum()
 }
 
@@ -87,14 +90,14 @@ fn to_instant(t: std::time::SystemTime) -> Instant {
             .unwrap_or(Duration::ZERO)
 }
 
-impl Worker {
-    pub(crate) fn new(rx: Receiver<Msg>, stats: Arc<Stats>, cfg: ExportBuilder) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(cfg.request_timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
+impl<E: Encoder> Worker<E> {
+    pub(crate) fn new(
+        rx: Receiver<Msg<E::Item>>,
+        stats: Arc<Stats>,
+        cfg: ExportBuilder,
+        encoder: E,
+        transport: Box<dyn Transport>,
+    ) -> Self {
         let mut spool = None;
         let mut spool_broken = false;
         if let Some(dir) = cfg.offline_storage_dir() {
@@ -115,8 +118,10 @@ impl Worker {
         Self {
             rx,
             stats,
-            agent,
+            encoder,
+            transport,
             url: cfg.url.clone(),
+            next_collect: cfg.collect_interval.map(|i| Instant::now() + i),
             cfg,
             batch: Vec::new(),
             batch_bytes: 0,
@@ -150,6 +155,7 @@ impl Worker {
             match msg {
                 Ok(Msg::Item(item)) => self.add(item),
                 Ok(Msg::Flush(ack, deadline)) => {
+                    self.collect();
                     self.force_batch = true;
                     let base = self.baseline();
                     self.waiters.push(Waiter {
@@ -167,6 +173,7 @@ impl Worker {
                             }
                         }
                     }
+                    self.collect();
                     self.force_batch = true;
                     self.shutdown = Some(Waiter {
                         ack,
@@ -180,6 +187,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     // Every handle is gone without a shutdown: a last best effort.
+                    self.collect();
                     let deadline = Instant::now() + Duration::from_secs(2);
                     self.send_batch(Some(deadline));
                     self.park_all_pending(DropReason::Shutdown);
@@ -236,6 +244,7 @@ impl Worker {
         consider(self.batch_started.map(|s| s + self.cfg.max_delay));
         consider(self.pending.iter().map(|p| p.due).min());
         consider(self.spool_next);
+        consider(self.next_collect);
         if self.spool.is_some() {
             consider(Some(self.next_maintenance));
         }
@@ -243,8 +252,29 @@ impl Worker {
         wake
     }
 
-    fn add(&mut self, item: Vec<u8>) {
+    /// The encoder's own items (metric collection): batched and sent at once.
+    fn collect(&mut self) {
+        let items = self.encoder.collect();
+        if !items.is_empty() {
+            for item in items {
+                self.add_prepared(item);
+            }
+            self.force_batch = true;
+        }
+    }
+
+    fn add(&mut self, item: E::Item) {
         self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some(bytes) = self.encoder.prepare(item) {
+            self.add_prepared(bytes);
+        }
+    }
+
+    fn add_prepared(&mut self, item: Vec<u8>) {
+        if item.len() > self.cfg.max_item_bytes {
+            self.stats.drop_items(DropReason::Oversized, 1);
+            return;
+        }
         if !self.batch.is_empty() && self.batch_bytes + item.len() + 2 > self.cfg.max_request_bytes
         {
             let deadline = self.request_deadline();
@@ -263,6 +293,12 @@ impl Worker {
 
     /// Does what is due. Returns `true` when the worker must stop.
     fn tick(&mut self) -> bool {
+        if let (Some(at), Some(every)) = (self.next_collect, self.cfg.collect_interval) {
+            if at <= Instant::now() {
+                self.next_collect = Some(Instant::now() + every);
+                self.collect();
+            }
+        }
         let now = Instant::now();
         let deadline = self.request_deadline();
         let batch_due = self
@@ -363,13 +399,7 @@ impl Worker {
     }
 
     fn backoff(&self, attempts: u32) -> Duration {
-        let exp = self
-            .cfg
-            .retry_base
-            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
-            .min(self.cfg.max_backoff);
-        // Jitter between 50 % and 100 % of the exponential step.
-        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+        answer::backoff(self.cfg.retry_base, attempts, self.cfg.max_backoff)
     }
 
     fn retry_later(
@@ -522,223 +552,5 @@ impl Worker {
             }
         }
         self.spool_next = spool.next_available().map(to_instant);
-    }
-
-    /// Sends `items` once (following redirects, refreshing a token once on 401) and
-    /// settles what the answer settles.
-    fn deliver(&mut self, items: Vec<Vec<u8>>, deadline: Option<Instant>) -> Delivery {
-        let n = items.len() as u64;
-        let prefix = self.cfg.batch_prefix.as_ref().and_then(|p| p());
-        let offset = usize::from(prefix.is_some());
-        let mut json = Vec::with_capacity(len_of(&items) + prefix.as_ref().map_or(0, Vec::len) + 2);
-        json.push(b'[');
-        for (i, item) in prefix.iter().chain(items.iter()).enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            json.extend_from_slice(item);
-        }
-        json.push(b']');
-        let (body, gzipped) = if self.cfg.gzip {
-            match crate::gzip(&json) {
-                Ok(z) => (z, true),
-                Err(_) => (json, false),
-            }
-        } else {
-            (json, false)
-        };
-        let mut redirects = 0;
-        let mut refreshed = false;
-        loop {
-            let auth = match &self.cfg.auth {
-                Some(a) => match a.authorization() {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        return Delivery::Retry {
-                            items,
-                            retry_after: None,
-                            error: format!("no token for {}: {e}", self.url),
-                        }
-                    }
-                },
-                None => None,
-            };
-            let (status, retry_after, location, answer_body) =
-                match self.post_once(&body, gzipped, auth.as_deref(), deadline) {
-                    Ok(a) => a,
-                    Err(error) => {
-                        return Delivery::Retry {
-                            items,
-                            retry_after: None,
-                            error,
-                        }
-                    }
-                };
-            let decision = answer::classify(
-                status,
-                retry_after.as_deref(),
-                location.as_deref(),
-                &answer_body,
-                SystemTime::now(),
-            );
-            match decision {
-                Answer::Accepted => {
-                    self.stats.sent.fetch_add(n, Ordering::Relaxed);
-                    return Delivery::Settled { accepted: n };
-                }
-                Answer::Partial {
-                    retry,
-                    rejected,
-                    sampled_out,
-                    retry_after,
-                } => {
-                    let ours = |v: Vec<usize>| -> Vec<usize> {
-                        let mut v: Vec<usize> = v
-                            .into_iter()
-                            .filter_map(|i| i.checked_sub(offset))
-                            .filter(|i| *i < items.len())
-                            .collect();
-                        v.sort_unstable();
-                        v.dedup();
-                        v
-                    };
-                    let retry = ours(retry);
-                    let rejected: Vec<usize> = ours(rejected)
-                        .into_iter()
-                        .filter(|i| !retry.contains(i))
-                        .collect();
-                    let sampled: Vec<usize> = ours(sampled_out)
-                        .into_iter()
-                        .filter(|i| !retry.contains(i) && !rejected.contains(i))
-                        .collect();
-                    let accepted = n - (retry.len() + rejected.len() + sampled.len()) as u64;
-                    self.stats.sent.fetch_add(accepted, Ordering::Relaxed);
-                    self.stats
-                        .sampled_out
-                        .fetch_add(sampled.len() as u64, Ordering::Relaxed);
-                    if !rejected.is_empty() {
-                        self.stats
-                            .drop_items(DropReason::Rejected, rejected.len() as u64);
-                        self.stats.set_error(format!(
-                            "HTTP {status} from {}: {} items refused",
-                            self.url,
-                            rejected.len()
-                        ));
-                    }
-                    if retry.is_empty() {
-                        return Delivery::Settled { accepted };
-                    }
-                    let mut items = items;
-                    let again: Vec<Vec<u8>> = retry
-                        .iter()
-                        .map(|i| std::mem::take(&mut items[*i]))
-                        .collect();
-                    return Delivery::Retry {
-                        error: format!(
-                            "HTTP {status} from {}: {} items to send again",
-                            self.url,
-                            again.len()
-                        ),
-                        items: again,
-                        retry_after,
-                    };
-                }
-                Answer::Retry {
-                    retry_after,
-                    unauthorized,
-                } => {
-                    if unauthorized && !refreshed {
-                        if let Some(a) = &self.cfg.auth {
-                            a.invalidate();
-                            refreshed = true;
-                            self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    }
-                    return Delivery::Retry {
-                        items,
-                        retry_after,
-                        error: format!("HTTP {status} from {}", self.url),
-                    };
-                }
-                Answer::Redirect(location) => {
-                    redirects += 1;
-                    if redirects > redirect::MAX_REDIRECTS {
-                        self.stats.drop_items(DropReason::Redirect, n);
-                        self.stats
-                            .set_error(format!("circular redirects from {}", self.url));
-                        return Delivery::Settled { accepted: 0 };
-                    }
-                    match redirect::follow(&self.url, location.as_deref()) {
-                        Ok(url) => self.url = url,
-                        Err(why) => {
-                            self.stats.drop_items(DropReason::Redirect, n);
-                            self.stats.set_error(format!(
-                                "HTTP {status} from {}: refused redirect ({why:?})",
-                                self.url
-                            ));
-                            return Delivery::Settled { accepted: 0 };
-                        }
-                    }
-                }
-                Answer::Drop(reason) => {
-                    self.stats.drop_items(reason, n);
-                    self.stats.set_error(format!(
-                        "HTTP {status} from {}: {n} items dropped",
-                        self.url
-                    ));
-                    return Delivery::Settled { accepted: 0 };
-                }
-            }
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn post_once(
-        &self,
-        body: &[u8],
-        gzipped: bool,
-        auth: Option<&str>,
-        deadline: Option<Instant>,
-    ) -> Result<(u16, Option<String>, Option<String>, Vec<u8>), String> {
-        let mut req = self.agent.post(&self.url);
-        for (k, v) in &self.cfg.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        if gzipped {
-            req = req.header("Content-Encoding", "gzip");
-        }
-        if let Some(a) = auth {
-            req = req.header("Authorization", a);
-        }
-        if let Some(d) = deadline {
-            let left = d
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(50));
-            if left < self.cfg.request_timeout {
-                req = req.config().timeout_global(Some(left)).build();
-            }
-        }
-        match req.send(body) {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let header = |name: &str| {
-                    resp.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let retry_after = header("retry-after");
-                let location = header("location");
-                let body = resp
-                    .body_mut()
-                    .with_config()
-                    .limit(MAX_ANSWER_BYTES)
-                    .read_to_vec()
-                    .unwrap_or_default();
-                Ok((status, retry_after, location, body))
-            }
-            Err(e) => Err(format!("request to {} failed: {e}", self.url)),
-        }
     }
 }

@@ -1,0 +1,256 @@
+//! The two handles on a running pipeline: [`Exporter`] (the application side: queue an
+//! item, never block) and [`ExportGuard`] (flush, shutdown, bounded `Drop`), and their
+//! errors.
+
+use crate::answer::DropReason;
+use crate::stats::{ExportStats, Stats};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long `Drop` of an [`ExportGuard`] waits for the final flush.
+pub const DROP_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(crate) type Ack = mpsc::SyncSender<Result<(), String>>;
+
+pub(crate) enum Msg<T> {
+    Item(T),
+    /// Send what is batched and wait out pending retries; the answer is due at the deadline.
+    Flush(Ack, Instant),
+    /// Drain, send, replay, spool what is left and stop; the answer is due at the deadline.
+    Shutdown(Ack, Instant),
+}
+
+/// The layer's handle on the pipeline: cheap to clone, never blocks. `T` is the item type
+/// of the pipeline's [`Encoder`](crate::Encoder) (encoded JSON values by default).
+pub struct Exporter<T = Vec<u8>> {
+    pub(crate) tx: Sender<Msg<T>>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) capacity: usize,
+    pub(crate) max_item_bytes: usize,
+    pub(crate) item_len: fn(&T) -> Option<usize>,
+}
+
+impl<T> Clone for Exporter<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            stats: self.stats.clone(),
+            capacity: self.capacity,
+            max_item_bytes: self.max_item_bytes,
+            item_len: self.item_len,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Exporter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exporter")
+            .field("capacity", &self.capacity)
+            .field("queued", &self.stats.queued.load(Ordering::Relaxed))
+            .field("dropped", &self.dropped())
+            .field("sent", &self.sent())
+            .finish()
+    }
+}
+
+impl<T> Exporter<T> {
+    /// Queues one item. Returns `false` (and counts a drop) when the item is known to be
+    /// larger than the item limit, the queue is full or the worker is gone; never blocks,
+    /// never does I/O.
+    pub fn try_send(&self, item: T) -> bool {
+        self.stats.produced.fetch_add(1, Ordering::Relaxed);
+        if (self.item_len)(&item).is_some_and(|n| n > self.max_item_bytes) {
+            self.stats.drop_items(DropReason::Oversized, 1);
+            self.warn_once("an item larger than the item limit was dropped (counted in dropped())");
+            return false;
+        }
+        let before = self.stats.queued.fetch_add(1, Ordering::AcqRel);
+        if before >= self.capacity || self.tx.send(Msg::Item(item)).is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.drop_items(DropReason::QueueFull, 1);
+            self.warn_once(
+                "export queue full or closed: dropping telemetry (counted in dropped())",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Counts `n` items dropped for `reason` on the application side (e.g. a panic caught
+    /// in a layer callback lost its item).
+    pub fn count_dropped(&self, reason: DropReason, n: u64) {
+        self.stats.drop_items(reason, n);
+    }
+
+    fn warn_once(&self, what: &str) {
+        if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
+            // Our own diagnostics never go through `tracing` (no telemetry loops).
+            eprintln!("[tracing-insights] {what}");
+        }
+    }
+
+    /// Items dropped, for any [`DropReason`] (queue full, oversized, refused, ...).
+    pub fn dropped(&self) -> u64 {
+        self.stats.dropped_total()
+    }
+
+    /// Items delivered (accepted by the service).
+    pub fn sent(&self) -> u64 {
+        self.stats.sent.load(Ordering::Relaxed)
+    }
+
+    /// Items waiting in the queue (not yet taken by the worker).
+    pub fn queue_len(&self) -> usize {
+        self.stats.queued.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> ExportStats {
+        self.stats.snapshot()
+    }
+
+    /// Sends everything queued so far and waits up to `timeout` for the answer.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        control(&self.tx, Msg::Flush, timeout)
+    }
+}
+
+/// The worker answers a little before the caller stops waiting.
+fn worker_deadline(timeout: Duration) -> Instant {
+    let margin = (timeout / 10).min(Duration::from_millis(200));
+    Instant::now() + timeout.saturating_sub(margin)
+}
+
+fn control<T>(
+    tx: &Sender<Msg<T>>,
+    make: impl FnOnce(Ack, Instant) -> Msg<T>,
+    timeout: Duration,
+) -> Result<(), ShutdownError> {
+    let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+    tx.send(make(ack_tx, worker_deadline(timeout)))
+        .map_err(|_| ShutdownError::WorkerGone)?;
+    match ack_rx.recv_timeout(timeout) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ShutdownError::Export(e)),
+        Err(RecvTimeoutError::Timeout) => Err(ShutdownError::Timeout(timeout)),
+        Err(RecvTimeoutError::Disconnected) => Err(ShutdownError::WorkerGone),
+    }
+}
+
+/// Keeps the worker alive; [`shutdown`](Self::shutdown) flushes and stops it.
+///
+/// Dropping it without `shutdown` flushes as a best effort for at most 2 s
+/// ([`DROP_TIMEOUT`]).
+#[must_use = "dropping the guard stops the exporter; keep it until the end of main and call shutdown()"]
+pub struct ExportGuard<T = Vec<u8>> {
+    pub(crate) tx: Sender<Msg<T>>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) thread: Option<JoinHandle<()>>,
+    pub(crate) name: String,
+}
+
+impl<T> fmt::Debug for ExportGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportGuard")
+            .field("name", &self.name)
+            .field("dropped", &self.dropped())
+            .field("sent", &self.sent())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ExportGuard<T> {
+    /// Sends everything queued so far and waits up to `timeout`, including retries that
+    /// fall due within it. An error says what was dropped or spooled meanwhile.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        if self.thread.is_none() {
+            return Err(ShutdownError::WorkerGone);
+        }
+        control(&self.tx, Msg::Flush, timeout)
+    }
+
+    /// Flushes, replays what it can from the spool, spools what is still undelivered,
+    /// stops the worker and waits for it, up to `timeout` in all. An error reports items
+    /// dropped or spooled during the pipeline's life, or a timeout.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.stop(timeout)
+    }
+
+    /// As [`shutdown`](Self::shutdown), for owners that keep the guard in a field.
+    /// A second call returns `Ok(())` at once.
+    pub fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let result = control(&self.tx, Msg::Shutdown, timeout);
+        if result.is_ok() || matches!(result, Err(ShutdownError::Export(_))) {
+            let _ = thread.join();
+        }
+        let queue_drops = self.stats.dropped[DropReason::QueueFull.index()].load(Ordering::Relaxed);
+        if queue_drops > 0 {
+            eprintln!(
+                "[tracing-insights] {}: {queue_drops} telemetry items were dropped (queue full)",
+                self.name
+            );
+        }
+        result
+    }
+
+    /// Whether the worker is still running (not yet shut down).
+    pub fn is_running(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// Items dropped, for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.stats.dropped_total()
+    }
+
+    /// Items delivered.
+    pub fn sent(&self) -> u64 {
+        self.stats.sent.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> ExportStats {
+        self.stats.snapshot()
+    }
+}
+
+impl<T> Drop for ExportGuard<T> {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            if let Err(e) = self.stop(DROP_TIMEOUT) {
+                eprintln!("[tracing-insights] {}: shutdown on drop: {e}", self.name);
+            }
+        }
+    }
+}
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The worker thread could not be spawned.
+    #[error("could not start the export worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// Why a flush or shutdown did not complete cleanly. Every exporter reports this one type.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShutdownError {
+    /// The worker did not answer in time (a slow or unreachable endpoint).
+    #[error("export did not finish within {0:?}")]
+    Timeout(Duration),
+    /// The worker thread has already stopped.
+    #[error("the export worker has stopped")]
+    WorkerGone,
+    /// Items were dropped or spooled (the message counts them and gives the last error).
+    #[error("export failed: {0}")]
+    Export(String),
+}
