@@ -1,11 +1,12 @@
 //! The correlation layer: gives every span its ids and record, once.
 
 use crate::clock::{Clock, SystemClock};
+use crate::contain;
 use crate::data::{find_span_data, Shared, SpanData};
 #[cfg(feature = "testing")]
 use crate::ids::IdGenerator;
 use crate::ids::RandomIdGenerator;
-use crate::record::{SpanLink, SpanRecord};
+use crate::record::{Pending, SpanLink, SpanRecord};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
 use std::sync::Arc;
@@ -116,8 +117,84 @@ impl<S> Layer<S> for CorrelationLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // Every callback runs contained (see the crate docs, "Panics"): the application's values
+    // are formatted before any lock is taken, one at a time, and nothing unwinds out of a
+    // callback, least of all out of `on_close`, which runs from a span's `Drop`.
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        contain::callback((), || self.new_span(attrs, id, ctx));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        contain::callback((), || {
+            let Some(span) = ctx.span(id) else { return };
+            // The application's `Display`/`Debug` runs here, with no lock held; only the
+            // finished values are moved in under the span's lock.
+            let mut pending = Pending::default();
+            values.record(&mut pending);
+            let mut ext = span.extensions_mut();
+            if let Some(data) = ext.get_mut::<SpanData>() {
+                data.record_mut().apply(pending);
+            }
+        });
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        contain::callback((), || {
+            let (Some(span), Some(other)) = (ctx.span(id), ctx.span(follows)) else {
+                return;
+            };
+            let Some(target) = find_span_data(&other, |d| d.context()) else {
+                return;
+            };
+            let mut ext = span.extensions_mut();
+            if let Some(data) = ext.get_mut::<SpanData>() {
+                data.add_link(SpanLink {
+                    trace_id: target.trace_id,
+                    span_id: target.span_id,
+                });
+            }
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        contain::callback((), || {
+            let Some(span) = ctx.span(id) else { return };
+            let ext = span.extensions();
+            if let Some(data) = ext.get::<SpanData>() {
+                data.fix();
+            }
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let handed_over = contain::callback(false, || self.event(event, ctx));
+        if !handed_over {
+            // Readers must not take a context left from an earlier event for this one.
+            crate::event_context::forget();
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        // Reading the extensions panics if another layer poisoned the span's lock; contained
+        // here, that panic cannot escape the span's `Drop` and abort the process.
+        contain::callback((), || {
+            let Some(span) = ctx.span(&id) else { return };
+            let ext = span.extensions();
+            if let Some(data) = ext.get::<SpanData>() {
+                data.close();
+            }
+        });
+    }
+}
+
+impl CorrelationLayer {
+    fn new_span<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let Some(span) = ctx.span(id) else { return };
+        // The attributes are formatted before the extensions lock is taken.
         let mut record = SpanRecord::new(attrs.metadata().name(), attrs.metadata().fields().len());
         attrs.record(&mut record.first_recording());
         let parent = span
@@ -135,39 +212,11 @@ where
         }
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        if let Some(data) = ext.get_mut::<SpanData>() {
-            values.record(data.record_mut());
-        }
-    }
-
-    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        let (Some(span), Some(other)) = (ctx.span(id), ctx.span(follows)) else {
-            return;
-        };
-        let Some(target) = find_span_data(&other, |d| d.context()) else {
-            return;
-        };
-        let mut ext = span.extensions_mut();
-        if let Some(data) = ext.get_mut::<SpanData>() {
-            data.add_link(SpanLink {
-                trace_id: target.trace_id,
-                span_id: target.span_id,
-            });
-        }
-    }
-
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let ext = span.extensions();
-        if let Some(data) = ext.get::<SpanData>() {
-            data.fix();
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    /// Notes the event in its span and hands its context over; `true` when handed over.
+    fn event<S>(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let is_error = *event.metadata().level() == Level::ERROR;
         let context = ctx.event_span(event).and_then(|span| {
             find_span_data(&span, |d| {
@@ -186,15 +235,8 @@ where
             {
                 crate::event_context::remember(event, None)
             }
-            None => crate::event_context::forget(),
+            None => return false,
         }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        let ext = span.extensions();
-        if let Some(data) = ext.get::<SpanData>() {
-            data.close();
-        }
+        true
     }
 }

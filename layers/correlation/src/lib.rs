@@ -65,6 +65,37 @@
 //! environment shows (App Service, Functions, Kubernetes) > defaults. Nothing probes a
 //! network endpoint.
 //!
+//! ## Panics
+//!
+//! A layer callback runs on the application's thread with the application's values, and a
+//! `Display` or `Debug` implementation may panic. The correlation layer and the JSON and
+//! text formats never let that reach the application, poison a lock or abort the process:
+//!
+//! - every value is formatted **before** any lock is taken, one at a time under
+//!   `catch_unwind`; a value whose formatting panics is recorded and written as
+//!   [`DEBUG_PANICKED`] (`<Debug panicked>`: values recorded with `?` or `%`, which
+//!   `tracing` hands over as `Debug`) or [`DISPLAY_PANICKED`] (`<Display panicked>`: errors
+//!   recorded as `&dyn Error` and their sources); the span's or event's other fields stay;
+//! - every callback (`on_new_span`, `on_record`, `on_follows_from`, `on_enter`, `on_event`,
+//!   `on_close`) and each format's `format_event` also runs under `catch_unwind`, so a lock
+//!   poisoned by another layer, or a bug of ours, ends that callback early instead of
+//!   unwinding into the application or out of a span's `Drop` (which would abort). A
+//!   format that panics writes no line for that event.
+//!
+//! Each contained panic is counted in [`contained_panics`]. What still reaches the
+//! application: the panic hook runs for each of them (the default hook prints the message
+//! on stderr), and with `panic = "abort"` nothing can be contained. A panic let out by
+//! another layer stacked beside these (a stock `fmt` layer formats span fields while it
+//! holds the span's lock) is that layer's; [`TextFormat::layer`] uses [`TextFields`], which
+//! contains it.
+//!
+//! ## Records from the `log` crate
+//!
+//! With `tracing-log`'s `LogTracer` installed, `log` records arrive as events with the
+//! bridge's metadata (target `log`) and `log.*` fields. The JSON and text formats show the
+//! record's own target, file and line instead, as `tracing_subscriber::fmt` does; exporters
+//! read them with [`normalized_metadata`].
+//!
 //! ## Feature flags
 //!
 //! | feature | default | enables |
@@ -78,11 +109,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
+mod contain;
 mod data;
 mod event_context;
 pub mod format;
 mod ids;
 mod layer;
+mod log_bridge;
 mod record;
 pub mod resource;
 pub mod sampler;
@@ -92,11 +125,13 @@ pub mod testing;
 pub mod traceparent;
 
 pub use clock::{Clock, SystemClock};
+pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
 pub use event_context::event_context;
-pub use format::{json, text, JsonFormat, NoSpanFields, TextFormat};
+pub use format::{json, text, JsonFormat, NoSpanFields, TextFields, TextFormat};
 pub use ids::{IdGenerator, RandomIdGenerator, SpanId, TraceId};
 pub use layer::{layer, CorrelationLayer};
+pub use log_bridge::{is_log_field, normalized_metadata};
 pub use record::{ErrorValue, FieldValue, SpanKind, SpanLink, SpanRecord, SpanStatus};
 pub use resource::Resource;
 pub use sampler::Sampler;

@@ -1,5 +1,6 @@
 //! The span record: what a span says about itself, recorded once for every exporter.
 
+use crate::contain;
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
@@ -89,21 +90,29 @@ pub struct ErrorValue {
 impl ErrorValue {
     /// Walks `source()` and records every message. The chain is cut at 32 links, which also
     /// ends a cyclic chain.
+    ///
+    /// The error's code runs contained: a `Display` that panics gives
+    /// [`DISPLAY_PANICKED`](crate::DISPLAY_PANICKED) for that message, a `source()` that panics
+    /// ends the chain there (see [`contained_panics`](crate::contained_panics)).
     pub fn from_error(err: &(dyn Error + 'static)) -> Self {
         let mut sources = Vec::new();
-        let mut next = err.source();
+        let mut next = source_of(err);
         while let Some(e) = next {
             if sources.len() == 32 {
                 break;
             }
-            sources.push(e.to_string());
-            next = e.source();
+            sources.push(contain::display_string(e));
+            next = source_of(e);
         }
         Self {
-            message: err.to_string(),
+            message: contain::display_string(err),
             sources,
         }
     }
+}
+
+fn source_of<'e>(err: &'e (dyn Error + 'static)) -> Option<&'e (dyn Error + 'static)> {
+    contain::callback(None, || err.source())
 }
 
 /// The span kind, from the `otel.kind` field (as in `tracing-opentelemetry`); case-insensitive
@@ -311,7 +320,9 @@ macro_rules! record_visitor {
                 );
             }
             fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-                self.put_field(field.name(), FieldValue::Str(format!("{value:?}")));
+                // Formatted here, before the layer takes the span's lock: a panicking
+                // value becomes a placeholder and cannot poison anything.
+                self.put_field(field.name(), FieldValue::Str(contain::debug_string(value)));
             }
         }
     };
@@ -320,6 +331,35 @@ macro_rules! record_visitor {
 impl SpanRecord {
     fn put_field(&mut self, name: &'static str, value: FieldValue) {
         self.put(name, value);
+    }
+
+    /// Applies values recorded (and formatted) earlier, outside any lock.
+    pub(crate) fn apply(&mut self, pending: Pending) {
+        if let Some((name, value)) = pending.first {
+            self.put(name, value);
+        }
+        for (name, value) in pending.rest {
+            self.put(name, value);
+        }
+    }
+}
+
+/// Values of one `span.record(...)` call, formatted before the span's lock is taken. The
+/// first value is kept inline: `record` nearly always sets one field, and then this costs
+/// no allocation beyond the value's own.
+#[derive(Default)]
+pub(crate) struct Pending {
+    first: Option<(&'static str, FieldValue)>,
+    rest: Vec<(&'static str, FieldValue)>,
+}
+
+impl Pending {
+    fn put_field(&mut self, name: &'static str, value: FieldValue) {
+        if self.first.is_none() {
+            self.first = Some((name, value));
+        } else {
+            self.rest.push((name, value));
+        }
     }
 }
 
@@ -331,6 +371,7 @@ impl FirstRecording<'_> {
 
 record_visitor!(SpanRecord);
 record_visitor!(FirstRecording<'_>);
+record_visitor!(Pending);
 
 #[cfg(test)]
 mod tests {

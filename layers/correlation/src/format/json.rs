@@ -1,5 +1,7 @@
 use super::event_context;
+use crate::contain;
 use crate::data::SpanData;
+use crate::log_bridge::{is_log_field, normalized_metadata};
 use crate::record::FieldValue;
 use std::error::Error;
 use std::fmt;
@@ -194,6 +196,8 @@ struct JsonFields<'a, 'w> {
     w: &'a mut Writer<'w>,
     first: bool,
     result: fmt::Result,
+    /// A bridged `log` record: its `log.*` fields are the line's metadata, not fields.
+    skip_log_fields: bool,
 }
 
 impl JsonFields<'_, '_> {
@@ -208,6 +212,10 @@ impl JsonFields<'_, '_> {
             .write_str(sep)
             .and_then(|_| write_json_str(self.w, name))
             .and_then(|_| self.w.write_char(':'));
+    }
+
+    fn skip(&self, f: &Field) -> bool {
+        self.skip_log_fields && is_log_field(f.name())
     }
 
     fn put(&mut self, name: &str, value: &FieldValue) {
@@ -226,7 +234,9 @@ impl Visit for JsonFields<'_, '_> {
         self.put(f.name(), &FieldValue::I64(v));
     }
     fn record_u64(&mut self, f: &Field, v: u64) {
-        self.put(f.name(), &FieldValue::U64(v));
+        if !self.skip(f) {
+            self.put(f.name(), &FieldValue::U64(v));
+        }
     }
     fn record_i128(&mut self, f: &Field, v: i128) {
         self.put(f.name(), &FieldValue::I128(v));
@@ -238,6 +248,9 @@ impl Visit for JsonFields<'_, '_> {
         self.put(f.name(), &FieldValue::Bool(v));
     }
     fn record_str(&mut self, f: &Field, v: &str) {
+        if self.skip(f) {
+            return;
+        }
         self.key(f.name());
         if self.result.is_ok() {
             self.result = write_json_str(self.w, v);
@@ -246,14 +259,15 @@ impl Visit for JsonFields<'_, '_> {
     fn record_error(&mut self, f: &Field, v: &(dyn Error + 'static)) {
         self.key(f.name());
         if self.result.is_ok() {
-            self.result = write_json_str(self.w, &v.to_string());
+            self.result = write_json_str(self.w, &contain::display_string(v));
         }
     }
     fn record_debug(&mut self, f: &Field, v: &dyn fmt::Debug) {
         self.key(f.name());
         if self.result.is_ok() {
-            // `message` is usually `format_args!`, whose Debug is its Display.
-            self.result = write_json_str(self.w, &format!("{v:?}"));
+            // `message` is usually `format_args!`, whose Debug is its Display. A value
+            // whose formatting panics is written as a placeholder, the line kept.
+            self.result = write_json_str(self.w, &contain::debug_string(v));
         }
     }
 }
@@ -265,6 +279,7 @@ fn write_span_object(w: &mut Writer<'_>, name: &str, data: Option<&SpanData>) ->
         w,
         first: false,
         result: Ok(()),
+        skip_log_fields: false,
     };
     if let Some(d) = data {
         for (k, v) in d.record().fields() {
@@ -284,10 +299,30 @@ where
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
+        w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
+        // Values are contained one by one; this catches the rest (a lock poisoned by
+        // another layer, say): the event's line is lost, nothing unwinds further.
+        contain::callback(Err(fmt::Error), || self.write_line(ctx, w, event))
+    }
+}
+
+impl<T: FormatTime> JsonFormat<T> {
+    fn write_line<S, N>(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'w> FormatFields<'w> + 'static,
+    {
+        // A `log` record shows its own target, file and line, not the bridge's.
+        let normalized = normalized_metadata(event);
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let skip_log_fields = normalized.is_some();
         w.write_str("{\"timestamp\":\"")?;
         // A timer that fails leaves an empty timestamp rather than losing the line.
         let _ = self.timer.format_time(&mut w);
@@ -300,6 +335,7 @@ where
                 w: &mut w,
                 first: false,
                 result: Ok(()),
+                skip_log_fields,
             };
             event.record(&mut fields);
             fields.result?;
@@ -309,6 +345,7 @@ where
                 w: &mut w,
                 first: true,
                 result: Ok(()),
+                skip_log_fields,
             };
             event.record(&mut fields);
             fields.result?;

@@ -9,7 +9,7 @@ mod json;
 mod text;
 
 pub use json::{json, JsonFormat, NoSpanFields};
-pub use text::{text, TextFormat};
+pub use text::{text, TextFields, TextFieldsVisitor, TextFormat};
 
 use crate::data::{span_context, SpanContext};
 use tracing_core::{Event, Subscriber};
