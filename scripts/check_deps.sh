@@ -24,4 +24,6 @@ forbid tracing-insights-correlation 'reqwest' 'ureq' 'hyper' 'tokio' 'openteleme
 forbid tracing-insights-appinsights 'tracing-insights-otlp' 'tracing-insights-live-metrics' 'opentelemetry.*'
 forbid tracing-insights-live-metrics 'tracing-insights-otlp' 'tracing-insights-appinsights' 'opentelemetry.*'
 forbid tracing-insights-otlp 'tracing-insights-appinsights' 'tracing-insights-live-metrics' 'tracing-insights-azure' 'tracing-opentelemetry'
+# The HTTP layers: correlation, http, tower and (feature) reqwest-middleware; no exporter, no OpenTelemetry.
+forbid tracing-insights-http 'tracing-insights-export' 'tracing-insights-azure' 'tracing-insights-appinsights' 'tracing-insights-live-metrics' 'tracing-insights-otlp' 'tracing-insights-presets' 'opentelemetry.*' 'tracing-opentelemetry'
 exit $fail
