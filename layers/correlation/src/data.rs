@@ -77,7 +77,7 @@ pub struct SpanData {
 impl SpanData {
     pub(crate) fn new_root(shared: Arc<Shared>, record: SpanRecord) -> Self {
         let trace_id = shared.ids.new_trace_id();
-        let sampled = shared.sampler.should_sample(trace_id, None);
+        let (sampled, sample_rate) = shared.sampler.decide(trace_id, None);
         let ctx = SpanContext {
             trace_id,
             span_id: shared.ids.new_span_id(),
@@ -85,7 +85,9 @@ impl SpanData {
             sampled,
             remote_parent: false,
         };
-        Self::with_ctx(shared, ctx, None, record)
+        let mut data = Self::with_ctx(shared, ctx, None, record);
+        data.sample_rate = sample_rate;
+        data
     }
 
     pub(crate) fn new_child(shared: Arc<Shared>, parent: Inherited, record: SpanRecord) -> Self {
@@ -118,7 +120,8 @@ impl SpanData {
     ) -> Self {
         Self {
             start: shared.clock.now(),
-            sample_rate: shared.sampler.sample_rate(),
+            // Set by the caller: decided at the root, inherited by children.
+            sample_rate: 100.0,
             shared,
             ctx,
             fixed: AtomicBool::new(false),
@@ -263,10 +266,10 @@ impl SpanData {
         self.ctx.trace_id = parent.trace_id;
         self.ctx.parent_span_id = Some(parent.parent_id);
         self.ctx.remote_parent = true;
-        self.ctx.sampled = self
-            .shared
-            .sampler
-            .should_sample(parent.trace_id, Some(parent.sampled()));
+        self.ctx.sampled =
+            self.shared
+                .sampler
+                .redecide(parent.trace_id, Some(parent.sampled()), self.sample_rate);
         true
     }
 

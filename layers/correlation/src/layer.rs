@@ -9,6 +9,7 @@ use crate::ids::RandomIdGenerator;
 use crate::record::{Pending, SpanLink, SpanRecord};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
+use crate::sampler_env::{sampler_from_env, SamplerEnvError};
 use std::sync::Arc;
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -39,8 +40,15 @@ pub struct CorrelationLayer {
     shared: Arc<Shared>,
 }
 
-/// A correlation layer with the defaults: keep every trace, random ids, the system clock and
-/// the resource from the environment ([`Resource::from_env`]).
+/// A correlation layer with the defaults: random ids, the system clock, the resource from
+/// the environment ([`Resource::from_env`]) and the sampler from the environment
+/// ([`sampler_from_env`](crate::sampler_from_env): `OTEL_TRACES_SAMPLER` /
+/// `OTEL_TRACES_SAMPLER_ARG`), keeping every trace when they are unset.
+///
+/// It cannot fail: a malformed sampler variable is reported in one line on stderr and every
+/// trace is kept. To get that as an error instead, call
+/// [`CorrelationLayer::with_sampler_from_env`]; [`CorrelationLayer::with_sampler`] overrides
+/// the environment.
 pub fn layer() -> CorrelationLayer {
     CorrelationLayer::new()
 }
@@ -56,7 +64,17 @@ impl CorrelationLayer {
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
-                sampler: Sampler::default(),
+                sampler: match sampler_from_env() {
+                    Ok(sampler) => sampler.unwrap_or_default(),
+                    Err(e) => {
+                        // Not `tracing`: no subscriber may be ready, and ours would loop.
+                        eprintln!(
+                            "[tracing-insights] {e}; keeping every trace \
+                             (CorrelationLayer::with_sampler_from_env reports this as an error)"
+                        );
+                        Sampler::default()
+                    }
+                },
                 ids: Arc::new(RandomIdGenerator),
                 clock: Arc::new(SystemClock),
                 resource: Arc::new(Resource::from_env()),
@@ -64,12 +82,30 @@ impl CorrelationLayer {
         }
     }
 
-    /// The sampler that decides, once per trace, what every exporter keeps.
-    /// Default: [`Sampler::always_on`].
+    /// The sampler that decides, once per trace, what every exporter keeps. Default: the
+    /// environment's ([`layer`]), else [`Sampler::always_on`].
     #[must_use]
     pub fn with_sampler(mut self, sampler: Sampler) -> Self {
         Arc::make_mut(&mut self.shared).sampler = sampler;
         self
+    }
+
+    /// The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` ask for (see
+    /// [`sampler_from_env`](crate::sampler_from_env)), replacing the current one when the
+    /// variable is set; unset, the sampler stays as it is. A malformed value is an error
+    /// naming the variable.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tracing_insights_correlation as correlation;
+    /// let layer = correlation::layer().with_sampler_from_env()?;
+    /// # drop(layer); Ok(()) }
+    /// ```
+    pub fn with_sampler_from_env(self) -> Result<Self, SamplerEnvError> {
+        Ok(match sampler_from_env()? {
+            Some(sampler) => self.with_sampler(sampler),
+            None => self,
+        })
     }
 
     /// The resource every exporter reads. Default: [`Resource::from_env`].
@@ -102,7 +138,7 @@ impl CorrelationLayer {
 
     /// The sampler.
     pub fn sampler(&self) -> Sampler {
-        self.shared.sampler
+        self.shared.sampler.clone()
     }
 
     /// The clock span times come from, so that exporters stamp events with the same clock

@@ -60,7 +60,9 @@
 //!
 //! ## Sampling and resource
 //!
-//! One [`Sampler`] decides per trace (default: keep all). One [`Resource`] is built when
+//! One [`Sampler`] decides per trace (default: keep all; [`layer`] reads
+//! `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, see [`sampler_from_env`], including
+//! Microsoft's `microsoft.fixed_percentage` and `microsoft.rate_limited`). One [`Resource`] is built when
 //! the layer is made: builder > `OTEL_SERVICE_NAME` > `OTEL_RESOURCE_ATTRIBUTES` > what the
 //! environment shows (App Service, Functions, Kubernetes) > defaults. Nothing probes a
 //! network endpoint.
@@ -116,9 +118,11 @@ pub mod format;
 mod ids;
 mod layer;
 mod log_bridge;
+mod rate_limit;
 mod record;
 pub mod resource;
 pub mod sampler;
+mod sampler_env;
 mod span_ext;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -135,5 +139,6 @@ pub use log_bridge::{is_log_field, normalized_metadata};
 pub use record::{ErrorValue, FieldValue, SpanKind, SpanLink, SpanRecord, SpanStatus};
 pub use resource::Resource;
 pub use sampler::Sampler;
+pub use sampler_env::{sampler_from_env, SamplerEnvError};
 pub use span_ext::CorrelationSpanExt;
 pub use traceparent::TraceParent;

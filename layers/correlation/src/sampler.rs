@@ -1,22 +1,45 @@
 //! The one sampler: decides once per trace, at its root, whether the trace is kept.
 
 use crate::ids::TraceId;
+use crate::rate_limit::RateLimiter;
 use std::fmt;
+use std::sync::Arc;
 
 /// Decides, once per trace at its root, whether every exporter keeps the trace.
 ///
 /// The default keeps everything. [`Sampler::ratio`] keeps a fraction of traces, chosen by
 /// Application Insights' score (DJB2 over the trace id's hex form, see [`score`]), so a Rust
 /// service and a Python or .NET service using Microsoft's `ApplicationInsightsSampler` with the
-/// same ratio keep or drop the very same traces. A remote parent's `sampled` flag is ignored
-/// unless [`Sampler::respect_remote_parent`] turns it on, which is what Microsoft's exporters do.
-#[derive(Clone, Copy, PartialEq)]
+/// same ratio keep or drop the very same traces. [`Sampler::rate_limited`] is Microsoft's
+/// `RateLimitedSampler`: an adaptive percentage that keeps about a given number of traces per
+/// second. A remote parent's `sampled` flag is ignored unless
+/// [`Sampler::respect_remote_parent`] turns it on; Microsoft's exporters ignore it.
+///
+/// Clones share a rate-limited sampler's state. [`sampler_from_env`](crate::sampler_from_env)
+/// reads `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
+#[derive(Clone, PartialEq)]
 pub struct Sampler {
-    ratio: f64,
+    mode: Mode,
     respect_remote_parent: bool,
 }
 
-/// A sampling ratio outside `[0, 1]` (or NaN).
+#[derive(Clone)]
+enum Mode {
+    Ratio(f64),
+    RateLimited(Arc<RateLimiter>),
+}
+
+impl PartialEq for Mode {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Mode::Ratio(a), Mode::Ratio(b)) => a == b,
+            (Mode::RateLimited(a), Mode::RateLimited(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// A sampling ratio outside `[0, 1]` (or NaN), or a negative or non-finite rate limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InvalidRatio(pub f64);
 
@@ -40,7 +63,10 @@ impl Default for Sampler {
 
 impl fmt::Debug for Sampler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sampler{{ratio: {}", self.ratio)?;
+        match &self.mode {
+            Mode::Ratio(r) => write!(f, "Sampler{{ratio: {r}")?,
+            Mode::RateLimited(l) => write!(f, "Sampler{{traces_per_second: {}", l.limit())?,
+        }
         if self.respect_remote_parent {
             f.write_str(", respect_remote_parent")?;
         }
@@ -52,7 +78,7 @@ impl Sampler {
     /// Keeps every trace (the default). `sampleRate` is 100.
     pub const fn always_on() -> Self {
         Self {
-            ratio: 1.0,
+            mode: Mode::Ratio(1.0),
             respect_remote_parent: false,
         }
     }
@@ -60,7 +86,7 @@ impl Sampler {
     /// Drops every trace.
     pub const fn always_off() -> Self {
         Self {
-            ratio: 0.0,
+            mode: Mode::Ratio(0.0),
             respect_remote_parent: false,
         }
     }
@@ -78,7 +104,28 @@ impl Sampler {
             return Err(InvalidRatio(ratio));
         }
         Ok(Self {
-            ratio,
+            mode: Mode::Ratio(ratio),
+            respect_remote_parent: false,
+        })
+    }
+
+    /// Microsoft's `RateLimitedSampler`: keeps about `traces_per_second` traces per second
+    /// with an adaptive percentage (decayed over 0.1 s, rounded down to `100 / n`) applied
+    /// to Application Insights' trace-id score; `sampleRate` is that percentage. As
+    /// Microsoft's, it starts measuring when it is made, so a trace started within
+    /// milliseconds of that gets a low percentage. A negative or non-finite rate is refused.
+    ///
+    /// ```
+    /// use tracing_insights_correlation::Sampler;
+    /// let s = Sampler::rate_limited(5.0).unwrap();
+    /// assert_eq!(s.traces_per_second(), Some(5.0));
+    /// ```
+    pub fn rate_limited(traces_per_second: f64) -> Result<Self, InvalidRatio> {
+        if !traces_per_second.is_finite() || traces_per_second < 0.0 {
+            return Err(InvalidRatio(traces_per_second));
+        }
+        Ok(Self {
+            mode: Mode::RateLimited(Arc::new(RateLimiter::new(traces_per_second))),
             respect_remote_parent: false,
         })
     }
@@ -87,33 +134,75 @@ impl Sampler {
     /// `sampled` flag instead of the score. Default `false`, as in Microsoft's exporters,
     /// where consistency across services comes from the shared score alone.
     #[must_use]
-    pub const fn respect_remote_parent(mut self, respect: bool) -> Self {
+    pub fn respect_remote_parent(mut self, respect: bool) -> Self {
         self.respect_remote_parent = respect;
         self
     }
 
-    /// The kept fraction, 0 to 1.
-    pub fn fraction(&self) -> f64 {
-        self.ratio
+    /// Whether a remote parent's `sampled` flag decides (see [`Self::respect_remote_parent`]).
+    pub fn respects_remote_parent(&self) -> bool {
+        self.respect_remote_parent
     }
 
-    /// The kept percentage written as Application Insights' `sampleRate` (`ratio × 100`).
+    /// The kept fraction, 0 to 1 (a rate-limited sampler: its latest percentage / 100).
+    pub fn fraction(&self) -> f64 {
+        self.sample_rate() / 100.0
+    }
+
+    /// The limit of a [`Self::rate_limited`] sampler.
+    pub fn traces_per_second(&self) -> Option<f64> {
+        match &self.mode {
+            Mode::RateLimited(l) => Some(l.limit()),
+            Mode::Ratio(_) => None,
+        }
+    }
+
+    /// The kept percentage written as Application Insights' `sampleRate` (`ratio × 100`; a
+    /// rate-limited sampler: the percentage of its latest decision, 100 before the first).
     pub fn sample_rate(&self) -> f64 {
-        self.ratio * 100.0
+        match &self.mode {
+            Mode::Ratio(r) => r * 100.0,
+            Mode::RateLimited(l) => l.latest(),
+        }
     }
 
     /// The decision for a new trace. `remote_sampled` is the caller's flag when the trace
     /// continues a remote parent.
     pub fn should_sample(&self, trace_id: TraceId, remote_sampled: Option<bool>) -> bool {
+        self.decide(trace_id, remote_sampled).0
+    }
+
+    /// The decision for a new trace and the `sampleRate` (percentage) to write with it.
+    pub(crate) fn decide(&self, trace_id: TraceId, remote_sampled: Option<bool>) -> (bool, f64) {
+        let percentage = match &self.mode {
+            Mode::Ratio(r) => r * 100.0,
+            Mode::RateLimited(l) => l.percentage_now(),
+        };
+        (self.keep(trace_id, remote_sampled, percentage), percentage)
+    }
+
+    /// The decision for a root whose trace id changed (a remote parent arrived after the
+    /// span was made), at the percentage already decided: a rate-limited sampler must not
+    /// count the trace twice.
+    pub(crate) fn redecide(
+        &self,
+        trace_id: TraceId,
+        remote_sampled: Option<bool>,
+        percentage: f64,
+    ) -> bool {
+        self.keep(trace_id, remote_sampled, percentage)
+    }
+
+    fn keep(&self, trace_id: TraceId, remote_sampled: Option<bool>, percentage: f64) -> bool {
         if let (true, Some(flag)) = (self.respect_remote_parent, remote_sampled) {
             return flag;
         }
-        if self.ratio >= 1.0 {
+        if percentage >= 100.0 {
             true
-        } else if self.ratio <= 0.0 {
+        } else if percentage <= 0.0 {
             false
         } else {
-            score(trace_id) < self.ratio
+            score(trace_id) * 100.0 < percentage
         }
     }
 }
@@ -167,6 +256,21 @@ mod tests {
         let respect = Sampler::always_on().respect_remote_parent(true);
         assert!(!respect.should_sample(id, Some(false)));
         assert!(respect.should_sample(id, None));
+    }
+
+    #[test]
+    fn rate_limited_keeps_by_score_below_its_percentage() {
+        let s = Sampler::rate_limited(5.0).unwrap();
+        assert_eq!(s.traces_per_second(), Some(5.0));
+        assert_eq!(s.sample_rate(), 100.0);
+        let id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        // Score 0.5279: kept at 100 %, dropped at 50 %.
+        assert!(s.redecide(id, None, 100.0));
+        assert!(!s.redecide(id, None, 50.0));
+        assert!(Sampler::rate_limited(-1.0).is_err());
+        assert!(Sampler::rate_limited(f64::INFINITY).is_err());
+        assert_eq!(s.clone(), s);
+        assert_ne!(Sampler::rate_limited(5.0).unwrap(), s);
     }
 
     #[test]
