@@ -253,34 +253,11 @@ pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// The default OTLP/gRPC server address.
 pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
 
-/// Hides `user:password@` and the query string (some vendors take keys there) in a URL
-/// before it is shown.
-pub(crate) fn mask_userinfo(url: &str) -> String {
-    let (url, had_query) = match url.split_once('?') {
-        Some((u, _)) => (u, true),
-        None => (url, false),
-    };
-    let mut out = match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let auth_end = rest.find(['/', '#']).unwrap_or(rest.len());
-            match rest[..auth_end].rfind('@') {
-                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    };
-    if had_query {
-        out.push_str("?***");
-    }
-    out
-}
-
 /// Checks that `url` is an absolute http(s) URL with a host.
 pub(crate) fn validate_url(source_name: &str, url: &str) -> Result<(), OtlpError> {
     let err = |reason: &str| OtlpError::InvalidEndpoint {
         source_name: source_name.to_owned(),
-        value: mask_userinfo(url),
+        value: tracing_insights_export::redirect::mask_url(url),
         reason: reason.to_owned(),
     };
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -594,12 +571,15 @@ mod tests {
     #[test]
     fn userinfo_is_masked() {
         assert_eq!(
-            mask_userinfo("https://user:secret@host/x"),
+            tracing_insights_export::redirect::mask_url("https://user:secret@host/x"),
             "https://***@host/x"
         );
-        assert_eq!(mask_userinfo("http://host/x@y"), "http://host/x@y");
         assert_eq!(
-            mask_userinfo("https://host/v1/traces?api_key=k"),
+            tracing_insights_export::redirect::mask_url("http://host/x@y"),
+            "http://host/x@y"
+        );
+        assert_eq!(
+            tracing_insights_export::redirect::mask_url("https://host/v1/traces?api_key=k"),
             "https://host/v1/traces?***"
         );
     }

@@ -9,6 +9,8 @@ use std::io::Read as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::rustls;
+use tracing_insights_export::transport::Request;
+use tracing_insights_export::{Response, Transport};
 use ureq::http;
 
 /// The gRPC method of each signal's collector service.
@@ -17,6 +19,36 @@ pub(crate) fn method_path(signal: crate::Signal) -> &'static str {
         crate::Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
         crate::Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
         crate::Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    }
+}
+
+/// The export pipeline's transport for one gRPC endpoint: each request is one unary call.
+pub(crate) struct GrpcTransport {
+    client: GrpcClient,
+    path: &'static str,
+    gzip: bool,
+}
+
+impl GrpcTransport {
+    pub(crate) fn new(ep: &crate::pipeline::Endpoint) -> Result<Self, String> {
+        Ok(Self {
+            client: GrpcClient::new(&ep.url, &ep.tls)?,
+            path: method_path(ep.signal),
+            gzip: ep.compression == crate::config::Compression::Gzip,
+        })
+    }
+}
+
+impl Transport for GrpcTransport {
+    fn send(&mut self, r: &Request<'_>) -> Result<Response, String> {
+        let mut headers = r.headers.to_vec();
+        if let Some(a) = r.authorization {
+            headers.push(("authorization".into(), a.to_owned()));
+        }
+        let a = self
+            .client
+            .call(self.path, &r.body.bytes, self.gzip, &headers, r.timeout)?;
+        Ok(Response::grpc(a.http_status, a.code, a.message, a.body))
     }
 }
 
@@ -31,35 +63,6 @@ pub(crate) struct GrpcAnswer {
     pub(crate) message: String,
     /// The response message (the `Export*ServiceResponse`), unframed.
     pub(crate) body: Vec<u8>,
-}
-
-/// The gRPC status names.
-pub(crate) fn code_name(code: u32) -> &'static str {
-    match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        2 => "UNKNOWN",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "?",
-    }
-}
-
-/// OTLP's retryable gRPC codes (the specification's table).
-pub(crate) fn retryable(code: u32) -> bool {
-    matches!(code, 1 | 4 | 8 | 10 | 11 | 14 | 15)
 }
 
 /// A connection to one gRPC endpoint, made on first use and remade after an error.

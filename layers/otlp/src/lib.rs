@@ -65,12 +65,29 @@
 //!
 //! ## Delivery
 //!
-//! A bounded queue (full: drop, count, warn once), a named worker thread
-//! (`tracing-insights-otlp-<name>`) that runs under `NoSubscriber`, batches per signal,
-//! encodes (HTTP/protobuf by default, HTTP/JSON with `http/json`), gzips (default), and
-//! retries OTLP's retryable answers (429, 502, 503, 504, honouring `Retry-After`) and
-//! transport errors. A 404 is not silent: it is reported by [`OtlpGuard::shutdown`],
-//! and [`OtlpGuard::check`] finds it up front.
+//! Each enabled signal runs on the shared export pipeline of `tracing-insights-export` (the
+//! same one Application Insights uses): a bounded queue (full: drop, count, warn once), a
+//! named worker thread (`tracing-insights-otlp-<name>-<signal>`) under `NoSubscriber` that
+//! batches, encodes (HTTP/protobuf by default, HTTP/JSON with `http/json`) and gzips
+//! (default). OTLP's retryable answers (429, 502, 503, 504, honouring `Retry-After`; the
+//! retryable gRPC codes) and transport errors are retried with backoff and jitter
+//! *without holding up the worker*: a batch waiting for its retry is parked while new items
+//! keep being batched and sent. A partial success is counted (rejected items under
+//! [`DropReason::Rejected`]) and reported; anything else is final and reported by
+//! [`OtlpGuard::shutdown`] in words (a 404 says "wrong path?"), and [`OtlpGuard::check`]
+//! finds it up front. 307/308 redirects to the same host are followed. Batches that
+//! exhaust their attempts are dropped and counted, or, with
+//! [`OtlpBuilder::with_offline_storage`] (opt-in), kept on disk and sent when the receiver
+//! is back, also after a restart. [`OtlpBuilder::with_auth`] adds an authorization hook.
+//! [`OtlpGuard::stats`] reports the one [`ExportStats`] every exporter reports, per signal
+//! in [`ExportStats::by_kind`].
+//!
+//! ## Panics
+//!
+//! Each `Layer` callback's body runs under `catch_unwind`: a panic in it (a bug of ours, or
+//! an application value whose `Debug`/`Display` panics while it is recorded) loses that
+//! callback's span, log record or measurement, is counted in
+//! [`ExportStats::contained_panics`], and never unwinds into the application.
 //!
 //! With the `grpc` feature, `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` (or
 //! [`Protocol::Grpc`]) sends unary `Export` calls over HTTP/2 to the server address
@@ -86,24 +103,35 @@
 //! | `grpc` | no | `grpc` (h2, tokio, tokio-rustls) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod answers;
+mod builder;
+mod check;
 mod config;
 mod convert;
+pub mod environment;
 #[cfg(feature = "grpc")]
 mod grpc;
+mod guard;
 mod layer;
 mod metrics;
+mod pipeline;
 mod preset;
-mod sender;
 mod tls;
 
+pub use builder::OtlpBuilder;
+pub use check::{CheckOutcome, CheckReport, CheckResult};
 pub use config::{
     parse_headers, sampler_from_env, sampler_from_env_source, Compression, EnvSource, OtlpError,
     Protocol, Signal, Temporality, DEFAULT_ENDPOINT, DEFAULT_GRPC_ENDPOINT,
 };
-pub use layer::{
-    CheckOutcome, CheckReport, CheckResult, OtlpBuilder, OtlpGuard, OtlpLayer, ShutdownError,
-    INSTRUMENTATION_SCOPE,
+pub use guard::OtlpGuard;
+pub use layer::OtlpLayer;
+pub use tracing_insights_export::{
+    DropReason, ExportStats, OfflineStorage, RequestAuth, ShutdownError,
 };
+
+/// The instrumentation scope name spans and metrics are exported under.
+pub const INSTRUMENTATION_SCOPE: &str = pipeline::SCOPE;
 
 /// The OTLP message types this crate encodes (re-exported from `opentelemetry-proto`), for
 /// tests and receivers that decode what it sends.

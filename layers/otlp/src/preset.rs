@@ -1,7 +1,7 @@
 //! Backend presets (`tracing-insights-presets`) applied to the builder.
 
+use crate::builder::OtlpBuilder;
 use crate::config::{Protocol, Signal, Temporality};
-use crate::layer::OtlpBuilder;
 use tracing_insights_presets as presets;
 
 fn signal(s: presets::Signal) -> Signal {

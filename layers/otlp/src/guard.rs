@@ -1,0 +1,213 @@
+//! The guard: flush, shutdown (each signal's pipeline in parallel), statistics.
+
+use crate::config::Signal;
+use crate::convert::Measurement;
+use crate::pipeline::{Endpoint, LogItem};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_insights_export::{DropReason, ExportGuard, ExportStats, ShutdownError, DROP_TIMEOUT};
+
+/// One signal's pipeline guard, whatever its item type.
+trait Pipe: Send + Sync {
+    fn flush(&self, timeout: Duration) -> Result<(), ShutdownError>;
+    fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError>;
+    fn stats(&self) -> ExportStats;
+    fn is_running(&self) -> bool;
+}
+
+impl<T: Send + 'static> Pipe for ExportGuard<T> {
+    fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        ExportGuard::flush(self, timeout)
+    }
+    fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        ExportGuard::stop(self, timeout)
+    }
+    fn stats(&self) -> ExportStats {
+        ExportGuard::stats(self)
+    }
+    fn is_running(&self) -> bool {
+        ExportGuard::is_running(self)
+    }
+}
+
+/// Keeps the OTLP export pipelines (one per enabled signal) alive;
+/// [`shutdown`](Self::shutdown) flushes and stops them.
+///
+/// Dropping it without `shutdown` flushes as a best effort: the signals in parallel, for
+/// at most 2 s in all.
+#[must_use = "dropping the guard stops the OTLP exporter; keep it until the end of main and call shutdown()"]
+pub struct OtlpGuard {
+    name: String,
+    pub(crate) endpoints: Vec<Endpoint>,
+    pipes: Vec<(Signal, Box<dyn Pipe>)>,
+    panics: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for OtlpGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pipes.is_empty() {
+            return f.write_str("OtlpGuard(disabled)");
+        }
+        f.debug_struct("OtlpGuard")
+            .field("name", &self.name)
+            .field("endpoints", &self.endpoints)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpGuard {
+    pub(crate) fn new(
+        name: String,
+        endpoints: Vec<Endpoint>,
+        traces: Option<ExportGuard<Box<Span>>>,
+        logs: Option<ExportGuard<LogItem>>,
+        metrics: Option<ExportGuard<Box<Measurement>>>,
+        panics: Arc<AtomicU64>,
+    ) -> Self {
+        let mut pipes: Vec<(Signal, Box<dyn Pipe>)> = Vec::new();
+        if let Some(g) = traces {
+            pipes.push((Signal::Traces, Box::new(g)));
+        }
+        if let Some(g) = logs {
+            pipes.push((Signal::Logs, Box::new(g)));
+        }
+        if let Some(g) = metrics {
+            pipes.push((Signal::Metrics, Box::new(g)));
+        }
+        Self {
+            name,
+            endpoints,
+            pipes,
+            panics,
+        }
+    }
+
+    pub(crate) fn disabled() -> Self {
+        Self {
+            name: String::new(),
+            endpoints: Vec::new(),
+            pipes: Vec::new(),
+            panics: Arc::default(),
+        }
+    }
+
+    /// Whether a pipeline is running (`false` when disabled or shut down).
+    pub fn is_enabled(&self) -> bool {
+        self.pipes.iter().any(|(_, p)| p.is_running())
+    }
+
+    /// Exports everything queued so far (and the metrics collected so far) and waits up to
+    /// `timeout`, including retries that fall due within it.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .pipes
+                .iter()
+                .map(|(_, p)| s.spawn(move || p.flush(timeout)))
+                .collect();
+            handles.into_iter().map(join).collect()
+        });
+        combine(results)
+    }
+
+    /// Flushes, stops the pipelines and waits for them (in parallel), up to `timeout` in
+    /// all. Reports an export failure (the answer in words), a timeout, and (on stderr) how
+    /// many items were dropped.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .pipes
+                .iter_mut()
+                .map(|(_, p)| s.spawn(move || p.stop(timeout)))
+                .collect();
+            handles.into_iter().map(join).collect()
+        });
+        combine(results)
+    }
+
+    /// All counters: the signals' sum, and each signal under
+    /// [`ExportStats::by_kind`] (`traces`, `logs`, `metrics`); panics caught in the
+    /// layer's callbacks in `contained_panics`.
+    pub fn stats(&self) -> ExportStats {
+        let mut all = ExportStats::default();
+        for (signal, p) in &self.pipes {
+            let s = p.stats();
+            all.merge(&s);
+            all.by_kind.push((signal.as_str().to_owned(), s));
+        }
+        all.contained_panics = self.panics.load(Ordering::Relaxed);
+        all
+    }
+
+    /// Items dropped, for any reason (queue full, refused, retries exhausted, ...).
+    pub fn dropped(&self) -> u64 {
+        self.stats().dropped()
+    }
+
+    /// Items of `signal` delivered (spans, log records, or metrics per collection).
+    pub fn exported(&self, signal: Signal) -> u64 {
+        self.pipes
+            .iter()
+            .filter(|(s, _)| *s == signal)
+            .map(|(_, p)| p.stats().sent)
+            .sum()
+    }
+
+    /// Items the receiver refused (a partial-success answer's rejected count, or a
+    /// non-retryable answer).
+    pub fn rejected(&self) -> u64 {
+        self.stats().dropped_by(DropReason::Rejected)
+    }
+
+    /// The URL each enabled signal is sent to.
+    pub fn endpoints(&self) -> Vec<(Signal, String)> {
+        self.endpoints
+            .iter()
+            .map(|e| (e.signal, e.url.clone()))
+            .collect()
+    }
+}
+
+fn join(
+    h: std::thread::ScopedJoinHandle<'_, Result<(), ShutdownError>>,
+) -> Result<(), ShutdownError> {
+    h.join().unwrap_or(Err(ShutdownError::WorkerGone))
+}
+
+/// The first timeout, else every export failure joined, else `Ok`.
+fn combine(results: Vec<Result<(), ShutdownError>>) -> Result<(), ShutdownError> {
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(()) => {}
+            Err(ShutdownError::Export(e)) => errors.push(e),
+            Err(other) => return Err(other),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ShutdownError::Export(errors.join("; ")))
+    }
+}
+
+impl Drop for OtlpGuard {
+    fn drop(&mut self) {
+        if self.is_enabled() {
+            if let Err(e) = self.stop(DROP_TIMEOUT) {
+                eprintln!(
+                    "[tracing-insights] otlp {}: shutdown on drop: {e}",
+                    self.name
+                );
+            }
+        }
+    }
+}

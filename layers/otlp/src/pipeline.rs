@@ -1,0 +1,431 @@
+//! OTLP on the shared export pipeline: one `tracing-insights-export` pipeline per enabled
+//! signal, each with its encoder (protobuf or JSON, gzip), OTLP's answer classifier and an
+//! HTTP or gRPC transport.
+//!
+//! An item is stored (batched, spooled) as the protobuf encoding of its own message: a
+//! `Span`, a `ScopeLogs` holding one record under its event's target, or a `Metric`. A
+//! batch is decoded back and wrapped in its `Export*ServiceRequest` with the resource known
+//! when it is sent, so a batch replayed from the offline spool is as valid as a fresh one.
+
+use crate::answers::OtlpAnswers;
+use crate::config::{Compression, Protocol, Signal, Temporality};
+use crate::convert::{self, Measurement};
+use crate::metrics::Aggregator;
+use crate::tls::TlsFiles;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use tracing_insights_export::encode::maybe_gzip;
+use tracing_insights_export::redirect::mask_url;
+use tracing_insights_export::{
+    Body, Encoder, ExportBuilder, ExportError, ExportGuard, Exporter, OfflineStorage, RequestAuth,
+    Transport, UreqTransport,
+};
+
+/// The instrumentation scope of spans and metrics.
+pub(crate) const SCOPE: &str = "tracing-insights-otlp";
+/// The `User-Agent` of every request.
+pub(crate) const USER_AGENT: &str = concat!("tracing-insights-otlp/", env!("CARGO_PKG_VERSION"));
+
+/// The largest span, log record or metric sent (protobuf bytes); a larger one is dropped
+/// and counted. The correlation layer cuts oversized values long before this.
+const MAX_ITEM_BYTES: usize = 1024 * 1024;
+/// The most protobuf bytes in one request: below the 4 MiB a gRPC server takes by default.
+const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+
+/// A log record with its event's target (its instrumentation scope).
+pub(crate) type LogItem = Box<(&'static str, LogRecord)>;
+
+/// The resource every request carries: the correlation layer's once it is known, else the
+/// builder's fallback.
+#[derive(Debug)]
+pub(crate) struct ResourceCell {
+    adopted: OnceLock<ProtoResource>,
+    fallback: ProtoResource,
+}
+
+impl ResourceCell {
+    pub(crate) fn new(fallback: ProtoResource) -> Self {
+        Self {
+            adopted: OnceLock::new(),
+            fallback,
+        }
+    }
+
+    /// Takes `resource` unless one was adopted already (the first wins).
+    pub(crate) fn adopt(&self, resource: impl FnOnce() -> ProtoResource) {
+        if self.adopted.get().is_none() {
+            let _ = self.adopted.set(resource());
+        }
+    }
+
+    pub(crate) fn get(&self) -> ProtoResource {
+        self.adopted.get().unwrap_or(&self.fallback).clone()
+    }
+}
+
+/// One signal's destination.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) signal: Signal,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) protocol: Protocol,
+    pub(crate) compression: Compression,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) tls: Arc<TlsFiles>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values are secrets (API keys): names only.
+        f.debug_struct("Endpoint")
+            .field("signal", &self.signal)
+            .field("url", &mask_url(&self.url))
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("protocol", &self.protocol)
+            .field("compression", &self.compression)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// A transport for this endpoint: HTTP/1.1 (`ureq`) or, for `grpc`, HTTP/2.
+    pub(crate) fn transport(&self) -> Result<Box<dyn Transport>, String> {
+        #[cfg(feature = "grpc")]
+        if self.protocol == Protocol::Grpc {
+            return Ok(Box::new(crate::grpc::GrpcTransport::new(self)?));
+        }
+        let agent = UreqTransport::agent(self.tls.ureq_config(), Some(USER_AGENT));
+        Ok(Box::new(UreqTransport::new(agent)))
+    }
+
+    fn gzip(&self) -> bool {
+        self.compression == Compression::Gzip
+    }
+
+    /// The empty export request of this signal (the connectivity check's body).
+    pub(crate) fn empty_body(&self) -> Result<Body, String> {
+        match self.signal {
+            Signal::Traces => body(self, &ExportTraceServiceRequest::default()),
+            Signal::Logs => body(self, &ExportLogsServiceRequest::default()),
+            Signal::Metrics => body(self, &ExportMetricsServiceRequest::default()),
+        }
+    }
+}
+
+/// A transport that only reports why the real one could not be made.
+struct Unavailable(String);
+
+impl Transport for Unavailable {
+    fn send(
+        &mut self,
+        _: &tracing_insights_export::transport::Request<'_>,
+    ) -> Result<tracing_insights_export::Response, String> {
+        Err(self.0.clone())
+    }
+}
+
+/// Encodes a request for the endpoint's protocol and compression (gRPC compresses inside
+/// its own framing, in the transport).
+pub(crate) fn body<M>(ep: &Endpoint, msg: &M) -> Result<Body, String>
+where
+    M: Message + MaybeSerialize,
+{
+    Ok(match ep.protocol {
+        Protocol::HttpProtobuf => maybe_gzip(
+            msg.encode_to_vec(),
+            ep.gzip(),
+            ep.protocol.content_type(),
+            0,
+        ),
+        Protocol::HttpJson => maybe_gzip(msg.to_json()?, ep.gzip(), ep.protocol.content_type(), 0),
+        Protocol::Grpc => Body {
+            bytes: msg.encode_to_vec(),
+            content_type: ep.protocol.content_type(),
+            content_encoding: None,
+            leading: 0,
+        },
+    })
+}
+
+/// JSON encoding, when the `http-json` feature is on.
+pub(crate) trait MaybeSerialize {
+    fn to_json(&self) -> Result<Vec<u8>, String>;
+}
+
+#[cfg(feature = "http-json")]
+impl<T: serde::Serialize> MaybeSerialize for T {
+    fn to_json(&self) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(self).map_err(|e| format!("JSON encoding failed: {e}"))
+    }
+}
+
+#[cfg(not(feature = "http-json"))]
+impl<T> MaybeSerialize for T {
+    fn to_json(&self) -> Result<Vec<u8>, String> {
+        Err("http/json needs the `http-json` cargo feature".into())
+    }
+}
+
+fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String> {
+    items
+        .iter()
+        .map(|i| M::decode(&i[..]).map_err(|e| format!("a stored item does not decode: {e}")))
+        .collect()
+}
+
+/// Spans.
+pub(crate) struct TracesEncoder {
+    ep: Endpoint,
+    resource: Arc<ResourceCell>,
+}
+
+impl Encoder for TracesEncoder {
+    type Item = Box<Span>;
+
+    fn prepare(&mut self, span: Box<Span>) -> Option<Vec<u8>> {
+        Some(span.encode_to_vec())
+    }
+
+    fn encode(&mut self, items: &[Vec<u8>]) -> Result<Body, String> {
+        let spans: Vec<Span> = decode_all(items)?;
+        body(&self.ep, &traces_request(self.resource.get(), spans))
+    }
+}
+
+/// Log records.
+pub(crate) struct LogsEncoder {
+    ep: Endpoint,
+    resource: Arc<ResourceCell>,
+}
+
+impl Encoder for LogsEncoder {
+    type Item = LogItem;
+
+    fn prepare(&mut self, item: LogItem) -> Option<Vec<u8>> {
+        let (target, record) = *item;
+        let scope = ScopeLogs {
+            scope: Some(convert::scope(target)),
+            log_records: vec![record],
+            ..Default::default()
+        };
+        Some(scope.encode_to_vec())
+    }
+
+    fn encode(&mut self, items: &[Vec<u8>]) -> Result<Body, String> {
+        let scopes: Vec<ScopeLogs> = decode_all(items)?;
+        body(&self.ep, &logs_request(self.resource.get(), scopes))
+    }
+}
+
+/// Metric measurements, aggregated per attribute set on the worker and collected every
+/// export interval.
+pub(crate) struct MetricsEncoder {
+    ep: Endpoint,
+    resource: Arc<ResourceCell>,
+    aggregator: Aggregator,
+}
+
+impl Encoder for MetricsEncoder {
+    type Item = Box<Measurement>;
+
+    fn prepare(&mut self, m: Box<Measurement>) -> Option<Vec<u8>> {
+        self.aggregator
+            .record(*m, convert::unix_nanos(SystemTime::now()));
+        None
+    }
+
+    fn collect(&mut self) -> Vec<Vec<u8>> {
+        self.aggregator
+            .collect(convert::unix_nanos(SystemTime::now()))
+            .into_iter()
+            .map(|m| m.encode_to_vec())
+            .collect()
+    }
+
+    fn encode(&mut self, items: &[Vec<u8>]) -> Result<Body, String> {
+        let metrics: Vec<Metric> = decode_all(items)?;
+        let req = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(self.resource.get()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(convert::scope(SCOPE)),
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        body(&self.ep, &req)
+    }
+}
+
+pub(crate) fn traces_request(
+    resource: ProtoResource,
+    spans: Vec<Span>,
+) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(convert::scope(SCOPE)),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Log records grouped by their event's target, which becomes the instrumentation scope (as
+/// `opentelemetry-appender-tracing` does).
+pub(crate) fn logs_request(
+    resource: ProtoResource,
+    items: Vec<ScopeLogs>,
+) -> ExportLogsServiceRequest {
+    let mut scopes: Vec<ScopeLogs> = Vec::new();
+    for item in items {
+        let name = item
+            .scope
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        match scopes
+            .iter_mut()
+            .find(|s| s.scope.as_ref().is_some_and(|sc| sc.name == name))
+        {
+            Some(s) => s.log_records.extend(item.log_records),
+            None => scopes.push(item),
+        }
+    }
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(resource),
+            scope_logs: scopes,
+            ..Default::default()
+        }],
+    }
+}
+
+/// The settings every signal's pipeline shares.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) name: String,
+    pub(crate) queue_capacity: usize,
+    pub(crate) max_batch: usize,
+    /// Batch delay of spans and of log records.
+    pub(crate) delays: [Duration; 2],
+    pub(crate) metric_interval: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_base: Duration,
+    pub(crate) temporality: Temporality,
+    pub(crate) bounds: HashMap<String, Vec<f64>>,
+    pub(crate) storage: OfflineStorage,
+    pub(crate) auth: Option<Arc<dyn RequestAuth>>,
+}
+
+/// The running pipelines, one per enabled signal.
+#[derive(Default)]
+pub(crate) struct Pipelines {
+    pub(crate) traces: Option<(Exporter<Box<Span>>, ExportGuard<Box<Span>>)>,
+    pub(crate) logs: Option<(Exporter<LogItem>, ExportGuard<LogItem>)>,
+    pub(crate) metrics: Option<(Exporter<Box<Measurement>>, ExportGuard<Box<Measurement>>)>,
+}
+
+fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
+    let storage = match &s.storage {
+        // The signals share the user's directory: each keeps its batches in its own.
+        OfflineStorage::At(dir) => OfflineStorage::At(dir.join(ep.signal.as_str())),
+        other => other.clone(),
+    };
+    let mut b = ExportBuilder::new(format!("otlp-{}-{}", s.name, ep.signal), ep.url.clone())
+        .with_queue_capacity(s.queue_capacity)
+        .with_max_item_bytes(MAX_ITEM_BYTES)
+        .with_max_request_bytes(MAX_REQUEST_BYTES)
+        .with_max_batch(s.max_batch)
+        .with_max_delay(delay)
+        .with_request_timeout(ep.timeout.unwrap_or(Duration::ZERO))
+        .with_retries(s.max_attempts, s.retry_base)
+        .with_offline_storage(storage)
+        .with_classifier(OtlpAnswers {
+            signal: ep.signal,
+            protocol: ep.protocol,
+            auth: s.auth.is_some(),
+        })
+        // Only redirects to the same host: an OTLP endpoint has no domain list to trust.
+        .with_redirect_suffixes(&[]);
+    for (k, v) in &ep.headers {
+        b = b.with_header(k.clone(), v.clone());
+    }
+    if let Some(auth) = &s.auth {
+        b = b.with_auth(auth.clone());
+    }
+    let ep = ep.clone();
+    b.with_transport(move || {
+        ep.transport()
+            .unwrap_or_else(|e| Box::new(Unavailable(e)) as Box<dyn Transport>)
+    })
+}
+
+/// Starts one pipeline per endpoint.
+pub(crate) fn spawn(
+    s: &Settings,
+    endpoints: &[Endpoint],
+    resource: &Arc<ResourceCell>,
+) -> Result<Pipelines, ExportError> {
+    let mut p = Pipelines::default();
+    for ep in endpoints {
+        let resource = resource.clone();
+        match ep.signal {
+            Signal::Traces => {
+                let enc = TracesEncoder {
+                    ep: ep.clone(),
+                    resource,
+                };
+                p.traces = Some(pipeline(s, ep, s.delays[0]).spawn_with(enc)?);
+            }
+            Signal::Logs => {
+                let enc = LogsEncoder {
+                    ep: ep.clone(),
+                    resource,
+                };
+                p.logs = Some(pipeline(s, ep, s.delays[1]).spawn_with(enc)?);
+            }
+            Signal::Metrics => {
+                let enc = MetricsEncoder {
+                    ep: ep.clone(),
+                    resource,
+                    aggregator: Aggregator::new(
+                        s.temporality,
+                        s.bounds.clone(),
+                        convert::unix_nanos(SystemTime::now()),
+                    ),
+                };
+                p.metrics = Some(
+                    pipeline(s, ep, s.metric_interval)
+                        .with_collect_interval(s.metric_interval)
+                        .spawn_with(enc)?,
+                );
+            }
+        }
+    }
+    Ok(p)
+}
