@@ -37,6 +37,56 @@ fn text_lines_end_with_the_ids() {
 }
 
 #[test]
+fn text_lines_have_no_ansi_even_when_the_fmt_layer_colours_span_fields() {
+    // With tracing-subscriber's `ansi` feature on (as in its default features), a stock fmt
+    // layer formats span fields with ANSI styling; the text format removes it.
+    let stock = CaptureWriter::new();
+    let ours = CaptureWriter::new();
+    let layer = CaptureWriter::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(tracing_subscriber::fmt::layer().with_writer(stock.clone()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(true)
+                .event_format(correlation::text())
+                .with_writer(ours.clone()),
+        )
+        .with(correlation::text().layer().with_writer(layer.clone()));
+    with_default(subscriber, || {
+        let span = tracing::info_span!("request", id = 3, user = "ada");
+        span.in_scope(|| tracing::info!(tokens = 46, "answered"));
+    });
+    if std::env::var_os("NO_COLOR").is_none() {
+        assert!(stock.contents().contains('\x1b'), "the stock layer colours");
+    }
+    for out in [ours.contents(), layer.contents()] {
+        assert!(!out.contains('\x1b'), "{out:?}");
+        assert!(
+            out.contains("request{id=3 user=\"ada\"}: formats: answered tokens=46 operation_Id="),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn wrap_takes_any_format_without_a_turbofish() {
+    let out = CaptureWriter::new();
+    let format = correlation::TextFormat::wrap(tracing_subscriber::fmt::format().compact());
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(format.layer().with_writer(out.clone()));
+    let trace = with_default(subscriber, || {
+        let span = tracing::info_span!("compact");
+        span.in_scope(|| tracing::info!("inside"));
+        span.trace_id().unwrap()
+    });
+    let text = out.contents();
+    assert!(text.contains("inside"), "{text}");
+    assert!(text.contains(&format!("operation_Id={trace}")), "{text}");
+}
+
+#[test]
 fn json_escapes_and_flattens() {
     let out = CaptureWriter::new();
     let subscriber = tracing_subscriber::registry()
