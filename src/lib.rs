@@ -112,6 +112,9 @@
 //! | `otlp-grpc` | no | OTLP/gRPC for the `otlp` layer |
 //! | `presets` | yes | `presets`: OTLP backend presets as data (Sentry, Honeycomb, Datadog, ...) |
 //! | `testing` | no | the correlation layer's injectable clock and id generator |
+//! | `http` | no | `http`: SERVER/CLIENT spans with W3C propagation for tower servers and clients, `HeaderMap` extract/inject |
+//! | `http-axum` | no | `http` with axum's route template and peer address |
+//! | `http-reqwest` | no | `http` with `TracingMiddleware` for reqwest-middleware / reqwest 0.13 |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "correlation")]
@@ -160,6 +163,10 @@ pub use tracing_insights_otlp as otlp;
 #[cfg(feature = "presets")]
 #[cfg_attr(docsrs, doc(cfg(feature = "presets")))]
 pub use tracing_insights_presets as presets;
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use tracing_insights_http as http;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(all(doctest, feature = "correlation"))]
