@@ -18,9 +18,8 @@ use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 use tracing::Dispatch;
 use tracing_insights_correlation as correlation;
-use tracing_insights_live_metrics::{
-    LiveMetricsLayer, ManualClock, QpsRequest, QpsResponse, Transport,
-};
+use tracing_insights_live_metrics::testing::{ManualClock, QpsRequest, QpsResponse, Transport};
+use tracing_insights_live_metrics::LiveMetricsLayer;
 use tracing_subscriber::prelude::*;
 
 pub mod export;
@@ -348,7 +347,7 @@ fn appinsights_stack() -> Stack {
         .with_connection_string(loopback_connection_string(&sink))
         .with_queue_capacity(EXPORT_QUEUE)
         .with_max_batch(512)
-        .with_max_delay(Duration::from_secs(5))
+        .with_batch_delay(Duration::from_secs(5))
         .with_resource_metric(false)
         .build()
         .expect("App Insights layer");

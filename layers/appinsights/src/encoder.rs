@@ -1,14 +1,13 @@
 //! Builds and encodes envelopes on a worker thread, so the application thread only copies
 //! what a span or event says (its fields, ids and times) into a bounded queue.
 //!
-//! Measured (BENCHMARKS.md, issue 4 rungs): mapping a request's five envelopes into
+//! Measured (BENCHMARKS.md, the exporter rungs): mapping a request's five envelopes into
 //! `serde_json` trees and encoding them on the application thread cost about 290k
 //! instructions per request, 6.7 times `opentelemetry-application-insights`' request-thread
 //! cost; the copy made here is a small fraction of that.
 
-use crate::layer::Shared;
 use crate::mapping::{self, ErrorExtra, EventSpan, SpanInput};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use crate::shared::Shared;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -171,11 +170,9 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
         match job {
             Job::Span(j) => {
                 // A mapping bug loses one item, never the thread.
-                let _ = catch_unwind(AssertUnwindSafe(|| encode_span(shared, exporter, &j)));
+                shared.contain(|| encode_span(shared, exporter, &j));
             }
-            Job::Event(j) => {
-                let _ = catch_unwind(AssertUnwindSafe(|| encode_event(shared, exporter, &j)));
-            }
+            Job::Event(j) => shared.contain(|| encode_event(shared, exporter, &j)),
             Job::Barrier(done) => {
                 let _ = done.send(());
             }

@@ -2,8 +2,8 @@
 //! handle, and the optional panic hook.
 
 use crate::encoder::Encoder;
-use crate::layer::Shared;
 use crate::mapping;
+use crate::shared::Shared;
 use std::fmt;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -12,26 +12,17 @@ use std::time::{Duration, Instant};
 use tracing_insights_correlation::FieldValue;
 use tracing_insights_export::{ExportGuard, Exporter, ShutdownError};
 
-/// A cheap, cloneable handle that ends the current metric interval and flushes the export
-/// queue; what [`install_panic_hook`] uses. Get it from [`Guard::flush_handle`].
+/// The running pipeline: shared state, the encoder's queue and the export queue.
 #[derive(Clone)]
-pub struct FlushHandle {
+pub(crate) struct Pipeline {
     pub(crate) shared: Arc<Shared>,
     pub(crate) exporter: Exporter,
     pub(crate) encoder: Encoder,
 }
 
-impl fmt::Debug for FlushHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FlushHandle")
-            .field("exporter", &self.exporter)
-            .finish_non_exhaustive()
-    }
-}
-
-impl FlushHandle {
+impl Pipeline {
     /// Ends the metric interval now: every series with a point is queued as MetricData.
-    pub fn collect_metrics(&self) {
+    fn collect_metrics(&self) {
         let time = self.shared.clock().now();
         let part_a = self.shared.part_a();
         for (series, point) in self.shared.metrics.collect() {
@@ -50,8 +41,7 @@ impl FlushHandle {
         }
     }
 
-    /// Ends the metric interval, then sends everything queued and waits up to `timeout`.
-    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+    fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
         let deadline = Instant::now() + timeout;
         self.collect_metrics();
         // Spans and events handed over so far must reach the export queue first.
@@ -62,62 +52,117 @@ impl FlushHandle {
             .flush(deadline.saturating_duration_since(Instant::now()))
     }
 
+    fn dropped(&self) -> u64 {
+        self.exporter.dropped() + self.encoder.dropped()
+    }
+}
+
+/// A cheap, cloneable handle that ends the current metric interval and flushes the export
+/// queue; what [`install_panic_hook`] uses. Get it from [`AppInsightsGuard::flush_handle`].
+/// The handle of a disabled layer does nothing.
+#[derive(Clone)]
+pub struct FlushHandle {
+    pipeline: Option<Pipeline>,
+}
+
+impl fmt::Debug for FlushHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlushHandle")
+            .field("exporter", &self.pipeline.as_ref().map(|p| &p.exporter))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlushHandle {
+    /// Ends the metric interval now: every series with a point is queued as MetricData.
+    pub fn collect_metrics(&self) {
+        if let Some(p) = &self.pipeline {
+            p.collect_metrics();
+        }
+    }
+
+    /// Ends the metric interval, then sends everything queued and waits up to `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        match &self.pipeline {
+            Some(p) => p.flush(timeout),
+            None => Ok(()),
+        }
+    }
+
     /// Measurements that went to a metric's overflow series (attribute `otel.metric.overflow`)
     /// because the metric already had the most attribute sets allowed.
     pub fn metric_overflows(&self) -> u64 {
-        self.shared.metrics.overflows()
+        self.pipeline
+            .as_ref()
+            .map_or(0, |p| p.shared.metrics.overflows())
     }
 }
 
 /// Keeps the export worker and the metric timer alive; [`shutdown`](Self::shutdown) ends the
-/// metric interval, flushes and stops. Dropping it does the same as a bounded best effort
-/// (at most 2 s).
+/// metric interval, flushes and stops. Dropping it does the same as a bounded best effort:
+/// at most about 3 s (1 s for the encoder to drain, then the export worker's 2 s flush).
 #[must_use = "dropping the guard stops the exporter; keep it until the end of main and call shutdown()"]
-pub struct Guard {
+pub struct AppInsightsGuard {
     handle: FlushHandle,
     export: Option<ExportGuard>,
     encoder: Option<JoinHandle<()>>,
     timer: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
-impl fmt::Debug for Guard {
+impl fmt::Debug for AppInsightsGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guard")
+        f.debug_struct("AppInsightsGuard")
             .field("export", &self.export)
             .field("metric_overflows", &self.metric_overflows())
             .finish_non_exhaustive()
     }
 }
 
-impl Guard {
+impl AppInsightsGuard {
+    /// The guard of a running pipeline; `interval` is the metric timer's (none: metrics off).
     pub(crate) fn new(
-        handle: FlushHandle,
+        pipeline: Pipeline,
         export: ExportGuard,
         encoder: JoinHandle<()>,
-        interval: Duration,
+        interval: Option<Duration>,
     ) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        let timer_handle = handle.clone();
-        let timer = std::thread::Builder::new()
-            .name("tracing-insights-appinsights-metrics".into())
-            .spawn(move || {
-                // Our own work is never telemetry.
-                let _quiet =
-                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-                loop {
-                    match rx.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => timer_handle.collect_metrics(),
-                        _ => return,
+        let timer = interval.and_then(|interval| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let timer_pipeline = pipeline.clone();
+            std::thread::Builder::new()
+                .name("tracing-insights-appinsights-metrics".into())
+                .spawn(move || {
+                    // Our own work is never telemetry.
+                    let _quiet = tracing::subscriber::set_default(
+                        tracing::subscriber::NoSubscriber::default(),
+                    );
+                    loop {
+                        match rx.recv_timeout(interval) {
+                            Err(RecvTimeoutError::Timeout) => timer_pipeline.collect_metrics(),
+                            _ => return,
+                        }
                     }
-                }
-            })
-            .ok()
-            .map(|t| (tx, t));
+                })
+                .ok()
+                .map(|t| (tx, t))
+        });
         Self {
-            handle,
+            handle: FlushHandle {
+                pipeline: Some(pipeline),
+            },
             export: Some(export),
             encoder: Some(encoder),
             timer,
+        }
+    }
+
+    /// The guard of a disabled layer: no thread, nothing to flush.
+    pub(crate) fn disabled() -> Self {
+        Self {
+            handle: FlushHandle { pipeline: None },
+            export: None,
+            encoder: None,
+            timer: None,
         }
     }
 
@@ -148,11 +193,11 @@ impl Guard {
     /// Lets the encoder finish what it was handed, then stops it (later items are dropped
     /// and counted). `false` if it did not finish within `timeout`.
     fn stop_encoder(&mut self, timeout: Duration) -> bool {
-        let Some(thread) = self.encoder.take() else {
+        let (Some(thread), Some(p)) = (self.encoder.take(), &self.handle.pipeline) else {
             return true;
         };
-        let drained = self.handle.encoder.drain(timeout);
-        self.handle.encoder.stop();
+        let drained = p.encoder.drain(timeout);
+        p.encoder.stop();
         if drained {
             let _ = thread.join();
         }
@@ -170,12 +215,24 @@ impl Guard {
     /// Items dropped: the encoder's or the export queue was full, or the export pipeline
     /// gave them up.
     pub fn dropped(&self) -> u64 {
-        self.handle.exporter.dropped() + self.handle.encoder.dropped()
+        self.handle.pipeline.as_ref().map_or(0, Pipeline::dropped)
     }
 
     /// Envelopes delivered.
     pub fn sent(&self) -> u64 {
-        self.handle.exporter.sent()
+        self.handle
+            .pipeline
+            .as_ref()
+            .map_or(0, |p| p.exporter.sent())
+    }
+
+    /// Panics contained in the layer's callbacks and on the encoder thread (each lost at
+    /// most one item; the application never saw them).
+    pub fn contained_panics(&self) -> u64 {
+        self.handle
+            .pipeline
+            .as_ref()
+            .map_or(0, |p| p.shared.contained_panics())
     }
 
     /// See [`FlushHandle::metric_overflows`].
@@ -184,7 +241,7 @@ impl Guard {
     }
 }
 
-impl Drop for Guard {
+impl Drop for AppInsightsGuard {
     fn drop(&mut self) {
         if self.export.is_some() {
             self.stop_metrics();
@@ -239,9 +296,12 @@ fn report_panic(handle: &FlushHandle, info: &std::panic::PanicInfo<'_>, timeout:
     if let Some(name) = std::thread::current().name() {
         fields.push(("thread.name", FieldValue::Str(name.to_owned())));
     }
-    let shared = &handle.shared;
+    let Some(pipeline) = &handle.pipeline else {
+        return;
+    };
+    let shared = &pipeline.shared;
     let time = shared.clock().now();
-    let span = crate::layer::current_span_context();
+    let span = crate::shared::current_span_context();
     let env = match &span {
         Some((ctx, rate)) if ctx.sampled => {
             let es = mapping::EventSpan {
@@ -273,7 +333,7 @@ fn report_panic(handle: &FlushHandle, info: &std::panic::PanicInfo<'_>, timeout:
         ),
     };
     if let Some(bytes) = mapping::encode(env) {
-        handle.exporter.try_send(bytes);
+        pipeline.exporter.try_send(bytes);
     }
-    let _ = handle.flush(timeout);
+    let _ = pipeline.flush(timeout);
 }

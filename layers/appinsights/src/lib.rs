@@ -88,8 +88,16 @@
 //! pre-aggregated standard metrics (`requests/duration`, `dependencies/duration`, in ms).
 //! Each metric keeps at most 2000 attribute sets
 //! ([`AppInsightsBuilder::with_metric_cardinality_limit`]); beyond that, measurements go to
-//! one series with `otel.metric.overflow = True`, counted by [`Guard::metric_overflows`].
+//! one series with `otel.metric.overflow = True`, counted by [`AppInsightsGuard::metric_overflows`].
 //! Recording takes a shared read lock and updates atomics; no lock is held while sending.
+//!
+//! ## Turning it off
+//!
+//! `OTEL_SDK_DISABLED=true` makes [`AppInsightsBuilder::build`] return a layer that does
+//! nothing and starts no thread (no request leaves the process), and a guard whose
+//! `shutdown` is `Ok`. `OTEL_TRACES_EXPORTER=none`, `OTEL_LOGS_EXPORTER=none` and
+//! `OTEL_METRICS_EXPORTER=none` turn one signal off each. The builder's settings, their
+//! defaults and variables are tabled on [`AppInsightsBuilder`].
 //!
 //! ## Panics
 //!
@@ -106,22 +114,32 @@
 //! the sampler's `sampleRate` when it keeps less than 100 %. The application thread only
 //! copies a span's record or an event's fields into a bounded queue (`try_send`); an encoder
 //! thread maps and encodes the envelopes and hands them to the export worker. A full queue
-//! drops and counts ([`Guard::dropped`]); [`Guard::flush`] and [`Guard::shutdown`] wait for
-//! the encoder first. No callback panics into the application. The public API exposes no OpenTelemetry type.
+//! drops and counts ([`AppInsightsGuard::dropped`]); [`AppInsightsGuard::flush`] and [`AppInsightsGuard::shutdown`] wait for
+//! the encoder first. No callback panics into the application (a contained panic is counted,
+//! [`AppInsightsGuard::contained_panics`]). The public API exposes no OpenTelemetry type.
 
+mod builder;
 mod encoder;
 mod exception;
 mod guard;
 mod layer;
 mod mapping;
 mod metrics;
+mod shared;
 pub mod text;
 
+pub use builder::{
+    AppInsightsBuilder, AppInsightsError, METRIC_INTERVAL_ENV, RESOURCE_METRIC_DISABLED_ENV,
+};
 pub use exception::{exception, Exception};
-pub use guard::{install_panic_hook, FlushHandle, Guard};
-pub use layer::{AppInsightsBuilder, AppInsightsLayer, Error};
+pub use guard::{install_panic_hook, AppInsightsGuard, FlushHandle};
+pub use layer::AppInsightsLayer;
 #[doc(hidden)]
 pub use mapping::span_property_filtered;
+pub use tracing_insights_azure::env::{
+    Env, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, SDK_DISABLED_ENV, TRACES_EXPORTER_ENV,
+};
+pub use tracing_insights_azure::CONNECTION_STRING_ENV;
 pub use tracing_insights_azure::{ConnectionString, ConnectionStringError};
 pub use tracing_insights_export::ShutdownError;
 

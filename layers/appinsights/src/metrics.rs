@@ -291,6 +291,12 @@ impl Metrics {
     }
 }
 
+/// Whether `field` is a metric field (`monotonic_counter.`, `counter.`, `gauge.`,
+/// `histogram.` prefixes).
+pub(crate) fn is_metric_field(field: &'static str) -> bool {
+    Instrument::of(field).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tracing_insights_appinsights::{exception, AppInsightsLayer, Guard};
+use tracing_insights_appinsights::{exception, AppInsightsGuard, AppInsightsLayer};
 use tracing_insights_correlation::testing::{ManualClock, ScriptedIds};
 use tracing_insights_correlation::{self as correlation, CorrelationSpanExt, Sampler, TraceId};
 use tracing_subscriber::prelude::*;
@@ -29,7 +29,7 @@ fn of_type<'a>(envs: &'a [Value], base_type: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn layer(port: u16) -> (AppInsightsLayer, Guard) {
+fn layer(port: u16) -> (AppInsightsLayer, AppInsightsGuard) {
     AppInsightsLayer::builder()
         .with_connection_string(format!(
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
@@ -483,7 +483,7 @@ fn the_metric_interval_sends_points_without_a_flush() {
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
         ))
         .with_resource_metric(false)
-        .with_max_delay(Duration::from_millis(50))
+        .with_batch_delay(Duration::from_millis(50))
         .with_metric_interval(Duration::from_millis(100))
         .build()
         .unwrap();

@@ -224,10 +224,14 @@ impl AuthenticationString {
 
     /// Reads [`AUTHENTICATION_STRING_ENV`]; `Ok(None)` when unset or empty.
     pub fn from_env() -> Result<Option<Self>, AuthenticationStringError> {
-        match std::env::var(AUTHENTICATION_STRING_ENV) {
-            Ok(v) if !v.trim().is_empty() => Self::parse(&v).map(Some),
-            _ => Ok(None),
-        }
+        Self::from_env_in(&crate::env::Env::process())
+    }
+
+    /// Reads [`AUTHENTICATION_STRING_ENV`] from `env`; `Ok(None)` when unset or empty.
+    pub fn from_env_in(env: &crate::env::Env) -> Result<Option<Self>, AuthenticationStringError> {
+        env.var(AUTHENTICATION_STRING_ENV)
+            .map(|v| Self::parse(&v))
+            .transpose()
     }
 }
 

@@ -229,11 +229,19 @@ impl ConnectionString {
     /// The connection string from code if given, else from
     /// `APPLICATIONINSIGHTS_CONNECTION_STRING` (builder > environment).
     pub fn resolve(explicit: Option<&str>) -> Result<Self, ConnectionStringError> {
+        Self::resolve_in(explicit, &crate::env::Env::process())
+    }
+
+    /// [`resolve`](Self::resolve) reading the variable from `env`.
+    pub fn resolve_in(
+        explicit: Option<&str>,
+        env: &crate::env::Env,
+    ) -> Result<Self, ConnectionStringError> {
         match explicit {
             Some(s) => Self::parse(s),
-            None => match std::env::var(CONNECTION_STRING_ENV) {
-                Ok(s) if !s.trim().is_empty() => Self::parse(&s),
-                _ => Err(ConnectionStringError::NotConfigured),
+            None => match env.var(CONNECTION_STRING_ENV) {
+                Some(s) => Self::parse(&s),
+                None => Err(ConnectionStringError::NotConfigured),
             },
         }
     }

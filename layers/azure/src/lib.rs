@@ -16,6 +16,9 @@
 //!   bring `reqwest` and a `tokio` runtime, which this crate does not require. Wrapping one is
 //!   a few lines in the application, which owns its runtime:
 //!   `move |scope: &str| rt.block_on(cred.get_token(&[scope], None)).map(...)`.
+//! - [`env`](mod@env): the environment variables both layers honour (`OTEL_SDK_DISABLED`,
+//!   `OTEL_{TRACES,LOGS,METRICS}_EXPORTER`), the [`Env`] source they read them from, and the
+//!   one [`hostname`](env::hostname) both report.
 //! - [`classify`]: which spans are requests and which are dependencies, dependency types
 //!   (the database table), default ports and the success rules.
 
@@ -25,6 +28,7 @@ pub mod auth;
 mod azure_core_credential;
 pub mod classify;
 mod connection_string;
+pub mod env;
 
 pub use connection_string::{
     Authorization, ConnectionString, ConnectionStringError, CONNECTION_STRING_ENV,
@@ -35,6 +39,7 @@ pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
 #[cfg(feature = "azure-core")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure-core")))]
 pub use azure_core_credential::AzureCredential;
+pub use env::{Env, EnvError};
 
 /// The Azure host suffixes within which a service may redirect a client (protocol §2.6),
 /// shared by the ingestion exporter and Live Metrics.

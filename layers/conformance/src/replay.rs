@@ -213,7 +213,7 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
         .with_metric_interval(Duration::from_secs(3600))
         .with_max_batch(100_000)
         .with_queue_capacity(100_000)
-        .with_max_delay(Duration::from_secs(600))
+        .with_batch_delay(Duration::from_secs(600))
         .build()
         .map_err(|e| e.to_string())?;
     let subscriber = tracing_subscriber::registry().with(corr).with(ai);

@@ -1,5 +1,9 @@
 //! Time for the control loop: injectable so tests drive the loop step by step.
 
+// Items re-exported by the `testing` module are `pub`; without that feature only the
+// crate reaches them, and the accessors only the tests call are unused.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
+
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};

@@ -59,6 +59,8 @@ pub(crate) struct Collector {
     docs_len: AtomicUsize,
     max_docs: usize,
     docs_dropped: AtomicU64,
+    /// Panics caught in the layer's callbacks.
+    panics: AtomicU64,
 }
 
 impl Collector {
@@ -74,7 +76,21 @@ impl Collector {
             docs_len: AtomicUsize::new(0),
             max_docs,
             docs_dropped: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
         }
+    }
+
+    /// Runs `f`, containing a panic (counted): a bug in a layer callback must never unwind
+    /// into the application.
+    pub(crate) fn contain(&self, f: impl FnOnce()) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Panics contained so far.
+    pub(crate) fn contained_panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -227,6 +243,7 @@ impl Collector {
     /// Items not kept as documents because the per-second bound was reached or the buffer
     /// was busy (once the bound is reached, items are no longer matched against the
     /// document streams, so this counts them all).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn documents_dropped(&self) -> u64 {
         self.docs_dropped.load(Ordering::Relaxed)
     }

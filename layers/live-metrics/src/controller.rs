@@ -1,6 +1,10 @@
 //! The QuickPulse control loop (protocol §7.3) over an injectable [`Clock`] and
 //! [`Transport`]: ping until somebody watches, post every second while they do.
 
+// Items re-exported by the `testing` module are `pub`; without that feature only the
+// crate reaches them, and the accessors only the tests call are unused.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
+
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -83,7 +87,7 @@ pub(crate) struct Identity {
 }
 
 /// The QuickPulse control loop. The layer's worker thread calls [`Controller::poll`] and
-/// sleeps for what it returns; tests do the same with a [`crate::ManualClock`], advancing
+/// sleeps for what it returns; tests do the same with a [`ManualClock`](crate::clock::ManualClock), advancing
 /// it instead of sleeping.
 pub struct Controller {
     clock: Arc<dyn Clock>,

@@ -1,5 +1,9 @@
 //! Wire details of the QuickPulse protocol (protocol §7.1, §7.2) as small pure functions.
 
+// Items re-exported by the `testing` module are `pub`; without that feature only the
+// crate reaches them, and the accessors only the tests call are unused.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The `api-version` query parameter.
@@ -8,29 +12,29 @@ pub const API_VERSION: &str = "2024-04-01-preview";
 pub const INVARIANT_VERSION: u32 = 5;
 
 /// Request header: .NET ticks of the send time.
-pub const H_TRANSMISSION_TIME: &str = "x-ms-qps-transmission-time";
+pub(crate) const H_TRANSMISSION_TIME: &str = "x-ms-qps-transmission-time";
 /// Request header: host name.
-pub const H_MACHINE_NAME: &str = "x-ms-qps-machine-name";
+pub(crate) const H_MACHINE_NAME: &str = "x-ms-qps-machine-name";
 /// Request header: role instance.
-pub const H_INSTANCE_NAME: &str = "x-ms-qps-instance-name";
+pub(crate) const H_INSTANCE_NAME: &str = "x-ms-qps-instance-name";
 /// Request header: this process's stream id.
-pub const H_STREAM_ID: &str = "x-ms-qps-stream-id";
+pub(crate) const H_STREAM_ID: &str = "x-ms-qps-stream-id";
 /// Request header: cloud role name.
-pub const H_ROLE_NAME: &str = "x-ms-qps-role-name";
+pub(crate) const H_ROLE_NAME: &str = "x-ms-qps-role-name";
 /// Request header: invariant version.
-pub const H_INVARIANT_VERSION: &str = "x-ms-qps-invariant-version";
+pub(crate) const H_INVARIANT_VERSION: &str = "x-ms-qps-invariant-version";
 /// Request and response header: the collection configuration's etag.
-pub const H_CONFIGURATION_ETAG: &str = "x-ms-qps-configuration-etag";
+pub(crate) const H_CONFIGURATION_ETAG: &str = "x-ms-qps-configuration-etag";
 /// Response header: `"true"` when somebody watches the stream.
-pub const H_SUBSCRIBED: &str = "x-ms-qps-subscribed";
+pub(crate) const H_SUBSCRIBED: &str = "x-ms-qps-subscribed";
 /// Response header: how long to wait before the next ping, in ms.
-pub const H_POLLING_INTERVAL_HINT: &str = "x-ms-qps-service-polling-interval-hint";
+pub(crate) const H_POLLING_INTERVAL_HINT: &str = "x-ms-qps-service-polling-interval-hint";
 /// Response header: the endpoint to use from now on.
-pub const H_ENDPOINT_REDIRECT: &str = "x-ms-qps-service-endpoint-redirect-v2";
+pub(crate) const H_ENDPOINT_REDIRECT: &str = "x-ms-qps-service-endpoint-redirect-v2";
 
 /// The host suffixes a redirect may point to (protocol §2.6, the list Microsoft's exporter
 /// accepts for cross-host redirects): the same list the ingestion exporter follows.
-pub use tracing_insights_azure::ALLOWED_REDIRECT_SUFFIXES;
+use tracing_insights_azure::ALLOWED_REDIRECT_SUFFIXES;
 
 /// Where a `x-ms-qps-service-endpoint-redirect-v2` value may take us: `Some("https://host[:port]")`
 /// when the value is an `https` URI with no userinfo whose host ends with one of
@@ -91,7 +95,7 @@ pub fn dotnet_ticks(t: SystemTime) -> u64 {
 }
 
 /// RFC 3339 UTC with microseconds, e.g. `2026-11-22T00:07:33.583429Z`.
-pub fn rfc3339_micros(t: SystemTime) -> String {
+pub(crate) fn rfc3339_micros(t: SystemTime) -> String {
     humantime::format_rfc3339_micros(t.max(UNIX_EPOCH)).to_string()
 }
 
@@ -122,25 +126,6 @@ pub fn iso8601_duration(d: Duration) -> String {
         s.push_str(&format!("{secs}.{}S", frac.trim_end_matches('0')));
     }
     s
-}
-
-/// The machine's host name (`/proc/sys/kernel/hostname`, `HOSTNAME`, `COMPUTERNAME`, else
-/// `"localhost"`).
-pub(crate) fn hostname() -> String {
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let h = h.trim();
-        if !h.is_empty() {
-            return h.to_owned();
-        }
-    }
-    for var in ["HOSTNAME", "COMPUTERNAME"] {
-        if let Ok(h) = std::env::var(var) {
-            if !h.trim().is_empty() {
-                return h.trim().to_owned();
-            }
-        }
-    }
-    "localhost".to_owned()
 }
 
 /// A fresh stream id: 32 lower-case hex digits.

@@ -1,5 +1,9 @@
 //! The HTTP side of the control loop, behind a trait so tests can play the service.
 
+// Items re-exported by the `testing` module are `pub`; without that feature only the
+// crate reaches them, and the accessors only the tests call are unused.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
+
 use std::fmt;
 use std::time::Duration;
 

@@ -10,9 +10,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use tracing_insights_correlation as correlation;
-use tracing_insights_live_metrics::{
-    CallKind, LiveMetricsLayer, LiveState, ManualClock, QpsRequest, QpsResponse, Transport,
+use tracing_insights_live_metrics::testing::{
+    CallKind, LiveState, ManualClock, QpsRequest, QpsResponse, Transport,
 };
+use tracing_insights_live_metrics::LiveMetricsLayer;
 use tracing_subscriber::prelude::*;
 
 const CS: &str =
@@ -127,7 +128,7 @@ impl Transport for ScriptedService {
 
 impl ScriptedService {
     fn clock_elapsed(&self) -> Duration {
-        tracing_insights_live_metrics::Clock::elapsed(&self.clock)
+        tracing_insights_live_metrics::testing::Clock::elapsed(&self.clock)
     }
 }
 
@@ -267,12 +268,17 @@ fn recorded_conversation_replayed() {
         .build();
     let (layer, mut ctl) = LiveMetricsLayer::builder()
         .with_connection_string(CS)
-        .with_resource(resource)
         .with_machine_name("vm")
         .build_with(loop_clock.clone(), service)
         .unwrap();
+    // The correlation layer's resource names the role (a builder resource is only a
+    // fallback for a stack without one).
     let subscriber = tracing_subscriber::registry()
-        .with(correlation::layer().with_clock(span_clock.clone()))
+        .with(
+            correlation::layer()
+                .with_clock(span_clock.clone())
+                .with_resource(resource),
+        )
         .with(layer.clone());
     let _d = tracing::subscriber::set_default(subscriber);
 
@@ -482,7 +488,7 @@ fn recorded_conversation_replayed() {
 }
 
 fn loop_clock_elapsed(c: &ManualClock) -> Duration {
-    tracing_insights_live_metrics::Clock::elapsed(c)
+    tracing_insights_live_metrics::testing::Clock::elapsed(c)
 }
 
 fn check_metrics(p: &Value, e: &Expect, configured: bool, n: usize) {

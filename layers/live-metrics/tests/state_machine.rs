@@ -5,9 +5,11 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 use tracing_insights_correlation as correlation;
+use tracing_insights_live_metrics::testing::{
+    CallKind, Clock, Controller, LiveState, ManualClock, QpsRequest, QpsResponse, Transport,
+};
 use tracing_insights_live_metrics::{
-    AccessToken, CallKind, Clock, Controller, Error, LiveMetricsLayer, LiveState, ManualClock,
-    QpsRequest, QpsResponse, TokenError, TokenProvider, Transport,
+    AccessToken, LiveMetricsError, LiveMetricsLayer, TokenError, TokenProvider,
 };
 use tracing_subscriber::prelude::*;
 
@@ -409,7 +411,10 @@ fn bearer_token_and_secrets() {
             },
         )
         .unwrap_err();
-    assert!(matches!(err, Error::MissingTokenProvider), "{err}");
+    assert!(
+        matches!(err, LiveMetricsError::MissingTokenProvider),
+        "{err}"
+    );
     let clock = ManualClock::new(UNIX_EPOCH);
     let log = Log::default();
     let builder = LiveMetricsLayer::builder()
@@ -450,7 +455,10 @@ fn bad_configuration_is_an_error() {
             },
         )
         .unwrap_err();
-    assert!(matches!(err, Error::ConnectionString(_)), "{err}");
+    assert!(
+        matches!(err, LiveMetricsError::ConnectionString(_)),
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation as correlation;
-use tracing_insights_live_metrics::LiveMetricsLayer;
+use tracing_insights_live_metrics::{Env, LiveMetricsLayer, LIVE_METRICS_ENABLED_ENV};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug)]
@@ -175,4 +175,33 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
         .any(|d| d["DocumentType"] == "Trace" && d["Message"] == "answered"));
     guard.shutdown(Duration::from_secs(10)).unwrap();
     assert!(!layer.is_collecting());
+}
+
+const KEY: &str = "0123abcd-0000-4000-8000-000000000000";
+
+#[test]
+fn enabled_explicitly_it_connects() {
+    // The control case of `disabled.rs`: with the variable `true` the endpoint is reached.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cs = format!("InstrumentationKey={KEY};LiveEndpoint=http://127.0.0.1:{port}/");
+    let (layer, guard) = LiveMetricsLayer::builder()
+        .with_env(Env::from_pairs([
+            ("APPLICATIONINSIGHTS_CONNECTION_STRING", cs.as_str()),
+            (LIVE_METRICS_ENABLED_ENV, "true"),
+        ]))
+        .with_request_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(layer.is_enabled());
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut connected = false;
+    while Instant::now() < until && !connected {
+        connected = listener.accept().is_ok();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(connected, "the enabled layer never pinged");
+    drop(listener);
+    let _ = guard.shutdown(Duration::from_secs(5));
 }

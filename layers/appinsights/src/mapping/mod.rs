@@ -1,0 +1,61 @@
+//! Span / event → envelope, following Microsoft's exporter (`azure-monitor-opentelemetry-exporter`),
+//! one file per signal: [`part_a`] (context tags), [`attributes`] (properties,
+//! measurements), [`targets`] (URLs, dependency targets), [`span`], [`event`], [`metric`],
+//! and [`encode`] (bytes, cut to the item limit). Each signal builds a `serde_json::Value`
+//! through [`envelope`]; the encoder thread serialises it with [`encode()`].
+
+use crate::text::format_time;
+use serde_json::{json, Map, Value};
+use std::time::SystemTime;
+
+mod attributes;
+mod encode;
+mod event;
+mod metric;
+mod part_a;
+mod span;
+mod targets;
+#[cfg(test)]
+mod tests;
+
+pub use attributes::span_property_filtered;
+pub(crate) use attributes::*;
+pub(crate) use encode::*;
+pub(crate) use event::*;
+pub(crate) use metric::*;
+pub(crate) use part_a::*;
+pub(crate) use span::*;
+use targets::*;
+
+/// Envelope names.
+pub(crate) const REQUEST: &str = "Microsoft.ApplicationInsights.Request";
+pub(crate) const DEPENDENCY: &str = "Microsoft.ApplicationInsights.RemoteDependency";
+pub(crate) const MESSAGE: &str = "Microsoft.ApplicationInsights.Message";
+pub(crate) const EXCEPTION: &str = "Microsoft.ApplicationInsights.Exception";
+pub(crate) const EVENT: &str = "Microsoft.ApplicationInsights.Event";
+pub(crate) const AVAILABILITY: &str = "Microsoft.ApplicationInsights.Availability";
+pub(crate) const METRIC: &str = "Microsoft.ApplicationInsights.Metric";
+
+pub(crate) fn envelope(
+    name: &str,
+    ikey: &str,
+    time: SystemTime,
+    tags: Tags,
+    sample_rate: Option<f64>,
+    base_type: &str,
+    base_data: Value,
+) -> Value {
+    let mut env = Map::new();
+    env.insert("name".into(), json!(name));
+    env.insert("iKey".into(), json!(ikey));
+    env.insert("tags".into(), Value::Object(tags.0));
+    env.insert("time".into(), json!(format_time(time)));
+    if let Some(r) = sample_rate {
+        env.insert("sampleRate".into(), json!(r));
+    }
+    env.insert(
+        "data".into(),
+        json!({"baseType": base_type, "baseData": base_data}),
+    );
+    Value::Object(env)
+}

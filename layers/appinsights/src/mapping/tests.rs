@@ -1,0 +1,189 @@
+//! The mapping's unit tests.
+
+use super::*;
+use serde_json::Value;
+use std::time::UNIX_EPOCH;
+use tracing_insights_correlation::{FieldValue, Resource, SpanKind, SpanLink, SpanStatus};
+
+#[test]
+fn url_helpers() {
+    assert_eq!(url_path("https://a.b:8443/x/y?q=1"), "/x/y");
+    assert_eq!(url_path("https://a.b"), "/");
+    assert_eq!(url_netloc("https://u@a.b:1/x"), Some(("https", "a.b:1")));
+    assert_eq!(split_port("a.b:80"), ("a.b", Some(80)));
+    assert_eq!(split_port("a.b"), ("a.b", None));
+}
+
+#[test]
+fn links_format() {
+    let l = SpanLink {
+        trace_id: tracing_insights_correlation::TraceId::from_hex(
+            "5ff7651916cd43dd8448eb211c80319c",
+        )
+        .unwrap(),
+        span_id: tracing_insights_correlation::SpanId::from_hex("6000000000000001").unwrap(),
+    };
+    assert_eq!(
+        links_json(&[l]),
+        r#"[{"operation_Id": "5ff7651916cd43dd8448eb211c80319c", "id": "6000000000000001"}]"#
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn properties_never_panic(k in "\\PC{0,200}", v in "\\PC*") {
+        let fields = [(Box::leak(k.into_boxed_str()) as &'static str, FieldValue::Str(v))];
+        let p = properties(Attrs(&fields));
+        for (k, v) in p {
+            proptest::prop_assert!(k.chars().count() <= MAX_PROP_KEY);
+            proptest::prop_assert!(v.as_str().unwrap().chars().count() <= MAX_PROP_VALUE);
+        }
+    }
+}
+
+fn span(kind: SpanKind, fields: &[(&'static str, FieldValue)]) -> Value {
+    let part_a = PartA::new(&Resource::from_attributes([("service.name", "svc")]));
+    let t = UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200);
+    let input = SpanInput {
+        name: "span",
+        kind,
+        status: SpanStatus::Unset,
+        fields,
+        trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+        span_id: "b7ad6b7169203331".into(),
+        parent_id: None,
+        links: &[],
+        start: t,
+        end: t,
+        sampler_rate: 100.0,
+    };
+    span_envelope(&part_a, "k", &input)["data"]["baseData"].clone()
+}
+
+fn s(v: &str) -> FieldValue {
+    FieldValue::Str(v.into())
+}
+
+#[test]
+fn documented_dependency_examples() {
+    // Protocol §3.8: a kafka PRODUCER span.
+    let bd = span(
+        SpanKind::Producer,
+        &[
+            ("messaging.system", s("kafka")),
+            ("messaging.destination", s("topic1")),
+        ],
+    );
+    assert_eq!(bd["type"], "Queue Message | kafka");
+    assert_eq!(bd["target"], "topic1");
+    // §3.4 rule 7: unknown CLIENT, no scheme: the port is kept.
+    let bd = span(
+        SpanKind::Client,
+        &[
+            ("net.peer.name", s("x")),
+            ("net.peer.port", FieldValue::I64(80)),
+        ],
+    );
+    assert_eq!(bd["type"], "N/A");
+    assert_eq!(bd["target"], "x:80");
+    // RPC: the system's value (deviation rpc_type_is_system_value).
+    let bd = span(SpanKind::Client, &[("rpc.system", s("grpc"))]);
+    assert_eq!(bd["type"], "grpc");
+    assert_eq!(bd["target"], "grpc");
+    // §3.8: CLIENT HTTP with url.full on :443 and no url.scheme keeps the port.
+    let bd = span(
+        SpanKind::Client,
+        &[
+            ("http.request.method", s("POST")),
+            ("url.full", s("https://api.example.com:443/v1/items?x=1")),
+            ("server.address", s("api.example.com")),
+            ("server.port", FieldValue::I64(443)),
+            ("http.response.status_code", FieldValue::I64(500)),
+        ],
+    );
+    assert_eq!(bd["name"], "POST /v1/items");
+    assert_eq!(bd["target"], "api.example.com:443");
+    assert_eq!(bd["resultCode"], "500");
+    // INTERNAL Azure SDK span.
+    let bd = span(
+        SpanKind::Internal,
+        &[("az.namespace", s("Microsoft.KeyVault"))],
+    );
+    assert_eq!(bd["type"], "InProc | Microsoft.KeyVault");
+}
+
+#[test]
+fn documented_request_examples() {
+    // Protocol §3.3 captured example.
+    let bd = span(
+        SpanKind::Server,
+        &[
+            ("http.request.method", s("GET")),
+            ("url.scheme", s("https")),
+            ("server.address", s("example.com")),
+            ("server.port", FieldValue::I64(8443)),
+            ("url.path", s("/users/42")),
+            ("url.query", s("a=1")),
+            ("http.route", s("/users/{id}")),
+            ("http.response.status_code", FieldValue::I64(404)),
+        ],
+    );
+    assert_eq!(bd["name"], "GET /users/{id}");
+    assert_eq!(bd["url"], "https://example.com:8443/users/42?a=1");
+    assert_eq!(bd["responseCode"], "404");
+    assert_eq!(bd["success"], false);
+    // Messaging consumer (not Azure SDK): source = peer/destination.
+    let bd = span(
+        SpanKind::Consumer,
+        &[
+            ("messaging.system", s("kafka")),
+            ("messaging.destination", s("orders")),
+            ("net.peer.name", s("broker")),
+        ],
+    );
+    assert_eq!(bd["source"], "broker/orders");
+    assert_eq!(bd["success"], true);
+}
+
+proptest::proptest! {
+    #[test]
+    fn every_field_of_every_kind_is_cut_and_never_panics(
+        v in "\\PC{0,3000}",
+        kind in 0usize..5,
+    ) {
+        let kind = [SpanKind::Server, SpanKind::Client, SpanKind::Producer,
+            SpanKind::Consumer, SpanKind::Internal][kind];
+        let keys = ["http.request.method", "url.full", "http.route", "server.address",
+            "db.system.name", "db.query.text", "db.namespace", "messaging.system",
+            "messaging.destination", "rpc.system", "gen_ai.system", "az.namespace",
+            "enduser.id", "session.id", "client.address", "user_agent.original",
+            "microsoft.custom_measurements", "peer.service", "net.peer.name",
+            "otel.link_attributes", "ai.operation.name", "custom"];
+        let fields: Vec<(&'static str, FieldValue)> =
+            keys.iter().map(|k| (*k, FieldValue::Str(v.clone()))).collect();
+        let bd = span(kind, &fields);
+        for (key, max) in [("name", 1024), ("url", 2048), ("source", 1024), ("type", 1024),
+            ("target", 1024), ("data", 8192), ("responseCode", 1024), ("resultCode", 1024)] {
+            if let Some(x) = bd[key].as_str() {
+                proptest::prop_assert!(x.chars().count() <= max, "{} too long", key);
+            }
+        }
+        let part_a = PartA::new(&Resource::from_attributes([("service.name", v.as_str())]));
+        let env = event_envelope(&part_a, "k", UNIX_EPOCH, &tracing_core::Level::INFO, "t",
+            &fields, None, None);
+        for (k, t) in env["tags"].as_object().unwrap() {
+            if let Some(max) = tag_limit(k) {
+                proptest::prop_assert!(t.as_str().unwrap().chars().count() <= max);
+            }
+        }
+    }
+}
+
+#[test]
+fn euro_property_is_cut_on_a_char_boundary() {
+    let fields = [("big", FieldValue::Str("€".repeat(10_000)))];
+    let p = properties(Attrs(&fields));
+    let v = p["big"].as_str().unwrap();
+    assert_eq!(v.chars().count(), MAX_PROP_VALUE);
+    assert!(v.chars().all(|c| c == '€'));
+}

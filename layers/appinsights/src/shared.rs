@@ -1,0 +1,108 @@
+//! What the layer, the encoder thread, the metric timer and the panic hook share: the
+//! instrumentation key, part A (from the correlation layer's resource), the clock, the
+//! sampler's percentage and the metric store.
+
+use crate::mapping::PartA;
+use crate::metrics::Metrics;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use tracing_insights_correlation::{
+    find_span_data, Clock, CorrelationLayer, Resource, SpanContext, SystemClock,
+};
+use tracing_subscriber::registry::LookupSpan;
+
+pub(crate) struct Shared {
+    pub(crate) ikey: String,
+    pub(crate) application_id: Option<String>,
+    part_a: OnceLock<PartA>,
+    /// The correlation layer's clock (set when the layer is registered), unless overridden.
+    clock: OnceLock<Arc<dyn Clock>>,
+    /// The correlation layer's sampler percentage.
+    sampler_rate: OnceLock<f64>,
+    /// The resource used when no correlation layer is stacked (the builder's, else the
+    /// environment's).
+    fallback_resource: Option<Resource>,
+    pub(crate) metrics: Metrics,
+    /// Panics caught in a layer callback or on the encoder thread.
+    panics: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        ikey: String,
+        application_id: Option<String>,
+        clock: Option<Arc<dyn Clock>>,
+        fallback_resource: Option<Resource>,
+        metrics: Metrics,
+    ) -> Self {
+        let shared = Self {
+            ikey,
+            application_id,
+            part_a: OnceLock::new(),
+            clock: OnceLock::new(),
+            sampler_rate: OnceLock::new(),
+            fallback_resource,
+            metrics,
+            panics: AtomicU64::new(0),
+        };
+        if let Some(clock) = clock {
+            let _ = shared.clock.set(clock);
+        }
+        shared
+    }
+
+    /// Takes the correlation layer's resource, clock and sampling rate (the first call wins).
+    pub(crate) fn adopt(&self, correlation: &CorrelationLayer) {
+        self.set_resource(correlation.resource());
+        // Event and metric times come from the same clock as span times.
+        let _ = self.clock.set(correlation.clock());
+        let _ = self.sampler_rate.set(correlation.sampler().sample_rate());
+    }
+
+    pub(crate) fn set_resource(&self, resource: &Resource) {
+        if self.part_a.get().is_none() {
+            let _ = self.part_a.set(PartA::new(resource));
+        }
+    }
+
+    /// Part A: the correlation layer's resource, else the fallback.
+    pub(crate) fn part_a(&self) -> &PartA {
+        self.part_a.get_or_init(|| match &self.fallback_resource {
+            Some(r) => PartA::new(r),
+            None => PartA::new(&Resource::from_env()),
+        })
+    }
+
+    /// Event and metric times: the correlation layer's clock.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.get_or_init(|| Arc::new(SystemClock)).as_ref()
+    }
+
+    /// Runs `f`, containing a panic (counted): a bug here must never unwind into the
+    /// application or kill a worker thread.
+    pub(crate) fn contain(&self, f: impl FnOnce()) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn contained_panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn sampler_rate(&self) -> f64 {
+        self.sampler_rate.get().copied().unwrap_or(100.0)
+    }
+}
+
+/// The context of the span current on this thread (for the panic hook): ids and the
+/// sampler's percentage, when the subscriber is a `Registry` with the correlation layer.
+pub(crate) fn current_span_context() -> Option<(SpanContext, f64)> {
+    tracing::Span::current()
+        .with_subscriber(|(id, dispatch)| {
+            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+            let span = registry.span(id)?;
+            find_span_data(&span, |d| (d.context(), d.sample_rate()))
+        })
+        .flatten()
+}

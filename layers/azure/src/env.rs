@@ -1,0 +1,178 @@
+//! The environment variables the Azure layers read, and the one source they read them from.
+//!
+//! [`Env::process`] reads the process environment; [`Env::from_pairs`] reads only the pairs
+//! given (tests, or an application that keeps its settings elsewhere), so a test never has to
+//! touch global state. Both layers' builders take one with `with_env`.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// `true` turns every exporter off: the layer does nothing, starts no thread and sends
+/// nothing (OpenTelemetry's variable, honoured by every exporter of this project).
+pub const SDK_DISABLED_ENV: &str = "OTEL_SDK_DISABLED";
+
+/// `none` turns span export off (OpenTelemetry's variable; any other value leaves the Azure
+/// exporters on, since it names exporters of other kinds).
+pub const TRACES_EXPORTER_ENV: &str = "OTEL_TRACES_EXPORTER";
+
+/// `none` turns log export (events) off, as [`TRACES_EXPORTER_ENV`] does for spans.
+pub const LOGS_EXPORTER_ENV: &str = "OTEL_LOGS_EXPORTER";
+
+/// `none` turns metric export off, as [`TRACES_EXPORTER_ENV`] does for spans.
+pub const METRICS_EXPORTER_ENV: &str = "OTEL_METRICS_EXPORTER";
+
+/// A variable that is set but malformed. The message names the variable and says what it
+/// accepts; it never shows the value (it may be a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {expected}")]
+pub struct EnvError {
+    /// The variable.
+    pub name: &'static str,
+    /// What the variable accepts.
+    pub expected: &'static str,
+}
+
+/// Where the Azure layers read environment variables from: the process, or a fixed set of
+/// pairs. `Debug` shows names only, never values.
+#[derive(Clone, Default)]
+pub struct Env {
+    pairs: Option<Arc<[(String, String)]>>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pairs {
+            None => f.write_str("Env::process"),
+            Some(p) => f
+                .debug_tuple("Env::from_pairs")
+                .field(&p.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self { pairs: None }
+    }
+
+    /// Only these variables; the process environment is not read.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            pairs: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The value of `name`, trimmed, if set and not blank.
+    pub fn var(&self, name: &str) -> Option<String> {
+        let raw = match &self.pairs {
+            None => std::env::var(name).ok(),
+            Some(pairs) => pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
+        };
+        raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// A `true` / `false` variable (any case); `None` when unset. Anything else is an error
+    /// naming the variable.
+    pub fn flag(&self, name: &'static str) -> Result<Option<bool>, EnvError> {
+        match self.var(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(_) => Err(EnvError {
+                name,
+                expected: "expected true or false",
+            }),
+        }
+    }
+
+    /// Whether [`SDK_DISABLED_ENV`] is `true`.
+    pub fn sdk_disabled(&self) -> Result<bool, EnvError> {
+        Ok(self.flag(SDK_DISABLED_ENV)?.unwrap_or(false))
+    }
+
+    /// Whether an `OTEL_*_EXPORTER` variable turns its signal off: its list names only
+    /// `none`. Other names (`otlp`, `console`, ...) are other exporters' business and leave
+    /// the Azure ones on.
+    pub fn exporter_off(&self, name: &str) -> bool {
+        self.var(name).is_some_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .all(|p| p.eq_ignore_ascii_case("none"))
+        })
+    }
+}
+
+/// The machine's host name: `/proc/sys/kernel/hostname`, else `HOSTNAME`, else
+/// `COMPUTERNAME` (Windows), else `"localhost"`. What both Azure layers report as the
+/// role instance and machine name when the resource names no instance.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            ["HOSTNAME", "COMPUTERNAME"]
+                .into_iter()
+                .find_map(|var| Env::process().var(var))
+        })
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_exporter_lists() {
+        let env = Env::from_pairs([
+            ("A", " TRUE "),
+            ("B", "false"),
+            ("C", "yes"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "otlp,none"),
+            ("OTEL_METRICS_EXPORTER", " None , none"),
+        ]);
+        assert_eq!(env.flag("A"), Ok(Some(true)));
+        assert_eq!(env.flag("B"), Ok(Some(false)));
+        assert_eq!(env.flag("UNSET"), Ok(None));
+        let e = env.flag("C").unwrap_err();
+        assert!(e.to_string().contains('C') && !e.to_string().contains("yes"));
+        assert!(env.exporter_off(TRACES_EXPORTER_ENV));
+        assert!(!env.exporter_off(LOGS_EXPORTER_ENV));
+        assert!(env.exporter_off(METRICS_EXPORTER_ENV));
+        assert!(!env.exporter_off("UNSET"));
+        assert!(!format!("{env:?}").contains("TRUE"));
+    }
+
+    #[test]
+    fn sdk_disabled_is_a_strict_flag() {
+        assert_eq!(
+            Env::from_pairs([("OTEL_SDK_DISABLED", "True")]).sdk_disabled(),
+            Ok(true)
+        );
+        assert_eq!(Env::from_pairs([("X", "1")]).sdk_disabled(), Ok(false));
+        let e = Env::from_pairs([("OTEL_SDK_DISABLED", "1")])
+            .sdk_disabled()
+            .unwrap_err();
+        assert_eq!(e.name, SDK_DISABLED_ENV);
+    }
+
+    #[test]
+    fn hostname_is_never_empty() {
+        assert!(!hostname().is_empty());
+    }
+}

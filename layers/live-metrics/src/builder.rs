@@ -1,0 +1,296 @@
+//! The builder, its error, and the environment variables it reads.
+
+use std::fmt;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing_insights_azure::env::{Env, EnvError};
+use tracing_insights_azure::{
+    Authorization, BearerAuth, ConnectionString, ConnectionStringError, TokenProvider,
+};
+use tracing_insights_correlation::Resource;
+
+use crate::clock::{Clock, SystemClock};
+use crate::collector::Collector;
+use crate::controller::{Controller, Identity};
+use crate::guard::LiveMetricsGuard;
+use crate::layer::{Active, LiveMetricsLayer};
+use crate::protocol;
+use crate::transport::{Transport, UreqTransport};
+
+/// The default bound on documents per post (per second).
+pub const DEFAULT_MAX_DOCUMENTS_PER_SECOND: usize = 20;
+
+/// `false` turns Live Metrics off while the Application Insights layer stays on (what
+/// Microsoft's distro calls `enable_live_metrics=False`); `true` or unset: on. Anything else
+/// is an error naming the variable. `OTEL_SDK_DISABLED=true` turns it off as well.
+pub const LIVE_METRICS_ENABLED_ENV: &str = "APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED";
+
+/// Why the layer could not be built or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveMetricsError {
+    /// The connection string is missing or malformed.
+    #[error("Live Metrics: {0}")]
+    ConnectionString(#[from] ConnectionStringError),
+    /// `Authorization=AAD` without a token provider.
+    #[error("Live Metrics: the connection string asks for Entra ID (Authorization=AAD); give a token provider with LiveMetricsBuilder::with_token_provider")]
+    MissingTokenProvider,
+    /// The `LiveEndpoint` is not an `http(s)://` URL.
+    #[error("Live Metrics: the LiveEndpoint {0:?} is not an http:// or https:// URL")]
+    InvalidEndpoint(String),
+    /// An environment variable or a builder setting is malformed.
+    #[error("Live Metrics: {name}: {reason}")]
+    InvalidConfig {
+        /// The variable or setting.
+        name: &'static str,
+        /// What it accepts.
+        reason: String,
+    },
+    /// The worker thread could not be started.
+    #[error("Live Metrics: could not start the worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The worker did not stop in time (it may be waiting on a slow HTTP call).
+    #[error("Live Metrics: the worker did not stop within {0:?}")]
+    ShutdownTimeout(Duration),
+}
+
+impl From<EnvError> for LiveMetricsError {
+    fn from(e: EnvError) -> Self {
+        LiveMetricsError::InvalidConfig {
+            name: e.name,
+            reason: e.expected.to_owned(),
+        }
+    }
+}
+
+/// Builds a [`LiveMetricsLayer`]. Start with [`LiveMetricsLayer::builder`].
+///
+/// | setting | default | environment |
+/// |---|---|---|
+/// | [`with_connection_string`](Self::with_connection_string) | | `APPLICATIONINSIGHTS_CONNECTION_STRING` |
+/// | [`with_token_provider`](Self::with_token_provider) | none | |
+/// | (everything) | on | `OTEL_SDK_DISABLED=true` or `APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED=false` turn it off |
+/// | [`with_request_timeout`](Self::with_request_timeout) | 5 s | |
+/// | [`with_max_documents_per_second`](Self::with_max_documents_per_second) | 20 | |
+/// | [`with_resource`](Self::with_resource) | the correlation layer's | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
+/// | [`with_machine_name`](Self::with_machine_name) | the host name | |
+/// | [`with_env`](Self::with_env) | the process environment | |
+#[derive(Clone)]
+pub struct LiveMetricsBuilder {
+    connection_string: Option<String>,
+    resource: Option<Resource>,
+    token_provider: Option<Arc<dyn TokenProvider>>,
+    max_documents: usize,
+    request_timeout: Duration,
+    machine_name: Option<String>,
+    stream_id: Option<String>,
+    env: Env,
+}
+
+impl fmt::Debug for LiveMetricsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveMetricsBuilder")
+            .field(
+                "connection_string",
+                &self.connection_string.as_ref().map(|_| "<redacted>"),
+            )
+            .field("resource", &self.resource)
+            .field("token_provider", &self.token_provider.is_some())
+            .field("max_documents", &self.max_documents)
+            .field("request_timeout", &self.request_timeout)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LiveMetricsBuilder {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            resource: None,
+            token_provider: None,
+            max_documents: DEFAULT_MAX_DOCUMENTS_PER_SECOND,
+            request_timeout: Duration::from_secs(5),
+            machine_name: None,
+            stream_id: None,
+            env: Env::process(),
+        }
+    }
+}
+
+impl LiveMetricsBuilder {
+    /// The connection string (its `LiveEndpoint`, `EndpointSuffix`, `InstrumentationKey`,
+    /// `Authorization`). Default: `APPLICATIONINSIGHTS_CONNECTION_STRING`.
+    #[must_use]
+    pub fn with_connection_string(mut self, cs: impl Into<String>) -> Self {
+        self.connection_string = Some(cs.into());
+        self
+    }
+
+    /// Reads environment variables from `env` instead of the process environment (tests,
+    /// or settings kept elsewhere).
+    #[must_use]
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The resource naming this process (`RoleName` = `service.namespace.service.name`,
+    /// `Instance` = `service.instance.id`, else the host name), used **only when no
+    /// correlation layer is stacked**: with one, its resource wins, so every exporter names
+    /// the service alike. Default: [`Resource::from_env`].
+    #[must_use]
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Entra ID bearer tokens (required when the connection string says `Authorization=AAD`):
+    /// the same [`TokenProvider`] the Application Insights layer takes, cached until near
+    /// expiry; the scope is `https://monitor.azure.com//.default` or the connection string's
+    /// `AADAudience` + `/.default`.
+    #[must_use]
+    pub fn with_token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.token_provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// At most this many documents per post (per second); the rest are dropped and counted.
+    /// Default [`DEFAULT_MAX_DOCUMENTS_PER_SECOND`].
+    #[must_use]
+    pub fn with_max_documents_per_second(mut self, n: usize) -> Self {
+        self.max_documents = n;
+        self
+    }
+
+    /// Timeout of each ping or post. Default 5 s.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The `MachineName` sent (default: the host name).
+    #[must_use]
+    pub fn with_machine_name(mut self, name: impl Into<String>) -> Self {
+        self.machine_name = Some(name.into());
+        self
+    }
+
+    /// The `StreamId` sent (default: 32 random hex digits, new for each layer).
+    #[must_use]
+    pub fn with_stream_id(mut self, id: impl Into<String>) -> Self {
+        self.stream_id = Some(id.into());
+        self
+    }
+
+    /// Whether the environment turns Live Metrics off (`OTEL_SDK_DISABLED=true` or
+    /// [`LIVE_METRICS_ENABLED_ENV`]`=false`); a malformed value is an error naming it.
+    fn disabled(&self) -> Result<bool, LiveMetricsError> {
+        Ok(self.env.sdk_disabled()? || self.env.flag(LIVE_METRICS_ENABLED_ENV)? == Some(false))
+    }
+
+    /// Builds the layer and starts its worker thread.
+    ///
+    /// With `OTEL_SDK_DISABLED=true` or `APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED=false`
+    /// nothing is parsed or started: the layer does nothing,
+    /// [`LiveMetricsLayer::is_enabled`] is `false`, no request is made and the guard's
+    /// `shutdown` is `Ok`.
+    pub fn build(self) -> Result<(LiveMetricsLayer, LiveMetricsGuard), LiveMetricsError> {
+        if self.disabled()? {
+            return Ok((
+                LiveMetricsLayer { inner: None },
+                LiveMetricsGuard::disabled(),
+            ));
+        }
+        let timeout = self.request_timeout;
+        let (layer, mut controller) =
+            self.build_parts(SystemClock::default(), UreqTransport::new(timeout))?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("tracing-insights-live-metrics".into())
+            .spawn(move || {
+                let _g =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                loop {
+                    let wait = controller.poll();
+                    match stop_rx.recv_timeout(wait) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                controller.stop();
+                let _ = done_tx.try_send(());
+            })
+            .map_err(LiveMetricsError::Spawn)?;
+        Ok((layer, LiveMetricsGuard::new(stop_tx, done_rx, thread)))
+    }
+
+    /// Builds the layer and its [`Controller`] over the given clock and transport, with no
+    /// thread: call [`Controller::poll`] yourself (tests, benchmarks). The environment's
+    /// off switches are not consulted: the caller drives the loop.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+    pub fn build_with(
+        self,
+        clock: impl Clock,
+        transport: impl Transport,
+    ) -> Result<(LiveMetricsLayer, Controller), LiveMetricsError> {
+        self.build_parts(clock, transport)
+    }
+
+    fn build_parts(
+        self,
+        clock: impl Clock,
+        transport: impl Transport,
+    ) -> Result<(LiveMetricsLayer, Controller), LiveMetricsError> {
+        let cs = ConnectionString::resolve_in(self.connection_string.as_deref(), &self.env)?;
+        if cs.authorization() == Authorization::EntraId && self.token_provider.is_none() {
+            return Err(LiveMetricsError::MissingTokenProvider);
+        }
+        let base = cs.live_endpoint().trim().to_owned();
+        let lower = base.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(LiveMetricsError::InvalidEndpoint(base));
+        }
+        // The builder's resource (else the environment's) until the correlation layer's is
+        // adopted when the layer is stacked (see `on_layer`).
+        let resource = self.resource.unwrap_or_else(Resource::from_env);
+        let machine_name = self
+            .machine_name
+            .unwrap_or_else(tracing_insights_azure::env::hostname);
+        let mut ident = Identity {
+            version: format!(
+                "rust:tracing-insights-live-metrics/{}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            instance: String::new(),
+            role_name: String::new(),
+            machine_name,
+            stream_id: self.stream_id.unwrap_or_else(protocol::new_stream_id),
+            is_web_app: self.env.var("WEBSITE_SITE_NAME").is_some(),
+        };
+        ident.set_resource(&resource);
+        let ident = Arc::new(Mutex::new(ident));
+        let collector = Arc::new(Collector::new(self.max_documents));
+        let controller = Controller::new(
+            Arc::new(clock),
+            Box::new(transport),
+            collector.clone(),
+            cs.instrumentation_key().to_owned(),
+            base,
+            self.token_provider
+                .map(|p| Arc::new(BearerAuth::new(p, tracing_insights_azure::auth::scope(&cs)))),
+            ident.clone(),
+        );
+        Ok((
+            LiveMetricsLayer {
+                inner: Some(Active { collector, ident }),
+            },
+            controller,
+        ))
+    }
+}
