@@ -1,6 +1,7 @@
 //! The per-span extension every layer reads: W3C ids, the sampling decision and the record.
 
 use crate::clock::Clock;
+use crate::id_source::{ExternalIds, IdSource};
 use crate::ids::{IdGenerator, SpanId, TraceId};
 use crate::record::{SpanKind, SpanLink, SpanRecord, SpanStatus};
 use crate::resource::Resource;
@@ -18,6 +19,7 @@ pub(crate) struct Shared {
     pub(crate) ids: Arc<dyn IdGenerator>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) resource: Arc<Resource>,
+    pub(crate) id_source: Option<Arc<dyn IdSource>>,
 }
 
 /// What a child span takes from its parent.
@@ -25,6 +27,12 @@ pub(crate) struct Inherited {
     ctx: SpanContext,
     tracestate: Option<Arc<str>>,
     sample_rate: f64,
+}
+
+impl Inherited {
+    pub(crate) fn context(&self) -> SpanContext {
+        self.ctx
+    }
 }
 
 /// A span's W3C identity and sampling decision, as every exporter sees it.
@@ -100,6 +108,35 @@ impl SpanData {
         };
         let mut data = Self::with_ctx(shared, ctx, parent.tracestate, record);
         data.sample_rate = parent.sample_rate;
+        data
+    }
+
+    /// A span whose ids an [`IdSource`] gave: fixed at once, so that no remote parent set
+    /// later parts them from the source's.
+    pub(crate) fn from_external(
+        shared: Arc<Shared>,
+        ids: ExternalIds,
+        parent: Option<Inherited>,
+        record: SpanRecord,
+    ) -> Self {
+        let same_trace = parent.as_ref().filter(|p| p.ctx.trace_id == ids.trace_id);
+        let (sampled, sample_rate) = match (ids.sampled, same_trace) {
+            (Some(sampled), Some(p)) => (sampled, p.sample_rate),
+            (None, Some(p)) => (p.ctx.sampled, p.sample_rate),
+            (Some(sampled), None) => (sampled, shared.sampler.sample_rate()),
+            (None, None) => shared.sampler.decide(ids.trace_id, None),
+        };
+        let ctx = SpanContext {
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            parent_span_id: ids.parent_span_id,
+            sampled,
+            remote_parent: ids.remote_parent,
+        };
+        let tracestate = same_trace.and_then(|p| p.tracestate.clone());
+        let mut data = Self::with_ctx(shared, ctx, tracestate, record);
+        data.sample_rate = sample_rate;
+        data.fix();
         data
     }
 

@@ -2,7 +2,8 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::contain;
-use crate::data::{find_span_data, Shared, SpanData};
+use crate::data::{find_span_data, Inherited, Shared, SpanData};
+use crate::id_source::{IdSource, NewSpan};
 #[cfg(feature = "testing")]
 use crate::ids::IdGenerator;
 use crate::ids::RandomIdGenerator;
@@ -78,6 +79,7 @@ impl CorrelationLayer {
                 ids: Arc::new(RandomIdGenerator),
                 clock: Arc::new(SystemClock),
                 resource: Arc::new(Resource::from_env()),
+                id_source: None,
             }),
         }
     }
@@ -112,6 +114,15 @@ impl CorrelationLayer {
     #[must_use]
     pub fn with_resource(mut self, resource: Resource) -> Self {
         Arc::make_mut(&mut self.shared).resource = Arc::new(resource);
+        self
+    }
+
+    /// Consults `source` for every new span's ids before making its own (see [`IdSource`]):
+    /// for a bridge to another tracing system that already gives spans ids, so that one
+    /// trace id is shared. Default: none.
+    #[must_use]
+    pub fn with_id_source(mut self, source: impl IdSource) -> Self {
+        Arc::make_mut(&mut self.shared).id_source = Some(Arc::new(source));
         self
     }
 
@@ -236,9 +247,22 @@ impl CorrelationLayer {
         let parent = span
             .parent()
             .and_then(|parent| find_span_data(&parent, SpanData::inherit));
-        let data = match parent {
-            Some(parent) => SpanData::new_child(self.shared.clone(), parent, record),
-            None => SpanData::new_root(self.shared.clone(), record),
+        let external = self.shared.id_source.as_ref().and_then(|source| {
+            let ext = span.extensions();
+            source
+                .ids(&NewSpan {
+                    metadata: attrs.metadata(),
+                    extensions: &ext,
+                    parent: parent.as_ref().map(Inherited::context),
+                })
+                .filter(|ids| ids.trace_id.is_valid() && ids.span_id.is_valid())
+        });
+        let data = match (external, parent) {
+            (Some(ids), parent) => {
+                SpanData::from_external(self.shared.clone(), ids, parent, record)
+            }
+            (None, Some(parent)) => SpanData::new_child(self.shared.clone(), parent, record),
+            (None, None) => SpanData::new_root(self.shared.clone(), record),
         };
         let mut ext = span.extensions_mut();
         // Another correlation layer (a Vec of layers, a reload) may have got here first: its

@@ -46,6 +46,13 @@
 //! ([`event_context`]). Stacking the layer twice is harmless: the first one to see a span
 //! makes its ids, the second leaves them alone.
 //!
+//! ## Ids from elsewhere
+//!
+//! When another layer (a bridge to another tracing system) already gives spans ids, the
+//! layer can adopt them instead of making a second set: an [`IdSource`], installed with
+//! [`CorrelationLayer::with_id_source`], is asked for each new span's ids first, and the
+//! layer makes its own only when it answers `None`.
+//!
 //! ## Span fields it reads
 //!
 //! | field | meaning |
@@ -115,6 +122,7 @@ mod contain;
 mod data;
 mod event_context;
 pub mod format;
+mod id_source;
 mod ids;
 mod layer;
 mod log_bridge;
@@ -133,6 +141,7 @@ pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
 pub use event_context::event_context;
 pub use format::{json, text, JsonFormat, NoSpanFields, TextFields, TextFormat};
+pub use id_source::{ExternalIds, IdSource, NewSpan};
 pub use ids::{IdGenerator, RandomIdGenerator, SpanId, TraceId};
 pub use layer::{layer, CorrelationLayer};
 pub use log_bridge::{is_log_field, normalized_metadata};
