@@ -213,4 +213,17 @@ async fn the_tower_client_layer_propagates_and_records() {
         failed.field("error.type").unwrap().contains("hyper_util"),
         "{failed:#?}"
     );
+
+    // Credentials in the URI never reach a field, whatever the client makes of them.
+    let request = http::Request::get(format!("http://user:hunter2@{addr}/search?token=abc"))
+        .body(Empty::new())
+        .unwrap();
+    let _ = client.call(request).await;
+    let spans = capture.wait_for(SpanKind::Client, 3).await;
+    assert_eq!(
+        spans[2].field("url.full"),
+        Some(format!(
+            "http://REDACTED:REDACTED@{addr}/search?token=REDACTED"
+        ))
+    );
 }
