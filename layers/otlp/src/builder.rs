@@ -69,6 +69,7 @@ pub struct OtlpBuilder {
     pub(crate) resource: Option<Resource>,
     pub(crate) span_events: bool,
     pub(crate) storage: OfflineStorage,
+    pub(crate) retry_interval: Option<Duration>,
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
 }
 
@@ -139,6 +140,7 @@ impl Default for OtlpBuilder {
             resource: None,
             span_events: false,
             storage: OfflineStorage::Disabled,
+            retry_interval: None,
             auth: None,
         }
     }
@@ -246,6 +248,15 @@ impl OtlpBuilder {
     #[must_use]
     pub fn with_offline_storage(mut self, storage: impl Into<OfflineStorage>) -> Self {
         self.storage = storage.into();
+        self
+    }
+
+    /// How long a batch kept in the offline spool waits before it is tried again (its
+    /// lease: another process on the same directory leaves it alone meanwhile). Default
+    /// 30 s; at least 100 ms.
+    #[must_use]
+    pub fn with_retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = Some(interval);
         self
     }
 

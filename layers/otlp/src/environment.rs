@@ -333,6 +333,7 @@ impl OtlpBuilder {
             temporality,
             bounds: self.bounds.clone(),
             storage: self.storage.clone(),
+            retry_interval: self.retry_interval,
             auth: self.auth.clone(),
         })
     }

@@ -339,6 +339,7 @@ pub(crate) struct Settings {
     pub(crate) temporality: Temporality,
     pub(crate) bounds: HashMap<String, Vec<f64>>,
     pub(crate) storage: OfflineStorage,
+    pub(crate) retry_interval: Option<Duration>,
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
 }
 
@@ -377,6 +378,9 @@ fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
     }
     if let Some(auth) = &s.auth {
         b = b.with_auth(auth.clone());
+    }
+    if let Some(interval) = s.retry_interval {
+        b = b.with_retry_interval(interval);
     }
     let ep = ep.clone();
     b.with_transport(move || {

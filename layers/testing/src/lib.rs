@@ -1,5 +1,8 @@
-//! Test helpers shared by the tracing-insights crates: a capturing `MakeWriter` and a
-//! loopback HTTP receiver.
+//! Test helpers shared by the tracing-insights crates: a capturing `MakeWriter` and
+//! loopback HTTP receivers ([`http::LoopbackServer`], scripted or answered by a closure,
+//! and [`loopback_receiver`], which takes everything).
+
+pub mod http;
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -67,63 +70,21 @@ pub type Captured = Arc<Mutex<Vec<Received>>>;
 /// `200` with an empty body (keep-alive). Returns its port and what it captured. Tests only:
 /// it panics on malformed input.
 pub fn loopback_receiver() -> (u16, Captured) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = listener.local_addr().expect("local address").port();
     let captured: Captured = Arc::default();
     let c = captured.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().expect("clone stream");
-                let mut r = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-                    let (mut headers, mut len, mut gzip) = (Vec::new(), 0, false);
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end().to_ascii_lowercase();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("content-length:") {
-                            len = v.trim().parse().expect("content-length");
-                        }
-                        gzip |= h == "content-encoding: gzip";
-                        headers.push(h);
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).expect("body");
-                    if gzip {
-                        let mut plain = Vec::new();
-                        flate2::read::GzDecoder::new(&body[..])
-                            .read_to_end(&mut plain)
-                            .expect("gzip body");
-                        body = plain;
-                    }
-                    c.lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(Received {
-                            path,
-                            headers,
-                            body,
-                        });
-                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
+    let server = http::LoopbackServer::start(move |r| {
+        c.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Received {
+                path: r.path.clone(),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}").to_ascii_lowercase())
+                    .collect(),
+                body: r.body.clone(),
             });
-        }
+        http::Reply::status(200)
     });
-    (port, captured)
+    (server.port, captured)
 }
