@@ -293,3 +293,55 @@ fn injected_ids_and_clock_are_used() {
         });
     });
 }
+
+#[test]
+fn a_rate_limited_sampler_keeps_by_score_below_its_adaptive_percentage() {
+    use std::sync::{Arc, Mutex};
+    use tracing_insights_correlation::{sampler::score, SpanData};
+    use tracing_subscriber::layer::Context;
+
+    /// (score, sampled, sampleRate) of each closed root.
+    #[derive(Clone, Default)]
+    struct Roots(Arc<Mutex<Vec<(f64, bool, f64)>>>);
+    impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>>
+        tracing_subscriber::Layer<S> for Roots
+    {
+        fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+            let span = ctx.span(&id).unwrap();
+            let ext = span.extensions();
+            let d = ext.get::<SpanData>().unwrap();
+            let row = (score(d.trace_id()), d.is_sampled(), d.sample_rate());
+            self.0.lock().unwrap().push(row);
+        }
+    }
+
+    for (limit, requests) in [(0.0, 20), (1e12, 20), (5.0, 300)] {
+        let roots = Roots::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(correlation::layer().with_sampler(Sampler::rate_limited(limit).unwrap()))
+            .with(roots.clone());
+        with_default(subscriber, || {
+            for _ in 0..requests {
+                let span = tracing::info_span!("request");
+                // A remote parent set after creation is decided at the same percentage.
+                span.set_parent_from_traceparent(TP);
+                drop(span);
+            }
+        });
+        let roots = roots.0.lock().unwrap().clone();
+        assert_eq!(roots.len(), requests);
+        for (score, sampled, rate) in &roots {
+            // A whole fraction, 100 / n (or 0), and the score decides against it.
+            let n = 100.0 / rate;
+            assert!(*rate == 0.0 || (n - n.round()).abs() < 1e-6, "{rate}");
+            assert_eq!(*sampled, score * 100.0 < *rate, "{score} {rate}");
+        }
+        let kept = roots.iter().filter(|r| r.1).count();
+        match limit {
+            0.0 => assert!(roots.iter().all(|r| r.2 == 0.0 && !r.1)),
+            l if l > 1e9 => assert!(roots.iter().all(|r| r.2 == 100.0 && r.1)),
+            // A burst far above 5 per second: the percentage falls, most are dropped.
+            _ => assert!(kept < requests / 2, "{kept} of {requests} kept"),
+        }
+    }
+}
