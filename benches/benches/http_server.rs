@@ -8,12 +8,17 @@
 //! once) and sends the whole response body, which is when both layers end the span. No
 //! runtime, no socket: only the layers and the subscriber differ between rungs.
 //!
+//! Two groups of the same rungs: `http_server` measures wall-clock time, `http_server_cpu`
+//! the calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), which leaves out the time the
+//! thread spends preempted when other work shares the cores (as in the ladder bench).
+//!
 //! ```text
 //! cargo bench -p tracing-insights-benches --bench http_server -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use http::{Request, Response};
 use http_body_util::Full;
 use opentelemetry::trace::TracerProvider as _;
@@ -101,8 +106,48 @@ fn peer() -> (Dispatch, SdkTracerProvider) {
     (dispatch, provider)
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("http_server");
+/// The calling thread's CPU time, in nanoseconds.
+struct ThreadCpuTime;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec`; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Criterion's nanosecond formatter, borrowed from `WallTime`.
+static WALL: WallTime = WallTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL.formatter()
+    }
+}
+
+fn run_rungs<M: Measurement>(group: &mut BenchmarkGroup<'_, M>) {
     group.throughput(Throughput::Elements(1));
 
     let mut bare = Handler;
@@ -143,8 +188,24 @@ fn bench(c: &mut Criterion) {
         });
     });
     let _ = provider.shutdown();
+}
+
+fn bench_wall(c: &mut Criterion) {
+    let mut group = c.benchmark_group("http_server");
+    run_rungs(&mut group);
     group.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn bench_cpu(c: &mut Criterion<ThreadCpuTime>) {
+    let mut group = c.benchmark_group("http_server_cpu");
+    run_rungs(&mut group);
+    group.finish();
+}
+
+criterion_group!(wall, bench_wall);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench_cpu
+}
+criterion_main!(wall, cpu);
