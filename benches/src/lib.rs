@@ -452,9 +452,9 @@ fn live_stack(subscribed: bool, max_documents: Option<usize>) -> Stack {
 /// `+ correlation` + our OTLP layer to `sink` (HTTP/protobuf, traces only, the event as a
 /// span event, queue `queue`, batches of 512, 5 s, no compression, no process variables).
 pub fn otlp_stack(sink: &Sink, queue: usize) -> Stack {
-    use tracing_insights_otlp::{Compression, EnvSource, OtlpLayer, Protocol};
+    use tracing_insights_otlp::{Compression, EnvVars, OtlpLayer, Protocol};
     let (layer, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars(Vec::<(String, String)>::new()))
+        .with_env(EnvVars::empty())
         .with_endpoint(format!("http://{}", sink.addr()))
         .with_protocol(Protocol::HttpProtobuf)
         // opentelemetry-otlp sends uncompressed unless built with a gzip feature; this

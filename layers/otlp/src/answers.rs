@@ -7,7 +7,7 @@
 //! count and a message), whose rejected items are counted and reported, not retried;
 //! everything else is final.
 
-use crate::config::{Protocol, Signal};
+use crate::config::{signal_name, Protocol, Signal};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -65,7 +65,7 @@ impl Classify for OtlpAnswers {
             Some((code, message)) => grpc_words(*code, r.status, message),
             None => status_words(r.status),
         };
-        format!("{}: {words}", self.signal)
+        format!("{}: {words}", signal_name(self.signal))
     }
 }
 

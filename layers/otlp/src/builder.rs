@@ -1,7 +1,8 @@
 //! The builder: every setting, and `build()`.
 
 use crate::config::{
-    merge_header, parse_bool, Compression, EnvSource, OtlpError, Protocol, Signal, Temporality,
+    merge_header, parse_bool, signal_index, Compression, Env, EnvSource, OtlpError, Protocol,
+    Signal, Temporality,
 };
 use crate::convert;
 use crate::environment::OTEL_SDK_DISABLED;
@@ -49,7 +50,7 @@ use tracing_insights_export::{OfflineStorage, RequestAuth};
 #[derive(Clone)]
 pub struct OtlpBuilder {
     pub(crate) name: String,
-    pub(crate) env: EnvSource,
+    pub(crate) env: Env,
     pub(crate) endpoint: Option<String>,
     pub(crate) signal_endpoints: [Option<String>; 3],
     pub(crate) headers: Vec<(String, String)>,
@@ -120,7 +121,7 @@ impl Default for OtlpBuilder {
     fn default() -> Self {
         Self {
             name: "otlp".into(),
-            env: EnvSource::process(),
+            env: Env::process(),
             endpoint: None,
             signal_endpoints: [None, None, None],
             headers: Vec::new(),
@@ -155,10 +156,11 @@ impl OtlpBuilder {
         self
     }
 
-    /// Reads `OTEL_*` variables from `env` instead of the process environment.
+    /// Reads `OTEL_*` variables from `env` (any [`EnvSource`]: [`EnvVars`](crate::EnvVars), an
+    /// array of pairs) instead of the process environment.
     #[must_use]
-    pub fn with_env(mut self, env: EnvSource) -> Self {
-        self.env = env;
+    pub fn with_env(mut self, env: impl EnvSource + Send + Sync + 'static) -> Self {
+        self.env = Env::given(env);
         self
     }
 
@@ -174,7 +176,7 @@ impl OtlpBuilder {
     /// `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`.
     #[must_use]
     pub fn with_signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
-        self.signal_endpoints[signal.index()] = Some(url.into());
+        self.signal_endpoints[signal_index(signal)] = Some(url.into());
         self
     }
 
@@ -197,7 +199,7 @@ impl OtlpBuilder {
         value: impl Into<String>,
     ) -> Self {
         merge_header(
-            &mut self.signal_headers[signal.index()],
+            &mut self.signal_headers[signal_index(signal)],
             name.into(),
             value.into(),
         );
@@ -214,7 +216,7 @@ impl OtlpBuilder {
     /// The protocol for one signal (over [`with_protocol`](Self::with_protocol)).
     #[must_use]
     pub fn with_signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
-        self.signal_protocols[signal.index()] = Some(protocol);
+        self.signal_protocols[signal_index(signal)] = Some(protocol);
         self
     }
 

@@ -1,7 +1,7 @@
 //! The connectivity check: one empty export per enabled signal, from the caller's thread.
 
 use crate::answers::{grpc_words, status_words};
-use crate::config::{Protocol, Signal};
+use crate::config::{signal_name, Protocol, Signal};
 use crate::guard::OtlpGuard;
 use crate::pipeline::Endpoint;
 use std::fmt;
@@ -123,7 +123,7 @@ pub struct CheckResult {
 
 impl fmt::Display for CheckResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} → {}: ", self.signal, self.url)?;
+        write!(f, "{} → {}: ", signal_name(self.signal), self.url)?;
         match &self.outcome {
             CheckOutcome::Accepted { status } => {
                 write!(f, "{} (accepted)", status_words(*status))

@@ -6,51 +6,42 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing_insights_correlation::Sampler;
 
-/// Where `OTEL_*` variables are read from: the process environment (the default) or a list
-/// given by a test, so tests never mutate the process environment.
+/// Where variables come from: the presets crate's trait, the one environment source of
+/// every exporter ([`ProcessEnv`], arrays and slices of pairs, [`EnvVars`]).
+pub use tracing_insights_presets::{EnvSource, ProcessEnv};
+
+/// Variables given by a test or a lookup function, so tests never mutate the process
+/// environment. An [`EnvSource`]; as the others, a blank value counts as unset.
 ///
 /// ```
-/// use tracing_insights_otlp::EnvSource;
-/// let env = EnvSource::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
-/// assert_eq!(env.get("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(), Some("http://127.0.0.1:4318"));
-/// assert_eq!(env.get("OTEL_SDK_DISABLED"), None);
+/// use tracing_insights_otlp::{EnvSource, EnvVars};
+/// let env = EnvVars::from_vars([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+/// assert_eq!(env.var("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(), Some("http://127.0.0.1:4318"));
+/// assert_eq!(env.var("OTEL_SDK_DISABLED"), None);
 /// ```
 #[derive(Clone)]
-pub struct EnvSource(Source);
+pub struct EnvVars(Source);
 
 #[derive(Clone)]
 enum Source {
-    Process,
     Vars(Arc<Vec<(String, String)>>),
     Fn(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>),
 }
 
-impl fmt::Debug for EnvSource {
+impl fmt::Debug for EnvVars {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Values may be secrets (headers): never shown.
         match &self.0 {
-            Source::Process => f.write_str("EnvSource::Process"),
             Source::Vars(v) => f
-                .debug_tuple("EnvSource::Vars")
+                .debug_tuple("EnvVars")
                 .field(&v.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
                 .finish(),
-            Source::Fn(_) => f.write_str("EnvSource::Fn"),
+            Source::Fn(_) => f.write_str("EnvVars(fn)"),
         }
     }
 }
 
-impl Default for EnvSource {
-    fn default() -> Self {
-        Self::process()
-    }
-}
-
-impl EnvSource {
-    /// The process environment.
-    pub fn process() -> Self {
-        Self(Source::Process)
-    }
-
+impl EnvVars {
     /// Exactly these variables; nothing is read from the process.
     pub fn from_vars<K: Into<String>, V: Into<String>>(
         vars: impl IntoIterator<Item = (K, V)>,
@@ -62,37 +53,80 @@ impl EnvSource {
         )))
     }
 
+    /// No variables at all.
+    pub fn empty() -> Self {
+        Self::from_vars::<String, String>([])
+    }
+
     /// Any lookup function.
     pub fn from_fn(f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
         Self(Source::Fn(Arc::new(f)))
     }
+}
 
-    /// The raw value of `name`, if set (an empty value counts as set).
-    pub fn get(&self, name: &str) -> Option<String> {
+impl EnvSource for EnvVars {
+    fn var(&self, name: &str) -> Option<String> {
         match &self.0 {
-            Source::Process => std::env::var(name).ok(),
             Source::Vars(v) => v.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
             Source::Fn(f) => f(name),
         }
+        .filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// The value of `name`, trimmed; unset and blank are both `None`, as the OpenTelemetry
+/// specification says ("empty value is the same as unset").
+pub(crate) fn value<E: EnvSource + ?Sized>(env: &E, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The environment a builder reads.
+#[derive(Clone)]
+pub(crate) struct Env {
+    source: Arc<dyn EnvSource + Send + Sync>,
+    process: bool,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.process {
+            "Env(process)"
+        } else {
+            "Env(given)"
+        })
+    }
+}
+
+impl Env {
+    pub(crate) fn process() -> Self {
+        Self {
+            source: Arc::new(ProcessEnv),
+            process: true,
+        }
     }
 
-    /// The value of `name`, trimmed; unset and empty (or blank) are both `None`, as the
-    /// OpenTelemetry specification says ("empty value is the same as unset").
-    pub fn value(&self, name: &str) -> Option<String> {
-        self.get(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+    pub(crate) fn given(source: impl EnvSource + Send + Sync + 'static) -> Self {
+        Self {
+            source: Arc::new(source),
+            process: false,
+        }
+    }
+
+    pub(crate) fn value(&self, name: &str) -> Option<String> {
+        value(&*self.source, name)
     }
 
     pub(crate) fn is_process(&self) -> bool {
-        matches!(self.0, Source::Process)
+        self.process
     }
 
     /// The variables as the correlation crate's resource builder wants them.
     pub(crate) fn pairs(&self, names: &[&str]) -> Vec<(String, String)> {
         names
             .iter()
-            .filter_map(|n| self.get(n).map(|v| ((*n).to_owned(), v)))
+            .filter_map(|n| self.source.var(n).map(|v| ((*n).to_owned(), v)))
             .collect()
     }
 }
@@ -135,37 +169,9 @@ pub enum OtlpError {
     Spawn(String),
 }
 
-/// The OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// `http/protobuf` (the default).
-    #[default]
-    HttpProtobuf,
-    /// `http/json` (needs the `http-json` cargo feature, on by default).
-    HttpJson,
-    /// `grpc` (needs the `grpc` cargo feature): unary `Export` calls over HTTP/2.
-    Grpc,
-}
-
-impl Protocol {
-    /// The specification's name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Protocol::HttpProtobuf => "http/protobuf",
-            Protocol::HttpJson => "http/json",
-            Protocol::Grpc => "grpc",
-        }
-    }
-
-    pub(crate) fn content_type(&self) -> &'static str {
-        match self {
-            Protocol::HttpProtobuf => "application/x-protobuf",
-            Protocol::HttpJson => "application/json",
-            Protocol::Grpc => "application/grpc",
-        }
-    }
-}
+/// The signals, protocols and temporalities are the presets crate's, so a preset's settings
+/// need no conversion.
+pub use tracing_insights_presets::{Protocol, Signal, Temporality};
 
 /// Request body compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,73 +184,62 @@ pub enum Compression {
     None,
 }
 
-/// How metric sums and histograms are reported.
+/// How sums and histograms are aggregated: a [`Temporality`], or OpenTelemetry's
+/// `lowmemory` preference (delta for counters and histograms, cumulative for up-down
+/// counters), which `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Temporality {
-    /// Running totals since the layer started (the default).
+pub(crate) enum Aggregation {
     #[default]
     Cumulative,
-    /// What happened in each export interval (Datadog, Dynatrace, New Relic).
     Delta,
-    /// Delta for counters and histograms, cumulative for up-down counters (`lowmemory`).
     LowMemory,
 }
 
-/// One of the three OTLP signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal {
-    /// Spans (`/v1/traces`).
-    Traces,
-    /// Log records (`/v1/logs`).
-    Logs,
-    /// Metrics (`/v1/metrics`).
-    Metrics,
-}
-
-impl Signal {
-    /// All three, in that order.
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
-
-    /// `traces`, `logs`, `metrics`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Logs => "logs",
-            Signal::Metrics => "metrics",
-        }
-    }
-
-    /// `TRACES`, `LOGS`, `METRICS` (the infix of the signal variables).
-    pub(crate) fn env_infix(&self) -> &'static str {
-        match self {
-            Signal::Traces => "TRACES",
-            Signal::Logs => "LOGS",
-            Signal::Metrics => "METRICS",
-        }
-    }
-
-    /// `v1/traces` etc.
-    pub(crate) fn path(&self) -> &'static str {
-        match self {
-            Signal::Traces => "v1/traces",
-            Signal::Logs => "v1/logs",
-            Signal::Metrics => "v1/metrics",
-        }
-    }
-
-    pub(crate) fn index(&self) -> usize {
-        match self {
-            Signal::Traces => 0,
-            Signal::Logs => 1,
-            Signal::Metrics => 2,
+impl From<Temporality> for Aggregation {
+    fn from(t: Temporality) -> Self {
+        match t {
+            Temporality::Cumulative => Aggregation::Cumulative,
+            Temporality::Delta => Aggregation::Delta,
         }
     }
 }
 
-impl fmt::Display for Signal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The signals in the order this crate starts, checks and reports them.
+pub(crate) const SIGNALS: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
+/// `traces`, `logs`, `metrics`.
+pub(crate) fn signal_name(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "traces",
+        Signal::Logs => "logs",
+        Signal::Metrics => "metrics",
+    }
+}
+
+/// `TRACES`, `LOGS`, `METRICS` (the infix of the signal variables).
+pub(crate) fn signal_infix(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "TRACES",
+        Signal::Logs => "LOGS",
+        Signal::Metrics => "METRICS",
+    }
+}
+
+/// The position of a signal in per-signal arrays.
+pub(crate) fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Logs => 1,
+        Signal::Metrics => 2,
+    }
+}
+
+/// The `Content-Type` of a protocol's requests.
+pub(crate) fn content_type(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::HttpProtobuf => "application/x-protobuf",
+        Protocol::HttpJson => "application/json",
+        Protocol::Grpc => "application/grpc",
     }
 }
 
@@ -415,11 +410,11 @@ pub(crate) fn parse_positive(name: &str, value: &str) -> Result<usize, OtlpError
     }
 }
 
-pub(crate) fn parse_temporality(name: &str, value: &str) -> Result<Temporality, OtlpError> {
+pub(crate) fn parse_temporality(name: &str, value: &str) -> Result<Aggregation, OtlpError> {
     match value.to_ascii_lowercase().as_str() {
-        "cumulative" => Ok(Temporality::Cumulative),
-        "delta" => Ok(Temporality::Delta),
-        "lowmemory" => Ok(Temporality::LowMemory),
+        "cumulative" => Ok(Aggregation::Cumulative),
+        "delta" => Ok(Aggregation::Delta),
+        "lowmemory" => Ok(Aggregation::LowMemory),
         _ => Err(OtlpError::InvalidValue {
             name: name.to_owned(),
             value: value.to_owned(),
@@ -429,7 +424,7 @@ pub(crate) fn parse_temporality(name: &str, value: &str) -> Result<Temporality, 
 }
 
 /// A boolean variable: `true`/`false` (case-insensitive); unset or empty is `false`.
-pub(crate) fn parse_bool(env: &EnvSource, name: &str) -> Result<bool, OtlpError> {
+pub(crate) fn parse_bool(env: &Env, name: &str) -> Result<bool, OtlpError> {
     match env.value(name) {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
@@ -443,8 +438,8 @@ pub(crate) fn parse_bool(env: &EnvSource, name: &str) -> Result<bool, OtlpError>
 }
 
 /// `OTEL_{TRACES,LOGS,METRICS}_EXPORTER`: `otlp` (default) or `none`.
-pub(crate) fn exporter_enabled(env: &EnvSource, signal: Signal) -> Result<bool, OtlpError> {
-    let name = format!("OTEL_{}_EXPORTER", signal.env_infix());
+pub(crate) fn exporter_enabled(env: &Env, signal: Signal) -> Result<bool, OtlpError> {
+    let name = format!("OTEL_{}_EXPORTER", signal_infix(signal));
     let Some(v) = env.value(&name) else {
         return Ok(true);
     };
@@ -473,7 +468,7 @@ pub(crate) fn exporter_enabled(env: &EnvSource, signal: Signal) -> Result<bool, 
 /// Maps `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` onto the correlation layer's
 /// [`Sampler`], reading the process environment. See [`sampler_from_env_source`].
 pub fn sampler_from_env() -> Result<Option<Sampler>, OtlpError> {
-    sampler_from_env_source(&EnvSource::process())
+    sampler_from_env_source(&ProcessEnv)
 }
 
 /// Maps `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` onto a [`Sampler`] (`None` when
@@ -497,22 +492,24 @@ pub fn sampler_from_env() -> Result<Option<Sampler>, OtlpError> {
 /// an error naming the variable.
 ///
 /// ```
-/// use tracing_insights_otlp::{sampler_from_env_source, EnvSource};
-/// let env = EnvSource::from_vars([
+/// use tracing_insights_otlp::{sampler_from_env_source, EnvVars};
+/// let env = EnvVars::from_vars([
 ///     ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
 ///     ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
 /// ]);
 /// let sampler = sampler_from_env_source(&env).unwrap().unwrap();
 /// assert_eq!(sampler.fraction(), 0.25);
 /// ```
-pub fn sampler_from_env_source(env: &EnvSource) -> Result<Option<Sampler>, OtlpError> {
+pub fn sampler_from_env_source<E: EnvSource + ?Sized>(
+    env: &E,
+) -> Result<Option<Sampler>, OtlpError> {
     const NAME: &str = "OTEL_TRACES_SAMPLER";
     const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
-    let Some(kind) = env.value(NAME) else {
+    let Some(kind) = value(env, NAME) else {
         return Ok(None);
     };
     let ratio = || -> Result<Sampler, OtlpError> {
-        let Some(arg) = env.value(ARG) else {
+        let Some(arg) = value(env, ARG) else {
             return Ok(Sampler::always_on());
         };
         let invalid = || OtlpError::InvalidValue {

@@ -4,8 +4,9 @@
 use crate::builder::OtlpBuilder;
 use crate::config::{
     exporter_enabled, merge_header, parse_compression, parse_headers, parse_millis, parse_positive,
-    parse_protocol, parse_temporality, signal_url, validate_url, OtlpError, Protocol, Signal,
-    Temporality, DEFAULT_ENDPOINT, DEFAULT_GRPC_ENDPOINT,
+    parse_protocol, parse_temporality, signal_index, signal_infix, signal_name, signal_url,
+    validate_url, Aggregation, OtlpError, Protocol, Signal, DEFAULT_ENDPOINT,
+    DEFAULT_GRPC_ENDPOINT, SIGNALS,
 };
 use crate::pipeline::{Endpoint, Settings};
 use std::sync::Arc;
@@ -70,7 +71,7 @@ const RESOURCE_VARS: &[&str] = &[
 
 /// A signal's own variable: `OTEL_EXPORTER_OTLP_<SIGNAL>_<suffix>`.
 pub fn signal_var(signal: Signal, suffix: &str) -> String {
-    format!("OTEL_EXPORTER_OTLP_{}_{suffix}", signal.env_infix())
+    format!("OTEL_EXPORTER_OTLP_{}_{suffix}", signal_infix(signal))
 }
 
 impl OtlpBuilder {
@@ -92,11 +93,11 @@ impl OtlpBuilder {
     }
 
     fn endpoint_for(&self, signal: Signal) -> Result<Endpoint, OtlpError> {
-        let protocol = match self.signal_protocols[signal.index()].or(self.protocol) {
+        let protocol = match self.signal_protocols[signal_index(signal)].or(self.protocol) {
             Some(p) => p,
             None => self
                 .signal_setting(signal, "PROTOCOL", parse_protocol)?
-                .unwrap_or_default(),
+                .unwrap_or(Protocol::HttpProtobuf),
         };
         #[cfg(not(feature = "http-json"))]
         if protocol == Protocol::HttpJson {
@@ -123,9 +124,9 @@ impl OtlpBuilder {
                 signal_url(base, signal)
             }
         };
-        let (source, url) = if let Some(url) = &self.signal_endpoints[signal.index()] {
+        let (source, url) = if let Some(url) = &self.signal_endpoints[signal_index(signal)] {
             (
-                format!("with_signal_endpoint({signal})"),
+                format!("with_signal_endpoint({})", signal_name(signal)),
                 url.trim().to_owned(),
             )
         } else if let Some(base) = &self.endpoint {
@@ -169,7 +170,7 @@ impl OtlpBuilder {
         for (k, v) in self
             .headers
             .iter()
-            .chain(&self.signal_headers[signal.index()])
+            .chain(&self.signal_headers[signal_index(signal)])
         {
             if ureq::http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 return Err(OtlpError::InvalidHeaders {
@@ -277,8 +278,8 @@ impl OtlpBuilder {
     /// The endpoint of every enabled signal, in the order traces, logs, metrics.
     pub(crate) fn endpoints(&self) -> Result<Vec<Endpoint>, OtlpError> {
         let mut endpoints = Vec::new();
-        for signal in Signal::ALL {
-            let on = match self.enabled[signal.index()] {
+        for signal in SIGNALS {
+            let on = match self.enabled[signal_index(signal)] {
                 Some(on) => on,
                 None => exporter_enabled(&self.env, signal)?,
             };
@@ -292,7 +293,7 @@ impl OtlpBuilder {
     /// What the pipelines share: the builder's settings, else the variables, else defaults.
     pub(crate) fn settings(&self) -> Result<Settings, OtlpError> {
         let temporality = match self.temporality {
-            Some(t) => t,
+            Some(t) => Aggregation::from(t),
             None => match self
                 .env
                 .value(OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)
@@ -300,7 +301,7 @@ impl OtlpBuilder {
                 Some(v) => {
                     parse_temporality(OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, &v)?
                 }
-                None => Temporality::Cumulative,
+                None => Aggregation::Cumulative,
             },
         };
         let metric_interval = match self.metric_interval {

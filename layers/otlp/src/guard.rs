@@ -1,6 +1,6 @@
 //! The guard: flush, shutdown (each signal's pipeline in parallel), statistics.
 
-use crate::config::Signal;
+use crate::config::{signal_name, Signal};
 use crate::convert::Measurement;
 use crate::pipeline::{Endpoint, LogItem};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -141,7 +141,7 @@ impl OtlpGuard {
         for (signal, p) in &self.pipes {
             let s = p.stats();
             all.merge(&s);
-            all.by_kind.push((signal.as_str().to_owned(), s));
+            all.by_kind.push((signal_name(*signal).to_owned(), s));
         }
         all.contained_panics = self.panics.load(Ordering::Relaxed);
         all

@@ -121,8 +121,8 @@ mod tls;
 pub use builder::OtlpBuilder;
 pub use check::{CheckOutcome, CheckReport, CheckResult};
 pub use config::{
-    parse_headers, sampler_from_env, sampler_from_env_source, Compression, EnvSource, OtlpError,
-    Protocol, Signal, Temporality, DEFAULT_ENDPOINT, DEFAULT_GRPC_ENDPOINT,
+    parse_headers, sampler_from_env, sampler_from_env_source, Compression, EnvSource, EnvVars,
+    OtlpError, ProcessEnv, Protocol, Signal, Temporality, DEFAULT_ENDPOINT, DEFAULT_GRPC_ENDPOINT,
 };
 pub use guard::OtlpGuard;
 pub use layer::OtlpLayer;

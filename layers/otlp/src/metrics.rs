@@ -1,7 +1,7 @@
 //! Metric aggregation on the worker thread: one series per (instrument, name, attribute set),
 //! collected once per export interval.
 
-use crate::config::Temporality;
+use crate::config::Aggregation as Temporality;
 use crate::convert::{kv, AttrValue, InstrumentKind, Measurement, Number};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Gauge, Histogram, HistogramDataPoint,

@@ -8,7 +8,7 @@
 //! when it is sent, so a batch replayed from the offline spool is as valid as a fresh one.
 
 use crate::answers::OtlpAnswers;
-use crate::config::{Compression, Protocol, Signal, Temporality};
+use crate::config::{content_type, signal_name, Aggregation, Compression, Protocol, Signal};
 use crate::convert::{self, Measurement};
 use crate::metrics::Aggregator;
 use crate::tls::TlsFiles;
@@ -150,16 +150,13 @@ where
     M: Message + MaybeSerialize,
 {
     Ok(match ep.protocol {
-        Protocol::HttpProtobuf => maybe_gzip(
-            msg.encode_to_vec(),
-            ep.gzip(),
-            ep.protocol.content_type(),
-            0,
-        ),
-        Protocol::HttpJson => maybe_gzip(msg.to_json()?, ep.gzip(), ep.protocol.content_type(), 0),
+        Protocol::HttpProtobuf => {
+            maybe_gzip(msg.encode_to_vec(), ep.gzip(), content_type(ep.protocol), 0)
+        }
+        Protocol::HttpJson => maybe_gzip(msg.to_json()?, ep.gzip(), content_type(ep.protocol), 0),
         Protocol::Grpc => Body {
             bytes: msg.encode_to_vec(),
-            content_type: ep.protocol.content_type(),
+            content_type: content_type(ep.protocol),
             content_encoding: None,
             leading: 0,
         },
@@ -336,7 +333,7 @@ pub(crate) struct Settings {
     pub(crate) metric_interval: Duration,
     pub(crate) max_attempts: u32,
     pub(crate) retry_base: Duration,
-    pub(crate) temporality: Temporality,
+    pub(crate) temporality: Aggregation,
     pub(crate) bounds: HashMap<String, Vec<f64>>,
     pub(crate) storage: OfflineStorage,
     pub(crate) retry_interval: Option<Duration>,
@@ -354,25 +351,28 @@ pub(crate) struct Pipelines {
 fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
     let storage = match &s.storage {
         // The signals share the user's directory: each keeps its batches in its own.
-        OfflineStorage::At(dir) => OfflineStorage::At(dir.join(ep.signal.as_str())),
+        OfflineStorage::At(dir) => OfflineStorage::At(dir.join(signal_name(ep.signal))),
         other => other.clone(),
     };
-    let mut b = ExportBuilder::new(format!("otlp-{}-{}", s.name, ep.signal), ep.url.clone())
-        .with_queue_capacity(s.queue_capacity)
-        .with_max_item_bytes(MAX_ITEM_BYTES)
-        .with_max_request_bytes(MAX_REQUEST_BYTES)
-        .with_max_batch(s.max_batch)
-        .with_max_delay(delay)
-        .with_request_timeout(ep.timeout.unwrap_or(Duration::ZERO))
-        .with_retries(s.max_attempts, s.retry_base)
-        .with_offline_storage(storage)
-        .with_classifier(OtlpAnswers {
-            signal: ep.signal,
-            protocol: ep.protocol,
-            auth: s.auth.is_some(),
-        })
-        // Only redirects to the same host: an OTLP endpoint has no domain list to trust.
-        .with_redirect_suffixes(&[]);
+    let mut b = ExportBuilder::new(
+        format!("otlp-{}-{}", s.name, signal_name(ep.signal)),
+        ep.url.clone(),
+    )
+    .with_queue_capacity(s.queue_capacity)
+    .with_max_item_bytes(MAX_ITEM_BYTES)
+    .with_max_request_bytes(MAX_REQUEST_BYTES)
+    .with_max_batch(s.max_batch)
+    .with_max_delay(delay)
+    .with_request_timeout(ep.timeout.unwrap_or(Duration::ZERO))
+    .with_retries(s.max_attempts, s.retry_base)
+    .with_offline_storage(storage)
+    .with_classifier(OtlpAnswers {
+        signal: ep.signal,
+        protocol: ep.protocol,
+        auth: s.auth.is_some(),
+    })
+    // Only redirects to the same host: an OTLP endpoint has no domain list to trust.
+    .with_redirect_suffixes(&[]);
     for (k, v) in &ep.headers {
         b = b.with_header(k.clone(), v.clone());
     }

@@ -1,24 +1,8 @@
 //! Backend presets (`tracing-insights-presets`) applied to the builder.
 
 use crate::builder::OtlpBuilder;
-use crate::config::{Protocol, Signal, Temporality};
+use crate::config::{Signal, SIGNALS};
 use tracing_insights_presets as presets;
-
-fn signal(s: presets::Signal) -> Signal {
-    match s {
-        presets::Signal::Traces => Signal::Traces,
-        presets::Signal::Metrics => Signal::Metrics,
-        presets::Signal::Logs => Signal::Logs,
-    }
-}
-
-fn protocol(p: presets::Protocol) -> Protocol {
-    match p {
-        presets::Protocol::HttpProtobuf => Protocol::HttpProtobuf,
-        presets::Protocol::HttpJson => Protocol::HttpJson,
-        presets::Protocol::Grpc => Protocol::Grpc,
-    }
-}
 
 impl OtlpBuilder {
     /// Sends where a backend preset says: each accepted signal to its URL (used as given)
@@ -38,24 +22,20 @@ impl OtlpBuilder {
     pub fn with_preset(self, preset: &presets::Preset) -> Self {
         let mut b = self
             .with_name(preset.name())
-            .with_temporality(match preset.temporality() {
-                presets::Temporality::Cumulative => Temporality::Cumulative,
-                presets::Temporality::Delta => Temporality::Delta,
-            });
-        for s in presets::Signal::ALL {
-            let ours = signal(s);
+            .with_temporality(preset.temporality());
+        for s in SIGNALS {
             b = match preset.target(s) {
                 Some(t) => {
                     let mut b = b
-                        .with_signal_enabled(ours, true)
-                        .with_signal_endpoint(ours, t.url())
-                        .with_signal_protocol(ours, protocol(t.protocol()));
+                        .with_signal_enabled(s, true)
+                        .with_signal_endpoint(s, t.url())
+                        .with_signal_protocol(s, t.protocol());
                     for (name, value) in t.headers() {
-                        b = b.with_signal_header(ours, name, value);
+                        b = b.with_signal_header(s, name, value);
                     }
                     b
                 }
-                None => b.with_signal_enabled(ours, false),
+                None => b.with_signal_enabled(s, false),
             };
         }
         b

@@ -6,7 +6,7 @@ mod common;
 use common::Receiver;
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
-use tracing_insights_otlp::{sampler_from_env_source, EnvSource, OtlpError, OtlpLayer, Signal};
+use tracing_insights_otlp::{sampler_from_env_source, EnvVars, OtlpError, OtlpLayer, Signal};
 use tracing_subscriber::prelude::*;
 
 const SECRET: &str = "s3cr3t-VALUE-do-not-print";
@@ -15,7 +15,7 @@ fn build(
     vars: &[(&str, &str)],
 ) -> Result<(OtlpLayer, tracing_insights_otlp::OtlpGuard), OtlpError> {
     OtlpLayer::builder()
-        .with_env(EnvSource::from_vars(vars.iter().copied()))
+        .with_env(EnvVars::from_vars(vars.iter().copied()))
         .with_batch_delay(Duration::from_millis(20))
         .with_retries(1, Duration::from_millis(1))
         .build()
@@ -87,7 +87,7 @@ fn signal_endpoints_are_used_as_given_and_win_over_the_generic_one() {
 fn builder_endpoint_wins_over_env() {
     let rx = Receiver::start();
     let (_, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars([(
+        .with_env(EnvVars::from_vars([(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "http://127.0.0.1:9/x",
         )]))
@@ -278,7 +278,7 @@ fn batch_and_interval_variables_are_validated() {
     ] {
         // (No builder batch delay here: the builder would win over the variable.)
         let e = OtlpLayer::builder()
-            .with_env(EnvSource::from_vars([(var, "lots")]))
+            .with_env(EnvVars::from_vars([(var, "lots")]))
             .build()
             .unwrap_err();
         assert!(e.to_string().contains(var), "{e}");
@@ -322,9 +322,8 @@ fn resource_variables_reach_the_wire_without_a_correlation_layer() {
 
 #[test]
 fn sampler_variables_map_onto_the_correlation_sampler() {
-    let s = |vars: &[(&str, &str)]| {
-        sampler_from_env_source(&EnvSource::from_vars(vars.iter().copied()))
-    };
+    let s =
+        |vars: &[(&str, &str)]| sampler_from_env_source(&EnvVars::from_vars(vars.iter().copied()));
     assert_eq!(s(&[]).unwrap(), None);
     assert_eq!(
         s(&[("OTEL_TRACES_SAMPLER", "always_off")])
@@ -435,13 +434,13 @@ fn header_values_never_appear_in_debug_output() {
         ),
     ];
     let builder = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars(vars.clone()))
+        .with_env(EnvVars::from_vars(vars.clone()))
         .with_header("authorization", format!("Bearer {SECRET}"));
     let builder_debug = format!("{builder:?}");
     let (layer, guard) = builder.build().unwrap();
     let all = format!(
         "{builder_debug} {layer:?} {guard:?} {:?}",
-        EnvSource::from_vars(vars)
+        EnvVars::from_vars(vars)
     );
     assert!(!all.contains(SECRET), "{all}");
     assert!(
@@ -488,7 +487,7 @@ proptest! {
 
     #[test]
     fn sampler_args_never_panic(kind in "[a-z_]{0,30}", arg in ".{0,20}") {
-        let env = EnvSource::from_vars([("OTEL_TRACES_SAMPLER", kind), ("OTEL_TRACES_SAMPLER_ARG", arg)]);
+        let env = EnvVars::from_vars([("OTEL_TRACES_SAMPLER", kind), ("OTEL_TRACES_SAMPLER_ARG", arg)]);
         if let Err(e) = sampler_from_env_source(&env) {
             prop_assert!(e.to_string().contains("OTEL_TRACES_SAMPLER"));
         }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tracing_insights_correlation as correlation;
 use tracing_insights_otlp::proto::trace::v1::Span;
-use tracing_insights_otlp::{DropReason, EnvSource, OtlpBuilder, OtlpLayer};
+use tracing_insights_otlp::{DropReason, EnvVars, OtlpBuilder, OtlpLayer};
 use tracing_insights_testing::http::{closed_port, LoopbackServer, Reply, Request};
 use tracing_subscriber::prelude::*;
 
@@ -21,7 +21,7 @@ const CHILD_ENV: &str = "TIS_OTLP_KILL9_CHILD";
 /// Traces only, to `origin`, small batches, quick retries.
 fn traces_to(origin: &str) -> OtlpBuilder {
     OtlpLayer::builder()
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_endpoint(origin)
         .with_logs(false)
         .with_metrics(false)

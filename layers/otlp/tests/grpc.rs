@@ -11,7 +11,7 @@ use tracing_insights_correlation::{self as correlation, CorrelationSpanExt};
 use tracing_insights_otlp::proto::collector::logs::v1::ExportLogsServiceRequest;
 use tracing_insights_otlp::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use tracing_insights_otlp::proto::collector::trace::v1::ExportTraceServiceRequest;
-use tracing_insights_otlp::{CheckOutcome, EnvSource, OtlpLayer, Signal};
+use tracing_insights_otlp::{CheckOutcome, EnvVars, OtlpLayer, Signal};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ fn builder(rx: &GrpcReceiver, extra: &[(&str, &str)]) -> tracing_insights_otlp::
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     OtlpLayer::builder()
-        .with_env(EnvSource::from_vars(vars))
+        .with_env(EnvVars::from_vars(vars))
         .with_batch_delay(Duration::from_millis(20))
         .with_retries(3, Duration::from_millis(5))
 }
@@ -252,7 +252,7 @@ fn non_retryable_codes_are_reported_in_words() {
 #[test]
 fn grpc_default_endpoint_and_unreachable_server() {
     let (_, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars([(
+        .with_env(EnvVars::from_vars([(
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "grpc",
         )]))
@@ -266,7 +266,7 @@ fn grpc_default_endpoint_and_unreachable_server() {
         .unwrap()
         .port();
     let (_, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars([
+        .with_env(EnvVars::from_vars([
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             (
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",

@@ -13,7 +13,7 @@ use tracing_insights_correlation::{
 use tracing_insights_otlp::proto::common::v1::any_value::Value;
 use tracing_insights_otlp::proto::metrics::v1::{metric::Data, number_data_point};
 use tracing_insights_otlp::{
-    CheckOutcome, EnvSource, OtlpGuard, OtlpLayer, Protocol, Signal, Temporality,
+    CheckOutcome, EnvVars, OtlpGuard, OtlpLayer, Protocol, Signal, Temporality,
 };
 use tracing_subscriber::prelude::*;
 
@@ -21,7 +21,7 @@ const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
 fn otlp(rx: &Receiver) -> tracing_insights_otlp::OtlpBuilder {
     OtlpLayer::builder()
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_endpoint(rx.base.clone())
         .with_batch_delay(Duration::from_millis(20))
         .with_metric_interval(Duration::from_secs(3600))
@@ -482,7 +482,7 @@ fn a_wrong_path_is_not_silent() {
         rx.answer(404, None);
     }
     let (layer, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars([(
+        .with_env(EnvVars::from_vars([(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             rx.base.clone(),
         )]))
@@ -532,7 +532,7 @@ fn check_reports_every_signal_accepted_or_unreachable() {
         .unwrap()
         .port();
     let (_layer, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .build()
         .unwrap();
@@ -548,7 +548,7 @@ fn check_reports_every_signal_accepted_or_unreachable() {
 fn a_full_queue_drops_and_counts() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (layer, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_endpoint(format!("http://{}", silent.local_addr().unwrap()))
         .with_queue_capacity(4)
         // One item per request to a receiver that never answers: the worker is stuck in a

@@ -9,7 +9,7 @@ use common::{decode_logs, decode_metrics, decode_traces, Receiver, Request};
 use std::time::Duration;
 use tracing_insights_correlation as correlation;
 use tracing_insights_otlp::proto::metrics::v1::metric::Data;
-use tracing_insights_otlp::{EnvSource, OtlpLayer};
+use tracing_insights_otlp::{EnvVars, OtlpLayer};
 use tracing_insights_presets as presets;
 use tracing_subscriber::prelude::*;
 
@@ -33,7 +33,7 @@ fn run(preset: presets::Preset, expect: Expect) {
     let preset = preset.with_base_url(&rx.base).expect("loopback base");
     let name = preset.name();
     let (layer, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_preset(&preset)
         .with_batch_delay(Duration::from_millis(20))
         .with_retries(1, Duration::from_millis(5))

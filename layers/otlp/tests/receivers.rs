@@ -16,7 +16,7 @@
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation::{self as correlation, CorrelationSpanExt, Resource};
-use tracing_insights_otlp::{EnvSource, OtlpLayer, Signal};
+use tracing_insights_otlp::{EnvVars, OtlpLayer, Signal};
 use tracing_subscriber::prelude::*;
 
 fn receiver(var: &str) -> Option<String> {
@@ -156,7 +156,7 @@ fn ddapm_test_agent_receives_traces_logs_and_metrics_with_our_ids() {
     };
     let (layer, guard) = OtlpLayer::builder()
         .with_name("ddapm")
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_endpoint(base.clone())
         .build()
         .unwrap();
@@ -207,7 +207,7 @@ fn ddapm_test_agent_accepts_http_json() {
     };
     let (layer, guard) = OtlpLayer::builder()
         .with_name("ddapm-json")
-        .with_env(EnvSource::from_vars([
+        .with_env(EnvVars::from_vars([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_METRICS_EXPORTER", "none"),
@@ -231,7 +231,7 @@ fn ddapm_check_reports_a_wrong_path() {
         return;
     };
     let (_layer, guard) = OtlpLayer::builder()
-        .with_env(EnvSource::from_vars([(
+        .with_env(EnvVars::from_vars([(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             format!("{base}/wrong"),
         )]))
@@ -260,7 +260,7 @@ fn phoenix_shows_genai_spans_with_token_counts() {
     // Phoenix takes traces only (logs 405, metrics unsupported) and protobuf only.
     let (layer, guard) = OtlpLayer::builder()
         .with_name("phoenix")
-        .with_env(EnvSource::from_vars([
+        .with_env(EnvVars::from_vars([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
             (
                 "OTEL_EXPORTER_OTLP_HEADERS",
@@ -332,13 +332,13 @@ fn one_trace_same_ids_in_both_backends_at_once() {
     );
     let (to_dd, dd_guard) = OtlpLayer::builder()
         .with_name("dd")
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_endpoint(dd.clone())
         .build()
         .unwrap();
     let (to_px, px_guard) = OtlpLayer::builder()
         .with_name("phoenix")
-        .with_env(EnvSource::from_vars::<&str, &str>([]))
+        .with_env(EnvVars::empty())
         .with_signal_endpoint(Signal::Traces, format!("{px}/v1/traces"))
         .with_header("x-project-name", project.clone())
         .with_logs(false)
@@ -394,7 +394,7 @@ fn grpc_to_ddapm_and_phoenix() {
     };
     let (to_dd, dd_guard) = OtlpLayer::builder()
         .with_name("dd-grpc")
-        .with_env(EnvSource::from_vars([
+        .with_env(EnvVars::from_vars([
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", dd_grpc.as_str()),
         ]))
@@ -416,7 +416,7 @@ fn grpc_to_ddapm_and_phoenix() {
     let px = phoenix.as_ref().map(|(grpc, _)| {
         OtlpLayer::builder()
             .with_name("phoenix-grpc")
-            .with_env(EnvSource::from_vars([
+            .with_env(EnvVars::from_vars([
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()),
                 ("OTEL_LOGS_EXPORTER", "none"),
