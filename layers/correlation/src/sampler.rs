@@ -39,9 +39,38 @@ impl PartialEq for Mode {
     }
 }
 
-/// A sampling ratio outside `[0, 1]` (or NaN), or a negative or non-finite rate limit.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A sampling ratio outside `[0, 1]` (or NaN). `Debug` shows the message too.
+#[derive(Clone, Copy, PartialEq)]
 pub struct InvalidRatio(pub f64);
+
+impl fmt::Debug for InvalidRatio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InvalidRatio({self})")
+    }
+}
+
+/// A rate limit (traces per second) that is negative or not finite. `Debug` shows the
+/// message too.
+#[derive(Clone, Copy, PartialEq)]
+pub struct InvalidRate(pub f64);
+
+impl fmt::Display for InvalidRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rate limit {} is not a number of traces per second (0 or more)",
+            self.0
+        )
+    }
+}
+
+impl fmt::Debug for InvalidRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InvalidRate({self})")
+    }
+}
+
+impl std::error::Error for InvalidRate {}
 
 impl fmt::Display for InvalidRatio {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,9 +149,9 @@ impl Sampler {
     /// let s = Sampler::rate_limited(5.0).unwrap();
     /// assert_eq!(s.traces_per_second(), Some(5.0));
     /// ```
-    pub fn rate_limited(traces_per_second: f64) -> Result<Self, InvalidRatio> {
+    pub fn rate_limited(traces_per_second: f64) -> Result<Self, InvalidRate> {
         if !traces_per_second.is_finite() || traces_per_second < 0.0 {
-            return Err(InvalidRatio(traces_per_second));
+            return Err(InvalidRate(traces_per_second));
         }
         Ok(Self {
             mode: Mode::RateLimited(Arc::new(RateLimiter::new(traces_per_second))),
@@ -275,6 +304,10 @@ mod tests {
 
     #[test]
     fn bad_ratios_are_errors() {
+        let e = Sampler::ratio(2.0).unwrap_err();
+        assert!(format!("{e:?}").contains(&e.to_string()));
+        let e = Sampler::rate_limited(-1.0).unwrap_err();
+        assert!(format!("{e:?}").contains("traces per second"));
         assert!(Sampler::ratio(-0.1).is_err());
         assert!(Sampler::ratio(f64::NAN).is_err());
         assert!(Sampler::ratio(0.0).is_ok());
