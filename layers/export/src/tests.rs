@@ -1,13 +1,13 @@
 //! Unit tests of the pipeline against a tiny loopback server.
 use super::*;
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::sync::atomic::AtomicU16;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Instant;
+use tracing_insights_testing::http::{closed_port, LoopbackServer, Reply};
 
-/// A tiny HTTP/1.1 server on 127.0.0.1:0 answering `status` and recording bodies.
+/// A loopback server answering `status` and recording bodies (gunzipped) and whether
+/// each was sent gzipped.
 fn server(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
     let (url, bodies, _) = switchable(status);
     (url, bodies)
@@ -17,54 +17,33 @@ fn server(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
 fn switchable(status: u16) -> (String, Arc<Mutex<Vec<Vec<u8>>>>, Arc<AtomicU16>) {
     let status = Arc::new(AtomicU16::new(status));
     let st = status.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let b = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let mut len = 0usize;
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h == "\r\n" || h.is_empty() {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                b.lock().unwrap().push(body);
-                let code = st.load(Ordering::Relaxed);
-                let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
-                use std::io::Write;
-                stream.write_all(resp.as_bytes()).unwrap();
-            }
-        }
+    let server = LoopbackServer::start(move |r| {
+        assert!(
+            r.gzipped == (r.header("content-encoding") == Some("gzip")),
+            "the body is what Content-Encoding says"
+        );
+        b.lock().unwrap().push(r.body.clone());
+        Reply::status(st.load(Ordering::Relaxed))
     });
-    (format!("http://{addr}/v2.1/track"), bodies, status)
+    (server.url("/v2.1/track"), bodies, status)
 }
 
-fn gunzip(data: &[u8]) -> String {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_string(&mut s)
-        .unwrap();
-    s
+/// A server that also says whether each body came gzipped.
+fn gzip_server() -> (String, Arc<Mutex<Vec<(bool, Vec<u8>)>>>) {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let b = bodies.clone();
+    let server = LoopbackServer::start(move |r| {
+        b.lock().unwrap().push((r.gzipped, r.body.clone()));
+        Reply::status(200)
+    });
+    (server.url("/v2.1/track"), bodies)
 }
 
 #[test]
 fn batches_are_json_arrays_gzipped_and_counted() {
-    let (url, bodies) = server(200);
+    let (url, bodies) = gzip_server();
     let (exp, guard) = ExportBuilder::new("test", url)
         .with_batch_prefix(|| Some(b"0".to_vec()))
         .spawn()
@@ -76,7 +55,7 @@ fn batches_are_json_arrays_gzipped_and_counted() {
     guard.shutdown(Duration::from_secs(5)).unwrap();
     let bodies = bodies.lock().unwrap();
     assert_eq!(bodies.len(), 1);
-    assert_eq!(gunzip(&bodies[0]), "[0,1,2]");
+    assert_eq!(bodies[0], (true, b"[0,1,2]".to_vec()), "gzipped");
 }
 
 #[test]
@@ -118,11 +97,7 @@ fn retries_503_then_gives_up() {
 #[test]
 fn drop_is_bounded_when_the_endpoint_is_down() {
     // A port nobody listens on: connection refused, retried, then given up.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let (exp, guard) = ExportBuilder::new("down", format!("http://127.0.0.1:{port}/"))
         .with_retries(10, Duration::from_millis(500))
         .spawn()

@@ -1,11 +1,10 @@
 //! A loopback ingestion server that answers from a script and records what it received.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing_insights_testing::http::{self, LoopbackServer, Request};
 
 /// One scripted answer.
 #[derive(Clone, Debug, Default)]
@@ -65,40 +64,32 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
-        Self::on(TcpListener::bind("127.0.0.1:0").unwrap())
+        Self::on(None)
     }
 
     /// A server on a given port (a service that comes back after an outage).
     pub fn start_on(port: u16) -> Server {
-        let t0 = Instant::now();
-        loop {
-            match TcpListener::bind(("127.0.0.1", port)) {
-                Ok(l) => return Self::on(l),
-                Err(e) if t0.elapsed() > Duration::from_secs(3) => panic!("bind {port}: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
+        Self::on(Some(port))
     }
 
-    fn on(listener: TcpListener) -> Server {
-        let port = listener.local_addr().unwrap().port();
-        let origin = format!("http://127.0.0.1:{port}");
-        let server = Server {
-            url: format!("{origin}/v2.1/track"),
-            origin,
-            port,
-            script: Arc::default(),
-            seen: Arc::default(),
+    fn on(port: Option<u16>) -> Server {
+        let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let origin: Arc<Mutex<String>> = Arc::default();
+        let (sc, se, o) = (script.clone(), seen.clone(), origin.clone());
+        let respond = move |r: &Request| answer(r, &sc, &se, &o.lock().unwrap());
+        let http = match port {
+            Some(p) => LoopbackServer::start_on(p, respond),
+            None => LoopbackServer::start(respond),
         };
-        let s = server.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let s = s.clone();
-                std::thread::spawn(move || s.serve(stream));
-            }
-        });
-        server
+        origin.lock().unwrap().clone_from(&http.origin);
+        Server {
+            url: http.url("/v2.1/track"),
+            origin: http.origin.clone(),
+            port: http.port,
+            script,
+            seen,
+        }
     }
 
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
@@ -122,116 +113,67 @@ impl Server {
             .filter(|n| n != "_R_")
             .collect()
     }
+}
 
-    fn serve(&self, stream: TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut stream = stream;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let (mut len, mut gz, mut auth) = (0usize, false, None);
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                    return;
-                }
-                if h == "\r\n" {
-                    break;
-                }
-                let lower = h.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap();
-                }
-                if lower.starts_with("content-encoding:") && lower.contains("gzip") {
-                    gz = true;
-                }
-                if lower.starts_with("authorization:") {
-                    auth = Some(h.split_once(':').unwrap().1.trim().to_owned());
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-            let json = if gz {
-                let mut s = Vec::new();
-                flate2::read::GzDecoder::new(&body[..])
-                    .read_to_end(&mut s)
-                    .unwrap();
-                s
-            } else {
-                body
-            };
-            let names: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&json)
-                .unwrap()
-                .into_iter()
-                .map(|v| v.as_str().unwrap_or("?").to_owned())
-                .collect();
-            let reply = self
-                .script
-                .lock()
-                .unwrap()
-                .pop_front()
-                .unwrap_or_else(|| Reply::status(200));
-            let accepted = if (200..300).contains(&reply.status) {
-                names
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !reply.errors.iter().any(|e| e.0 == *i))
-                    .map(|(_, n)| n.clone())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            self.seen.lock().unwrap().push(Seen {
-                at: Instant::now(),
-                status: reply.status,
-                names: names.clone(),
-                accepted,
-                authorization: auth,
-            });
-            let errors: Vec<serde_json::Value> = reply
-                .errors
-                .iter()
-                .map(|(i, s, m)| serde_json::json!({"index": i, "statusCode": s, "message": m}))
-                .collect();
-            let answer = serde_json::json!({
-                "itemsReceived": names.len(),
-                "itemsAccepted": names.len() - errors.len(),
-                "errors": errors,
-            })
-            .to_string();
-            let mut resp = format!(
-                "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n",
-                reply.status
-            );
-            for (k, v) in &reply.headers {
-                resp.push_str(&format!("{k}: {v}\r\n"));
-            }
-            if let Some(l) = &reply.location {
-                resp.push_str(&format!(
-                    "location: {}\r\n",
-                    l.replace("{self}", &self.origin)
-                ));
-            }
-            resp.push_str(&format!("content-length: {}\r\n\r\n{answer}", answer.len()));
-            if stream.write_all(resp.as_bytes()).is_err() {
-                return;
-            }
-        }
+/// Answers one ingestion request from the script: the status, its headers and a body with
+/// the scripted per-item errors; records what was seen and accepted.
+fn answer(
+    r: &Request,
+    script: &Mutex<VecDeque<Reply>>,
+    seen: &Mutex<Vec<Seen>>,
+    origin: &str,
+) -> http::Reply {
+    let names: Vec<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&r.body)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.as_str().unwrap_or("?").to_owned())
+        .collect();
+    let reply = script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or_else(|| Reply::status(200));
+    let accepted = if (200..300).contains(&reply.status) {
+        names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !reply.errors.iter().any(|e| e.0 == *i))
+            .map(|(_, n)| n.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    seen.lock().unwrap().push(Seen {
+        at: r.at,
+        status: reply.status,
+        names: names.clone(),
+        accepted,
+        authorization: r.header("authorization").map(str::to_owned),
+    });
+    let errors: Vec<serde_json::Value> = reply
+        .errors
+        .iter()
+        .map(|(i, s, m)| serde_json::json!({"index": i, "statusCode": s, "message": m}))
+        .collect();
+    let body = serde_json::json!({
+        "itemsReceived": names.len(),
+        "itemsAccepted": names.len() - errors.len(),
+        "errors": errors,
+    })
+    .to_string();
+    let mut out = http::Reply::status(reply.status)
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in &reply.headers {
+        out = out.header(k, v);
     }
+    if let Some(l) = &reply.location {
+        out = out.header("location", &l.replace("{self}", origin));
+    }
+    out
 }
 
-/// A port with nothing listening on it.
-pub fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use tracing_insights_testing::http::closed_port;
 
 /// A fresh directory under the OS temp dir.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
