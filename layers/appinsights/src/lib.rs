@@ -126,7 +126,11 @@ mod layer;
 mod mapping;
 mod metrics;
 mod shared;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod text;
+#[cfg(not(feature = "testing"))]
+mod text;
 
 pub use builder::{
     AppInsightsBuilder, AppInsightsError, METRIC_INTERVAL_ENV, RESOURCE_METRIC_DISABLED_ENV,
@@ -134,7 +138,10 @@ pub use builder::{
 pub use exception::{exception, Exception};
 pub use guard::{install_panic_hook, AppInsightsGuard, FlushHandle};
 pub use layer::AppInsightsLayer;
-#[doc(hidden)]
+/// Whether Microsoft's exporter leaves a span attribute out of span properties because of its
+/// prefix. For the conformance runner, which explains differences by the same rule.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use mapping::span_property_filtered;
 pub use tracing_insights_azure::env::{
     Env, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, SDK_DISABLED_ENV, TRACES_EXPORTER_ENV,

@@ -1,7 +1,7 @@
 //! Metrics from event fields (the `tracing-opentelemetry` `MetricsLayer` convention), aggregated
 //! per interval per attribute set.
 //!
-//! | field prefix | instrument | exported (protocol §4.2) |
+//! | field prefix | instrument | exported as MetricData |
 //! |---|---|---|
 //! | `monotonic_counter.` | counter | the sum of the interval (delta), `count` 1 |
 //! | `counter.` | up-down counter | the running total (cumulative), `count` 1 |

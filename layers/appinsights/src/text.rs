@@ -1,6 +1,9 @@
 //! Text helpers: char-boundary truncation, time and duration formats, Python-compatible
 //! stringification of attribute values.
 
+// Public for the conformance runner (feature `testing`); otherwise only the crate reaches them.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing_insights_correlation::FieldValue;
 

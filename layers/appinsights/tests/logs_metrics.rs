@@ -247,7 +247,8 @@ fn kept_events_carry_the_sample_rate_and_dropped_traces_drop_their_logs() {
         )
         .with(layer);
     tracing::subscriber::with_default(subscriber, || {
-        // Scores (protocol §5.1): 0.33 is kept at 50 %, 0.9996 is not.
+        // Application Insights' sampling scores of these trace ids (the hash both Microsoft's
+        // SDKs and the correlation layer's ratio sampler use): 0.33 is kept at 50 %, 0.9996 is not.
         ids.push_trace_id(TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap());
         tracing::info_span!("kept")
             .in_scope(|| tracing::error!(error = exception(&save_error()), "kept"));

@@ -1,5 +1,6 @@
 //! Request/dependency classification and success rules, shared by the Application Insights
-//! layer and the Live Metrics layer so both count the same thing (protocol §§3.1, 3.3, 3.4).
+//! layer and the Live Metrics layer so both count the same thing, following Microsoft's
+//! exporter: SERVER/CONSUMER spans are requests, the rest dependencies typed by their fields.
 
 use tracing_insights_correlation::FieldValue;
 

@@ -1,4 +1,6 @@
-//! The Application Insights connection string (protocol §1).
+//! The Application Insights connection string: `;`-separated `Key=Value` pairs
+//! (`InstrumentationKey`, `IngestionEndpoint`, `LiveEndpoint`, `EndpointSuffix`, `Location`,
+//! `AADAudience`, `ApplicationId`, `Authorization`).
 
 use std::fmt;
 use std::str::FromStr;

@@ -41,6 +41,7 @@ pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
 pub use azure_core_credential::AzureCredential;
 pub use env::{Env, EnvError};
 
-/// The Azure host suffixes within which a service may redirect a client (protocol §2.6),
+/// The Azure host suffixes within which a service may redirect a client (what Microsoft's
+/// exporters accept for a cross-host redirect),
 /// shared by the ingestion exporter and Live Metrics.
 pub use tracing_insights_export::redirect::ALLOWED_REDIRECT_SUFFIXES;

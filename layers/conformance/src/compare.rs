@@ -259,7 +259,7 @@ pub(crate) fn compare(expected_file: &Value, captured: &[crate::receiver::Captur
             }
             let mut d = Vec::new();
             diff_value(&env_label, "", e, a, &mut d);
-            if best.as_ref().map_or(true, |(_, bd)| d.len() < bd.len()) {
+            if best.as_ref().is_none_or(|(_, bd)| d.len() < bd.len()) {
                 best = Some((i, d));
             }
         }

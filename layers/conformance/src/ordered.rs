@@ -120,7 +120,7 @@ pub(crate) fn expand_macro(s: &str) -> String {
         })();
         match parsed {
             Some((c, n, consumed)) => {
-                out.extend(std::iter::repeat(c).take(n));
+                out.extend(std::iter::repeat_n(c, n));
                 rest = &after[consumed..];
             }
             None => {

@@ -1,4 +1,5 @@
-//! The collection configuration the service sends (protocol §7.4, §7.5): validation,
+//! The collection configuration the service sends (derived metrics and document streams, each
+//! with filter groups, in the ping or post answer when its ETag changes): validation,
 //! filters, derived metrics, document streams and the errors reported for what was rejected.
 
 use serde_json::{json, Value};
@@ -128,7 +129,7 @@ pub(crate) fn parse_timespan_ms(s: &str) -> Option<f64> {
 }
 
 impl Filter {
-    /// Validates one `FilterInfo` for telemetry type `ty` (protocol §7.4).
+    /// Validates one `FilterInfo` (field, predicate, comparand) for telemetry type `ty`.
     pub(crate) fn compile(ty: ItemType, info: &Value) -> Result<Self, String> {
         let field_name = info.get("FieldName").and_then(Value::as_str).unwrap_or("");
         let pred_name = info.get("Predicate").and_then(Value::as_str).unwrap_or("");

@@ -1,4 +1,4 @@
-//! The QuickPulse control loop (protocol §7.3) over an injectable [`Clock`] and
+//! The QuickPulse control loop over an injectable [`Clock`] and
 //! [`Transport`]: ping until somebody watches, post every second while they do.
 
 // Items re-exported by the `testing` module are `pub`; without that feature only the

@@ -1,4 +1,5 @@
-//! Wire details of the QuickPulse protocol (protocol §7.1, §7.2) as small pure functions.
+//! Wire details of the QuickPulse protocol (header names, API version, time formats, the
+//! redirect rule) as small pure functions.
 
 // Items re-exported by the `testing` module are `pub`; without that feature only the
 // crate reaches them, and the accessors only the tests call are unused.
@@ -32,8 +33,8 @@ pub(crate) const H_POLLING_INTERVAL_HINT: &str = "x-ms-qps-service-polling-inter
 /// Response header: the endpoint to use from now on.
 pub(crate) const H_ENDPOINT_REDIRECT: &str = "x-ms-qps-service-endpoint-redirect-v2";
 
-/// The host suffixes a redirect may point to (protocol §2.6, the list Microsoft's exporter
-/// accepts for cross-host redirects): the same list the ingestion exporter follows.
+// The host suffixes a redirect may point to (the list Microsoft's exporter accepts for
+// cross-host redirects): the same list the ingestion exporter follows.
 use tracing_insights_azure::ALLOWED_REDIRECT_SUFFIXES;
 
 /// Where a `x-ms-qps-service-endpoint-redirect-v2` value may take us: `Some("https://host[:port]")`

@@ -63,7 +63,7 @@ impl Item<'_> {
         self.dims.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
-    /// The document the portal shows (protocol §7.2), with the spec's length limits.
+    /// The document the portal shows for a sampled item, with Live Metrics' length limits.
     pub(crate) fn document(&self, stream_ids: &[&str]) -> Value {
         let mut d = Map::new();
         let s = |v: &Option<String>, max: usize| json!(truncate(v.as_deref().unwrap_or(""), max));

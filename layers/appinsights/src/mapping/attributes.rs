@@ -42,9 +42,9 @@ pub(super) const FILTERED_PREFIXES: &[&str] = &[
 ];
 
 /// Whether Microsoft's exporter leaves a span attribute out of span properties because of
-/// its prefix (protocol §3.5). Public for the conformance runner, which explains differences
-/// by the same rule; not part of the stable API.
-#[doc(hidden)]
+/// its prefix (`FILTERED_PREFIXES`). Public for the conformance runner (feature `testing`),
+/// which explains differences by the same rule.
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 pub fn span_property_filtered(key: &str) -> bool {
     FILTERED_PREFIXES.iter().any(|p| key.starts_with(p))
 }
@@ -111,7 +111,7 @@ impl<'a> Attrs<'a> {
 }
 
 /// The properties (customDimensions) of a span or event: every field except the standard
-/// ones the mapping consumes (protocol §3.5).
+/// ones the mapping consumes and those Microsoft's exporter leaves out by prefix.
 pub(super) fn properties(a: Attrs<'_>) -> Map<String, Value> {
     let mut props = Map::new();
     for (k, v) in a.0 {

@@ -23,7 +23,8 @@ pub(crate) struct EventSpan<'a> {
     pub(crate) sampler_rate: f64,
 }
 
-/// Log attributes Microsoft's log exporter consumes (protocol §4.1), plus this layer's own
+/// Log attributes Microsoft's log exporter consumes (they become envelope fields, not
+/// properties), plus this layer's own
 /// reserved event fields.
 pub(super) fn log_property_filtered(k: &str) -> bool {
     matches!(
@@ -75,10 +76,10 @@ pub(super) fn severity(a: Attrs<'_>, level: &tracing_core::Level) -> i64 {
     }
 }
 
-/// An event as a log record (protocol §4.1): an Exception (`exception.type` /
+/// An event as a log record, as Microsoft's log exporter maps one: an Exception (`exception.type` /
 /// `exception.message` fields, or an `error` field holding a `&dyn Error`), an Event
-/// (`microsoft.custom_event.name`), an Availability (`microsoft.availability.*`) or a Message. Inside a span it carries the span's ids;
-/// outside, no operation ids. `logger` is the event's target.
+/// (`microsoft.custom_event.name`), an Availability (`microsoft.availability.*`) or a
+/// Message. Inside a span it carries the span's ids; outside, no operation ids. `logger` is the event's target.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn event_envelope(
     part_a: &PartA,

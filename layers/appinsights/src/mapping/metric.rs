@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 use std::time::SystemTime;
 use tracing_insights_correlation::FieldValue;
 
-/// The `_OTELRESOURCE_` metric put first in every batch (protocol §3.9).
+/// The `_OTELRESOURCE_` metric put first in every batch: the resource's attributes as
+/// properties of a metric with value 0, so the portal can show them (as Microsoft's exporter).
 pub(crate) fn resource_metric(
     part_a: &PartA,
     ikey: &str,
@@ -28,7 +29,7 @@ pub(crate) fn resource_metric(
     envelope(METRIC, ikey, time, part_a.tags(), None, "MetricData", bd)
 }
 
-/// One aggregated metric point (protocol §4.2): `value` (a sum for counters and histograms,
+/// One aggregated metric point, as MetricData carries it: `value` (a sum for counters and histograms,
 /// the value for up-down counters and gauges), `count`, and `min`/`max` for histograms.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MetricPoint {
@@ -44,7 +45,8 @@ pub(super) const STANDARD_SECONDS: &[&str] = &[
 ];
 /// Old-semconv standard metrics, already in milliseconds.
 pub(super) const STANDARD_MILLIS: &[&str] = &["http.server.duration", "http.client.duration"];
-/// Autocollected instruments Microsoft's exporter drops (protocol §4.3).
+/// Autocollected instruments Microsoft's exporter drops (their standard-metric twins carry
+/// the same information).
 pub(super) const DROPPED_METRICS: &[&str] = &[
     "http.server.request.size",
     "http.server.response.size",
@@ -54,7 +56,9 @@ pub(super) const DROPPED_METRICS: &[&str] = &[
 ];
 
 /// A histogram point of a standard HTTP duration metric as a pre-aggregated standard metric:
-/// its properties replaced by `_MS.MetricId` and friends (protocol §4.3).
+/// its properties replaced by `_MS.MetricId` (`requests/duration`,
+/// `dependencies/duration`), `_MS.IsAutocollected` and the request/dependency dimensions the
+/// portal's standard charts read.
 pub(super) fn standard_metric_props(
     part_a: &PartA,
     name: &str,
@@ -104,7 +108,7 @@ pub(super) fn standard_metric_props(
     p
 }
 
-/// A metric point as a MetricData envelope (protocol §4.2, §4.3); `None` for the
+/// A metric point as a MetricData envelope; `None` for the
 /// autocollected instruments Microsoft's exporter drops.
 pub(crate) fn metric_envelope(
     part_a: &PartA,

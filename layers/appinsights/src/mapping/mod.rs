@@ -18,6 +18,7 @@ mod targets;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "testing")]
 pub use attributes::span_property_filtered;
 pub(crate) use attributes::*;
 pub(crate) use encode::*;

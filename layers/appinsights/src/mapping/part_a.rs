@@ -172,7 +172,8 @@ impl PartA {
     }
 }
 
-/// Tags every span and event takes from its fields (protocol §3.2), plus any field named
+/// Tags every span and event takes from its fields (user, session, client IP, synthetic
+/// source, as Microsoft's exporter reads them), plus any field named
 /// after a context tag (`ai.user.id`, ...).
 pub(super) fn field_tags(a: Attrs<'_>, tags: &mut Tags) {
     if let Some(v) = a.s("enduser.id") {

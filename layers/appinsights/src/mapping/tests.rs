@@ -66,7 +66,7 @@ fn s(v: &str) -> FieldValue {
 
 #[test]
 fn documented_dependency_examples() {
-    // Protocol §3.8: a kafka PRODUCER span.
+    // A kafka PRODUCER span: `Queue Message | <system>`, the destination as target.
     let bd = span(
         SpanKind::Producer,
         &[
@@ -76,7 +76,7 @@ fn documented_dependency_examples() {
     );
     assert_eq!(bd["type"], "Queue Message | kafka");
     assert_eq!(bd["target"], "topic1");
-    // §3.4 rule 7: unknown CLIENT, no scheme: the port is kept.
+    // A CLIENT span of no known kind, without a scheme: the peer's port is kept.
     let bd = span(
         SpanKind::Client,
         &[
@@ -90,7 +90,8 @@ fn documented_dependency_examples() {
     let bd = span(SpanKind::Client, &[("rpc.system", s("grpc"))]);
     assert_eq!(bd["type"], "grpc");
     assert_eq!(bd["target"], "grpc");
-    // §3.8: CLIENT HTTP with url.full on :443 and no url.scheme keeps the port.
+    // CLIENT HTTP with url.full on :443 and no url.scheme keeps the port (Microsoft's exporter
+    // drops a default port only when it knows the scheme).
     let bd = span(
         SpanKind::Client,
         &[
@@ -114,7 +115,7 @@ fn documented_dependency_examples() {
 
 #[test]
 fn documented_request_examples() {
-    // Protocol §3.3 captured example.
+    // A SERVER span as Microsoft's exporter was seen to send it.
     let bd = span(
         SpanKind::Server,
         &[
