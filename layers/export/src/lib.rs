@@ -207,14 +207,7 @@ impl fmt::Debug for ExportBuilder {
         f.debug_struct("ExportBuilder")
             .field("name", &self.name)
             .field("url", &self.url)
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("headers", &transport::HeaderNames(&self.headers))
             .field("queue_capacity", &self.queue_capacity)
             .field("max_batch", &self.max_batch)
             .field("max_request_bytes", &self.max_request_bytes)

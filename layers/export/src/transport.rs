@@ -7,6 +7,17 @@ use std::time::Duration;
 /// Answer bodies are read at most this far.
 pub const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
+/// Shows a header list by names only (`Debug`): values are often secrets (API keys).
+pub struct HeaderNames<'a>(pub &'a [(String, String)]);
+
+impl std::fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k.as_str()))
+            .finish()
+    }
+}
+
 /// One request as the worker hands it to a transport.
 #[derive(Debug)]
 pub struct Request<'a> {

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing_insights_correlation::Resource;
+use tracing_insights_export::transport::HeaderNames;
 use tracing_insights_export::{OfflineStorage, RequestAuth};
 
 /// Builds an [`OtlpLayer`] and its [`OtlpGuard`].
@@ -97,15 +98,7 @@ impl fmt::Debug for OtlpBuilder {
                     })
                     .collect::<Vec<_>>(),
             )
-            // Header values are secrets: names only.
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("headers", &HeaderNames(&self.headers))
             .field("protocol", &self.protocol)
             .field("compression", &self.compression)
             .field("timeout", &self.timeout)

@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use tracing_insights_export::encode::maybe_gzip;
 use tracing_insights_export::redirect::mask_url;
+use tracing_insights_export::transport::HeaderNames;
 use tracing_insights_export::{
     Body, Encoder, ExportBuilder, ExportError, ExportGuard, Exporter, OfflineStorage, RequestAuth,
     Transport, UreqTransport,
@@ -91,14 +92,7 @@ impl fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("signal", &self.signal)
             .field("url", &mask_url(&self.url))
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("headers", &HeaderNames(&self.headers))
             .field("protocol", &self.protocol)
             .field("compression", &self.compression)
             .field("timeout", &self.timeout)
