@@ -160,6 +160,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // reqwest's TLS (for https:// URLs) uses rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
