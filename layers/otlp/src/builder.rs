@@ -401,7 +401,7 @@ impl OtlpBuilder {
                 panics: panics.clone(),
             })),
         };
-        let guard = OtlpGuard::new(
+        let mut guard = OtlpGuard::new(
             self.name,
             endpoints,
             traces_guard,
@@ -409,6 +409,7 @@ impl OtlpBuilder {
             metrics_guard,
             panics,
         );
+        guard.auth = self.auth;
         Ok((layer, guard))
     }
 }

@@ -7,7 +7,7 @@ use crate::pipeline::Endpoint;
 use std::fmt;
 use tracing_insights_export::redirect::mask_url;
 use tracing_insights_export::transport::Request;
-use tracing_insights_export::{Body, Response};
+use tracing_insights_export::{Body, RequestAuth, Response};
 
 impl OtlpGuard {
     /// Sends one empty export request per enabled signal, now, from this thread, and
@@ -19,7 +19,10 @@ impl OtlpGuard {
         let mut results = Vec::new();
         for ep in &self.endpoints {
             // A request with no resource at all: the smallest valid export of each signal.
-            let outcome = match ep.empty_body().and_then(|b| check_once(ep, &b)) {
+            let outcome = match ep
+                .empty_body()
+                .and_then(|b| check_once(ep, &b, self.auth.as_deref()))
+            {
                 Ok(r) if accepted(&r) => CheckOutcome::Accepted { status: r.status },
                 Ok(r) => CheckOutcome::Rejected {
                     status: r.status,
@@ -42,13 +45,20 @@ impl OtlpGuard {
 
 /// One check request. gRPC runs on a thread of its own: the caller may be inside a tokio
 /// runtime, where our private runtime must not block.
-fn check_once(ep: &Endpoint, body: &Body) -> Result<Response, String> {
+fn check_once(
+    ep: &Endpoint,
+    body: &Body,
+    auth: Option<&dyn RequestAuth>,
+) -> Result<Response, String> {
     let send = || {
+        let authorization = auth
+            .map(|a| a.authorization().map_err(|e| format!("no token: {e}")))
+            .transpose()?;
         let mut transport = ep.transport()?;
         transport.send(&Request {
             url: &ep.url,
             headers: &ep.headers,
-            authorization: None,
+            authorization: authorization.as_deref(),
             body,
             timeout: ep.timeout,
         })

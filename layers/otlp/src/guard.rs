@@ -8,7 +8,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_insights_export::{DropReason, ExportGuard, ExportStats, ShutdownError, DROP_TIMEOUT};
+use tracing_insights_export::{
+    DropReason, ExportGuard, ExportStats, RequestAuth, ShutdownError, DROP_TIMEOUT,
+};
 
 /// One signal's pipeline guard, whatever its item type.
 trait Pipe: Send + Sync {
@@ -44,6 +46,8 @@ pub struct OtlpGuard {
     pub(crate) endpoints: Vec<Endpoint>,
     pipes: Vec<(Signal, Box<dyn Pipe>)>,
     panics: Arc<AtomicU64>,
+    /// The builder's authorization hook, for the connectivity check.
+    pub(crate) auth: Option<Arc<dyn RequestAuth>>,
 }
 
 impl fmt::Debug for OtlpGuard {
@@ -83,6 +87,7 @@ impl OtlpGuard {
             endpoints,
             pipes,
             panics,
+            auth: None,
         }
     }
 
@@ -92,6 +97,7 @@ impl OtlpGuard {
             endpoints: Vec::new(),
             pipes: Vec::new(),
             panics: Arc::default(),
+            auth: None,
         }
     }
 
@@ -147,9 +153,12 @@ impl OtlpGuard {
         all
     }
 
-    /// Items dropped, for any reason (queue full, refused, retries exhausted, ...).
+    /// Items lost on our side: queue full, oversized, retries exhausted, spool unavailable,
+    /// shutdown, ... (every [`DropReason`] but [`DropReason::Rejected`], which
+    /// [`rejected`](Self::rejected) counts; the two add up to [`ExportStats::dropped`]).
     pub fn dropped(&self) -> u64 {
-        self.stats().dropped()
+        let s = self.stats();
+        s.dropped() - s.dropped_by(DropReason::Rejected)
     }
 
     /// Items of `signal` delivered (spans, log records, or metrics per collection).
@@ -161,8 +170,8 @@ impl OtlpGuard {
             .sum()
     }
 
-    /// Items the receiver refused (a partial-success answer's rejected count, or a
-    /// non-retryable answer).
+    /// Items the receiver refused: a partial-success answer's rejected count, or the items
+    /// of a batch that got a final answer (400, 404, ...).
     pub fn rejected(&self) -> u64 {
         self.stats().dropped_by(DropReason::Rejected)
     }

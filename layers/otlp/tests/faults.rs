@@ -332,3 +332,35 @@ fn kill_9_mid_outage_then_restart_delivers_every_spooled_span_exactly_once() {
     assert!(left.is_empty(), "the spool is empty once delivered");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Tokens `Bearer t1`, `Bearer t2`, ...: a new one after each invalidation.
+struct Tokens(std::sync::atomic::AtomicU32);
+
+impl tracing_insights_otlp::RequestAuth for Tokens {
+    fn authorization(&self) -> Result<String, String> {
+        Ok(format!(
+            "Bearer t{}",
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        ))
+    }
+    fn invalidate(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_auth_hook_authorizes_every_request_and_refreshes_once_on_401() {
+    let (server, script) = LoopbackServer::scripted();
+    script.push([Reply::status(401)]);
+    let (layer, guard) = traces_to(&server.origin)
+        .with_auth(std::sync::Arc::new(Tokens(1.into())))
+        .build()
+        .unwrap();
+    emit(&layer, "authorized", 0..3);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let reqs = server.on_path("/v1/traces");
+    let auth: Vec<_> = reqs.iter().map(|r| r.header("authorization")).collect();
+    assert_eq!(auth, [Some("Bearer t1"), Some("Bearer t2")]);
+    let c = counts(span_names(&reqs[1..]));
+    expect_each_once(&c, "authorized", 3);
+}
