@@ -143,6 +143,7 @@ pub use layer::AppInsightsLayer;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use mapping::span_property_filtered;
+pub use tracing_insights_azure::auth::AUTHENTICATION_STRING_ENV;
 pub use tracing_insights_azure::env::{
     Env, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, SDK_DISABLED_ENV, TRACES_EXPORTER_ENV,
 };

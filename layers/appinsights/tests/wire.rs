@@ -301,3 +301,40 @@ fn an_optional_layer_takes_the_correlation_resource_before_any_span() {
         assert_eq!(e["tags"]["ai.cloud.role"], "ai.chat-api", "{e}");
     }
 }
+
+/// `with_resource` is a fallback: with a correlation layer stacked its resource names the
+/// role; without one, the builder's does.
+#[test]
+fn with_resource_is_used_only_without_a_correlation_layer() {
+    let role_of = |with_correlation: bool| {
+        let (port, captured) = receiver();
+        let (layer, guard) = AppInsightsLayer::builder()
+            .with_connection_string(format!(
+                "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+            ))
+            .with_resource(Resource::from_attributes([(
+                "service.name",
+                "from-builder",
+            )]))
+            .with_resource_metric(false)
+            .build()
+            .unwrap();
+        let correlation = with_correlation.then(|| {
+            correlation::layer().with_resource(Resource::from_attributes([(
+                "service.name",
+                "from-correlation",
+            )]))
+        });
+        let subscriber = tracing_subscriber::registry().with(correlation).with(layer);
+        tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+        guard.shutdown(Duration::from_secs(10)).unwrap();
+        let envs = envelopes(&captured);
+        assert_eq!(envs.len(), 1, "{envs:#?}");
+        envs[0]["tags"]["ai.cloud.role"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(role_of(true), "from-correlation");
+    assert_eq!(role_of(false), "from-builder");
+}

@@ -543,3 +543,93 @@ fn the_correlation_resource_names_the_role_without_with_resource() {
     assert_eq!(header("x-ms-qps-role-name").as_deref(), Some("ai.chat-api"));
     assert_eq!(header("x-ms-qps-instance-name").as_deref(), Some("pod-7"));
 }
+
+fn role_and_instance(log: &Log) -> (Option<String>, Option<String>) {
+    let log = log.lock().unwrap();
+    let header = |name: &str| {
+        log[0]
+            .1
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    (
+        header("x-ms-qps-role-name"),
+        header("x-ms-qps-instance-name"),
+    )
+}
+
+/// `with_resource` is a fallback: a stacked correlation layer's resource wins, as it does
+/// for every exporter; without one, the builder's names the role.
+#[test]
+fn with_resource_is_used_only_without_a_correlation_layer() {
+    let builder_resource = correlation::Resource::from_attributes([
+        ("service.name", "from-builder"),
+        ("service.instance.id", "b-0"),
+    ]);
+    let (layer, mut ctl, _clock, log) = setup_with(
+        LiveMetricsLayer::builder().with_resource(builder_resource.clone()),
+        |_, _| Ok(answer(false, &[], "")),
+    );
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            correlation::layer().with_resource(correlation::Resource::from_attributes([
+                ("service.name", "from-correlation"),
+                ("service.instance.id", "c-0"),
+            ])),
+        )
+        .with(layer);
+    let _default = tracing::subscriber::set_default(subscriber);
+    ctl.poll();
+    assert_eq!(
+        role_and_instance(&log),
+        (Some("from-correlation".into()), Some("c-0".into()))
+    );
+
+    let (layer, mut ctl, _clock, log) = setup_with(
+        LiveMetricsLayer::builder().with_resource(builder_resource),
+        |_, _| Ok(answer(false, &[], "")),
+    );
+    let _other = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    ctl.poll();
+    assert_eq!(
+        role_and_instance(&log),
+        (Some("from-builder".into()), Some("b-0".into()))
+    );
+}
+
+/// A field whose `Debug` panics, seen while somebody watches (the layer reads every field
+/// for documents): the panic stays in the layer, is counted, and the next items are counted
+/// as usual.
+#[test]
+fn a_panic_in_a_callback_is_contained_and_counted() {
+    struct Boom;
+    impl std::fmt::Debug for Boom {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("a Debug impl that panics")
+        }
+    }
+    let (layer, mut ctl, clock, log) = setup(|_, _| Ok(answer(true, &[], "")));
+    // Only the Live Metrics layer: the panic must come from its own callback.
+    let subscriber = tracing_subscriber::registry().with(layer.clone());
+    let wait = ctl.poll(); // the ping subscribes
+    assert!(layer.is_collecting());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::warn!(value = ?Boom, "still here");
+        tracing::error!(exception.type = "E", exception.message = "m");
+    });
+    assert_eq!(layer.contained_panics(), 1);
+    clock.advance(wait);
+    ctl.poll();
+    let p = &post_bodies(&log)[0];
+    let exceptions = p["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Name"] == "\\ApplicationInsights\\Exceptions/Sec")
+        .unwrap()["Value"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(exceptions, 1.0, "{p:#}");
+}
