@@ -1,8 +1,18 @@
-"""Runs the example service the way the README does and checks what it printed.
+"""Runs the example service the way the README does and checks what it printed and sent.
 
-The first request continues the given traceparent: its JSON log lines carry that trace id as
-operation_Id; every line inside a span has both ids; the run exits 0 and prints a waterfall
-on stderr when no exporter is configured.
+1. Nothing configured: the first request continues the given traceparent (its JSON log lines
+   carry that trace id as operation_Id); every line inside a span has both ids; a waterfall
+   of every trace on stderr, each failed request's operation_Id on a header line with `error`
+   in its block.
+2. App Insights + Live Metrics + OTLP on loopback: the same ids on every wire.
+3. RUST_LOG=warn + App Insights: every request still arrives as RequestData, and every WARN or
+   ERROR line on stdout written inside a request carries operation_Id.
+4. OTEL_SDK_DISABLED=true + a connection string: no HTTP request at all, exit 0.
+5. OTEL_TRACES_SAMPLER=microsoft.fixed_percentage, _ARG=0.5, 40 requests: stdout shows all 40
+   operation_Ids; exactly the requests whose trace id scores below 0.5 arrive, each with
+   sampleRate 50.
+
+Standard library only: it runs inside a loopback-only network namespace (scripts/test).
 """
 import json
 import os
@@ -49,12 +59,16 @@ class Ingestion(BaseHTTPRequestHandler):
     subscribes at once (/QuickPulseService.svc/ping|post)."""
 
     def do_POST(self):
+        # A server made by serve() below keeps its own lists; the first one uses the globals.
+        state = getattr(self.server, "state", None)
+        received_, live_, otlp_ = ((state["received"], state["live"], state["otlp"])
+                                   if state else (received, live, otlp))
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         if self.path in ("/v1/traces", "/v1/logs", "/v1/metrics"):
             assert self.headers.get("Content-Type") == "application/json", self.headers
-            otlp.append((self.path, json.loads(body)))
+            otlp_.append((self.path, json.loads(body)))
             reply = b"{}"
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -63,13 +77,13 @@ class Ingestion(BaseHTTPRequestHandler):
             self.wfile.write(reply)
             return
         if self.path.startswith("/QuickPulseService.svc/"):
-            live.append((self.path.split("?")[0], json.loads(body) if body else None))
+            live_.append((self.path.split("?")[0], json.loads(body) if body else None))
             self.send_response(200)
             self.send_header("x-ms-qps-subscribed", "true")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        received.append((self.path, json.loads(body)))
+        received_.append((self.path, json.loads(body)))
         reply = json.dumps({"itemsReceived": 0, "itemsAccepted": 0, "errors": []}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -181,3 +195,143 @@ logs = [lr for path, body in otlp if path == "/v1/logs"
 assert {lr["traceId"] for lr in logs if lr.get("traceId")} <= log_ids
 print(f"ai_service -> OTLP: {len(spans)} spans, {len(logs)} log records, metrics {sorted(metric_names)}; "
       f"the same {len(otlp_ids)} trace ids as the JSON log lines and App Insights")
+
+
+# ---- shared helpers for the runs below ------------------------------------------------------
+def serve():
+    """A fresh loopback receiver (ingestion, Live Metrics, OTLP/JSON) that also counts every
+    connection, whatever it carries."""
+    state = {"received": [], "live": [], "otlp": [], "connections": 0}
+
+    class Handler(Ingestion):
+        def do_GET(self):
+            state["received"].append((self.path, None))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Server(ThreadingHTTPServer):
+        def verify_request(self, request, client_address):
+            state["connections"] += 1
+            return True
+
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.state = state
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, state
+
+
+def connection_string(port):
+    return ("InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+            f"IngestionEndpoint=http://127.0.0.1:{port}/;LiveEndpoint=http://127.0.0.1:{port}/")
+
+
+def clean_env(**extra):
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("APPLICATIONINSIGHTS_", "OTEL_", "TRACING_INSIGHTS_"))
+         and k != "RUST_LOG"}
+    e.update(extra)
+    return e
+
+
+def run_example(args, env_vars, what):
+    r = subprocess.run([exe] + args, capture_output=True, text=True, env=env_vars, timeout=180)
+    if r.returncode != 0:
+        sys.exit(f"ai_service ({what}) exited {r.returncode}: {r.stderr}")
+    return r, [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+def envelopes_of(state):
+    return [e for path, batch in state["received"] if path == "/v2.1/track" for e in batch]
+
+
+def score(trace_id):
+    """Application Insights' sampling score: DJB2 over the 32 hex chars, wrapped to a
+    signed 32-bit integer after each step, |h| (INT32_MIN -> INT32_MAX), / INT32_MAX."""
+    h = 5381
+    for c in trace_id.lower():
+        h = (h * 33 + ord(c)) & 0xFFFFFFFF
+        if h >= 0x80000000:
+            h -= 0x100000000
+    h = 0x7FFFFFFF if h == -0x80000000 else abs(h)
+    return h / 2147483647.0
+
+
+assert score("0af7651916cd43dd8448eb211c80319c") == 0.5278892803601405
+assert score("00000000000000000000000000000000") == 0.02339351411135565
+
+
+# ---- 1b. nothing configured, 20 requests: every failed request in the waterfall -------------
+run, lines = run_example(["--requests", "20"], clean_env(), "nothing configured")
+failed_ids = {l["operation_Id"] for l in lines
+              if l["level"] == "ERROR" and l.get("fields", {}).get("message") == "chat failed"}
+assert len(failed_ids) == 2, failed_ids
+blocks = {}
+current = None
+for line in run.stderr.splitlines():
+    if line.startswith("trace "):
+        current = line.split()[1]
+        blocks[current] = [line]
+    elif current and line.startswith("  "):
+        blocks[current].append(line)
+    else:
+        current = None
+request_ids = {l["operation_Id"] for l in lines if l.get("fields", {}).get("message") == "chat request received"}
+assert request_ids <= set(blocks), f"{len(request_ids - set(blocks))} traces missing from the waterfall"
+for fid in failed_ids:
+    assert fid in blocks, f"failed request {fid} has no waterfall header"
+    assert any("error" in l for l in blocks[fid][1:]), blocks[fid]
+print(f"ai_service, nothing configured: {len(blocks)} waterfalls for {len(request_ids)} requests; "
+      f"both failed requests' blocks say error")
+
+
+# ---- 3. RUST_LOG=warn + App Insights: no request lost, every WARN/ERROR line has its ids ----
+srv, st = serve()
+run, lines = run_example(["--requests", "20"],
+                         clean_env(RUST_LOG="warn",
+                                   APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string(srv.server_address[1])),
+                         "RUST_LOG=warn")
+srv.shutdown()
+requests = [e for e in envelopes_of(st) if e["data"]["baseType"] == "RequestData"]
+assert len(requests) == 20, f"{len(requests)} of 20 requests arrived under RUST_LOG=warn"
+loud = [l for l in lines if l["level"] in ("WARN", "ERROR")]
+assert loud and all(l["level"] in ("WARN", "ERROR") for l in lines), [l["level"] for l in lines]
+assert all("span" in l and len(l.get("operation_Id", "")) == 32 for l in loud), loud
+assert {l["operation_Id"] for l in loud} <= {r["tags"]["ai.operation.id"] for r in requests}
+print(f"ai_service, RUST_LOG=warn: {len(requests)}/20 requests arrived; all {len(loud)} WARN/ERROR "
+      f"lines carry operation_Id")
+
+
+# ---- 4. OTEL_SDK_DISABLED=true: not one HTTP request --------------------------------------
+srv, st = serve()
+port = srv.server_address[1]
+run, lines = run_example(["--requests", "5"],
+                         clean_env(OTEL_SDK_DISABLED="true",
+                                   APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string(port),
+                                   OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}"),
+                         "OTEL_SDK_DISABLED=true")
+srv.shutdown()
+assert st["connections"] == 0 and not st["received"] and not st["live"] and not st["otlp"], st
+assert any("operation_Id" in l for l in lines), "log lines stay when the SDK is disabled"
+print("ai_service, OTEL_SDK_DISABLED=true: exit 0, no connection to ingestion, Live Metrics or OTLP")
+
+
+# ---- 5. microsoft.fixed_percentage 0.5: exactly the traces scoring below 0.5 ---------------
+srv, st = serve()
+run, lines = run_example(["--requests", "40"],
+                         clean_env(OTEL_TRACES_SAMPLER="microsoft.fixed_percentage",
+                                   OTEL_TRACES_SAMPLER_ARG="0.5",
+                                   APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED="false",
+                                   APPLICATIONINSIGHTS_CONNECTION_STRING=connection_string(srv.server_address[1])),
+                         "fixed_percentage 0.5")
+srv.shutdown()
+ids = {l["operation_Id"] for l in lines if l.get("fields", {}).get("message") == "chat request received"}
+assert len(ids) == 40, f"stdout shows {len(ids)} of 40 operation_Ids"
+kept = {i for i in ids if score(i) < 0.5}
+requests = [e for e in envelopes_of(st) if e["data"]["baseType"] == "RequestData"]
+arrived = {r["tags"]["ai.operation.id"] for r in requests}
+assert arrived == kept, f"expected {len(kept)} kept traces, got {len(arrived)}: {sorted(arrived ^ kept)}"
+assert len(requests) == len(kept), "a request arrived twice"
+assert all(r.get("sampleRate") == 50 for r in requests), {r.get("sampleRate") for r in requests}
+print(f"ai_service, microsoft.fixed_percentage 0.5: all 40 operation_Ids on stdout; "
+      f"the {len(kept)} scoring below 0.5 arrived, each with sampleRate 50")

@@ -79,17 +79,11 @@ impl Env {
     }
 }
 
-/// `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, as the OTLP crate maps them.
-#[cfg(feature = "otlp")]
+/// `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (the correlation crate's reading: the
+/// spec's values and Microsoft's `microsoft.fixed_percentage` / `microsoft.rate_limited`).
 pub(crate) fn sampler_from_env() -> Result<Option<Sampler>, InitError> {
-    tracing_insights_otlp::sampler_from_env().map_err(|e| InitError::Exporter {
+    tracing_insights_correlation::sampler_from_env().map_err(|e| InitError::Exporter {
         exporter: "sampler",
         source: e.into(),
     })
-}
-
-/// Without the OTLP crate nothing maps the sampler variables yet: keep everything.
-#[cfg(not(feature = "otlp"))]
-pub(crate) fn sampler_from_env() -> Result<Option<Sampler>, InitError> {
-    Ok(None)
 }

@@ -124,8 +124,7 @@ pub(crate) fn build(
     #[cfg(feature = "otlp")]
     {
         use tracing_insights_otlp::{OtlpLayer, Signal};
-        let signal_env =
-            |s: Signal| tracing_insights_otlp::environment::signal_var(s, "ENDPOINT");
+        let signal_env = |s: Signal| tracing_insights_otlp::environment::signal_var(s, "ENDPOINT");
         let base = code.otlp_endpoint.is_some() || env.is_set(OTLP_ENDPOINT_ENV);
         let signals =
             [Signal::Traces, Signal::Logs, Signal::Metrics].map(|s| env.is_set(&signal_env(s)));

@@ -91,7 +91,7 @@
 //! ## Local development
 //!
 //! With no exporter configured, [`init`] writes JSON log lines with ids on stdout and, when
-//! a trace's root span closes, the whole trace as a [waterfall](waterfall) on stderr.
+//! a trace's root span closes, the whole trace as a [waterfall] on stderr.
 //!
 //! ## Shutting down
 //!

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! trace 00000000000000000000000000000001
-//!   POST /chat             server   30.0 ms |████████████████████████████████████████| error: LLM provider rate-limited the request
-//!     SELECT kb.documents  client    4.0 ms |█████                                   |
-//!     chat gpt-4o          client   22.0 ms |       █████████████████████████████    | ◀ slowest, error
+//!   POST /chat             server      30.0 ms |████████████████████████████████████████| error
+//!     SELECT kb.documents  client       4.0 ms | ██████                                 |
+//!     chat gpt-4o          client      22.0 ms |        █████████████████████████████   | ◀ slowest, error: LLM provider rate-limited the request
 //! ```
 //!
 //! The header line carries the trace id, the `operation_Id` of the trace's log lines; each
@@ -266,10 +266,15 @@ fn bar(span: &Closed, t0: SystemTime, total: Duration) -> String {
         (0, BAR_WIDTH)
     } else {
         let scale = BAR_WIDTH as f64 / total.as_secs_f64();
-        let offset = span.start.duration_since(t0).unwrap_or_default();
-        let from = ((offset.as_secs_f64() * scale).floor() as usize).min(BAR_WIDTH - 1);
-        let len = ((span.duration.as_secs_f64() * scale).round() as usize).max(1);
-        (from, len.min(BAR_WIDTH - from))
+        let offset = span
+            .start
+            .duration_since(t0)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let from = ((offset * scale).round() as usize).min(BAR_WIDTH - 1);
+        let to = (((offset + span.duration.as_secs_f64()) * scale).round() as usize)
+            .clamp(from + 1, BAR_WIDTH);
+        (from, to - from)
     };
     format!(
         "{}{}{}",

@@ -57,7 +57,7 @@ fn a_failing_request_shows_its_timeline_the_slowest_span_and_the_error() {
     let expected = "\
 trace 00000000000000000000000000000001
   POST /chat             server      30.0 ms |████████████████████████████████████████| error
-    SELECT kb.documents  client       4.0 ms | █████                                  |
+    SELECT kb.documents  client       4.0 ms | ██████                                 |
     chat gpt-4o          client      22.0 ms |        █████████████████████████████   | ◀ slowest, error: LLM provider rate-limited the request
 ";
     assert_eq!(out.contents(), expected, "\n{}", out.contents());

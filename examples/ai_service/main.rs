@@ -7,12 +7,10 @@
 //!
 //! Every request is an HTTP SERVER span `POST /chat` with a retrieval DB CLIENT span and an
 //! LLM CLIENT span (`gen_ai.*` fields, OpenTelemetry GenAI conventions v1.41) inside it; one
-//! request in ten fails with an error that has a `source()` chain. JSON log lines with
-//! `operation_Id` / `operation_ParentId` go to stdout. With no exporter configured, a short
-//! waterfall of the traces goes to stderr.
-
-mod exporters;
-mod waterfall;
+//! request in ten fails with an error that has a `source()` chain. Telemetry is set up in one
+//! call ([`tracing_insights::Telemetry`]): exporters from the environment, JSON log lines with
+//! `operation_Id` / `operation_ParentId` on stdout in every configuration and, with no
+//! exporter configured, a waterfall of every trace on stderr.
 
 use std::error::Error;
 use std::fmt;
@@ -20,9 +18,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tracing::field::Empty;
 use tracing_insights::appinsights::exception;
-use tracing_insights::correlation::{self, CorrelationSpanExt};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-use tracing_subscriber::prelude::*;
+use tracing_insights::correlation::{CorrelationSpanExt, Resource};
+use tracing_insights::{LogFormat, Telemetry};
+
+/// How long the exporters get to deliver what is queued at exit (each gets all of it: they
+/// shut down in parallel).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Command-line options; kept stable because tests and reviewers drive the example with them.
 struct Args {
@@ -74,53 +75,26 @@ fn main() -> ExitCode {
         }
     };
 
-    let resource = correlation::Resource::builder()
+    let resource = Resource::builder()
         .with_service_name(
             std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ai-service".into()),
         )
         .with_service_version(env!("CARGO_PKG_VERSION"))
         .build();
-    let exporters = match exporters::from_env(&resource) {
-        Ok(e) => e,
+    // Everything else comes from the environment (see the facade's configuration table);
+    // stdout always gets JSON lines, whatever TRACING_INSIGHTS_LOG_FORMAT says.
+    let telemetry = match Telemetry::builder()
+        .with_resource(resource)
+        .with_log_format(LogFormat::Json)
+        .init()
+    {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("ai_service: {e}");
             return ExitCode::from(2);
         }
     };
-    let waterfall = (!exporters.any()).then(waterfall::WaterfallLayer::new);
-    let report = waterfall.as_ref().map(|w| w.report());
-
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy();
-    // OTEL_TRACES_SAMPLER / _ARG map onto the one sampler every exporter honours.
-    let mut correlation_layer = correlation::layer().with_resource(resource.clone());
-    match tracing_insights::otlp::sampler_from_env() {
-        Ok(Some(sampler)) => correlation_layer = correlation_layer.with_sampler(sampler),
-        Ok(None) => {}
-        Err(e) => {
-            eprintln!("ai_service: {e}");
-            return ExitCode::from(2);
-        }
-    }
-    let otlp: Vec<_> = exporters
-        .otlp
-        .into_iter()
-        .map(|l| l.with_filter(export_filter()))
-        .collect();
-    let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(correlation_layer)
-        .with(correlation::json().layer())
-        // Exporters never see their own HTTP client's telemetry.
-        .with(exporters.appinsights.with_filter(export_filter()))
-        .with(exporters.live_metrics.with_filter(export_filter()))
-        .with(otlp)
-        .with(waterfall);
-    if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
-        eprintln!("could not install the subscriber: {e}");
-        return ExitCode::FAILURE;
-    }
+    let exporting = !telemetry.is_empty();
 
     tracing::info!(requests = args.requests, "ai_service starting");
     let started = Instant::now();
@@ -145,22 +119,25 @@ fn main() -> ExitCode {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "ai_service done"
     );
-    if let Err(e) = exporters.guard.shutdown(Duration::from_secs(10)) {
+    // Flush first, so the counters below include what was still queued.
+    if let Err(e) = telemetry.flush(SHUTDOWN_DEADLINE) {
+        eprintln!("ai_service: telemetry not fully flushed: {e}");
+    }
+    for (name, stats) in telemetry.stats() {
+        eprintln!(
+            "ai_service: {name}: {} items sent, {} dropped",
+            stats.sent, stats.dropped
+        );
+    }
+    if let Err(e) = telemetry.shutdown(SHUTDOWN_DEADLINE) {
         eprintln!("ai_service: telemetry not fully delivered: {e}");
     }
-    if let Some(report) = report {
-        eprint!("{}", report.render());
+    if !exporting {
         eprintln!(
             "no exporter configured: set APPLICATIONINSIGHTS_CONNECTION_STRING or OTEL_EXPORTER_OTLP_ENDPOINT to export"
         );
     }
     ExitCode::SUCCESS
-}
-
-/// What exporters receive: everything the global filter lets through, except the HTTP
-/// stacks' own events.
-fn export_filter() -> EnvFilter {
-    EnvFilter::new("trace,ureq=off,ureq_proto=off,rustls=off,hyper=off,h2=off,reqwest=off")
 }
 
 /// One `POST /chat`: retrieval, then the LLM call; every tenth request fails.
