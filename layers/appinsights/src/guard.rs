@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation::FieldValue;
-use tracing_insights_export::{ExportGuard, Exporter, ShutdownError};
+use tracing_insights_export::{DropReason, ExportGuard, ExportStats, Exporter, ShutdownError};
 
 /// The running pipeline: shared state, the encoder's queue and the export queue.
 #[derive(Clone)]
@@ -54,6 +54,16 @@ impl Pipeline {
 
     fn dropped(&self) -> u64 {
         self.exporter.dropped() + self.encoder.dropped()
+    }
+
+    /// The export pipeline's counters, plus what the encoder queue dropped (as a full queue)
+    /// and the panics contained in the layer and on the encoder thread.
+    pub(crate) fn stats(&self) -> ExportStats {
+        let mut stats = self.exporter.stats();
+        stats.add_dropped(DropReason::QueueFull, self.encoder.dropped());
+        stats.produced += self.encoder.dropped();
+        stats.contained_panics += self.shared.contained_panics();
+        stats
     }
 }
 
@@ -233,6 +243,17 @@ impl AppInsightsGuard {
             .pipeline
             .as_ref()
             .map_or(0, |p| p.shared.contained_panics())
+    }
+
+    /// All counters, in the statistics type every exporter reports: envelopes produced, sent,
+    /// retried, spooled, dropped by reason (the encoder's full queue as
+    /// [`DropReason::QueueFull`]), requests, bytes and contained panics. All zero for a
+    /// disabled layer.
+    pub fn stats(&self) -> ExportStats {
+        self.handle
+            .pipeline
+            .as_ref()
+            .map_or_else(ExportStats::default, Pipeline::stats)
     }
 
     /// See [`FlushHandle::metric_overflows`].

@@ -149,7 +149,7 @@ pub use tracing_insights_azure::env::{
 };
 pub use tracing_insights_azure::CONNECTION_STRING_ENV;
 pub use tracing_insights_azure::{ConnectionString, ConnectionStringError};
-pub use tracing_insights_export::ShutdownError;
+pub use tracing_insights_export::{DropReason, ExportStats, ShutdownError};
 
 /// The largest envelope sent, in bytes of JSON (the export queue's per-item limit, from
 /// Azure Monitor's documented 64 KB per item): a larger one has its exception stacks, then

@@ -65,6 +65,17 @@ fn request_and_dependency_reach_the_wire_with_the_correlation_trace_id() {
         });
         ids
     });
+    guard.flush(Duration::from_secs(10)).unwrap();
+    // The shared statistics type: the three envelopes (the `_OTELRESOURCE_` metric that
+    // starts each request is not an item), at least one request, nothing dropped.
+    let stats = guard.stats();
+    assert_eq!(
+        (stats.produced, stats.sent, stats.dropped()),
+        (3, 3, 0),
+        "{stats:?}"
+    );
+    assert!(stats.requests >= 1 && stats.bytes_sent > 0, "{stats:?}");
+    assert_eq!(stats.contained_panics, 0);
     guard.shutdown(Duration::from_secs(10)).unwrap();
     let envs = envelopes(&captured);
     let find = |name: &str| {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tracing_insights_azure::env::{Env, EnvError};
@@ -13,7 +13,7 @@ use tracing_insights_correlation::Resource;
 
 use crate::clock::{Clock, SystemClock};
 use crate::collector::Collector;
-use crate::controller::{Controller, Identity};
+use crate::controller::{Controller, ControllerStats, Identity};
 use crate::guard::LiveMetricsGuard;
 use crate::layer::{Active, LiveMetricsLayer};
 use crate::protocol;
@@ -210,6 +210,8 @@ impl LiveMetricsBuilder {
             self.build_parts(SystemClock::default(), UreqTransport::new(timeout))?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
+        let stats = Arc::new(Mutex::new(ControllerStats::default()));
+        let published = stats.clone();
         let thread = std::thread::Builder::new()
             .name("tracing-insights-live-metrics".into())
             .spawn(move || {
@@ -217,6 +219,9 @@ impl LiveMetricsBuilder {
                     tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
                 loop {
                     let wait = controller.poll();
+                    // What the guard reports: a copy after each step, never a lock the
+                    // application thread takes.
+                    *published.lock().unwrap_or_else(PoisonError::into_inner) = controller.stats();
                     match stop_rx.recv_timeout(wait) {
                         Err(RecvTimeoutError::Timeout) => {}
                         Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
@@ -226,7 +231,11 @@ impl LiveMetricsBuilder {
                 let _ = done_tx.try_send(());
             })
             .map_err(LiveMetricsError::Spawn)?;
-        Ok((layer, LiveMetricsGuard::new(stop_tx, done_rx, thread)))
+        let collector = layer.inner.as_ref().map(|a| a.collector.clone());
+        Ok((
+            layer,
+            LiveMetricsGuard::new(stop_tx, done_rx, thread, stats, collector),
+        ))
     }
 
     /// Builds the layer and its [`Controller`] over the given clock and transport, with no

@@ -243,7 +243,6 @@ impl Collector {
     /// Items not kept as documents because the per-second bound was reached or the buffer
     /// was busy (once the bound is reached, items are no longer matched against the
     /// document streams, so this counts them all).
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn documents_dropped(&self) -> u64 {
         self.docs_dropped.load(Ordering::Relaxed)
     }

@@ -2,10 +2,15 @@
 
 use std::fmt;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tracing_insights_export::{DropReason, ExportStats};
+
 use crate::builder::LiveMetricsError;
+use crate::collector::Collector;
+use crate::controller::ControllerStats;
 
 /// Stops the Live Metrics worker. `Drop` signals it and waits at most 100 ms; call
 /// [`LiveMetricsGuard::shutdown`] to wait longer and learn whether it stopped. The guard of
@@ -15,6 +20,9 @@ pub struct LiveMetricsGuard {
     stop: Option<mpsc::Sender<()>>,
     done: Option<mpsc::Receiver<()>>,
     thread: Option<JoinHandle<()>>,
+    /// The worker's counters, copied after each step of the loop.
+    loop_stats: Arc<Mutex<ControllerStats>>,
+    collector: Option<Arc<Collector>>,
 }
 
 impl fmt::Debug for LiveMetricsGuard {
@@ -30,11 +38,15 @@ impl LiveMetricsGuard {
         stop: mpsc::Sender<()>,
         done: mpsc::Receiver<()>,
         thread: JoinHandle<()>,
+        loop_stats: Arc<Mutex<ControllerStats>>,
+        collector: Option<Arc<Collector>>,
     ) -> Self {
         Self {
             stop: Some(stop),
             done: Some(done),
             thread: Some(thread),
+            loop_stats,
+            collector,
         }
     }
 
@@ -43,7 +55,31 @@ impl LiveMetricsGuard {
             stop: None,
             done: None,
             thread: None,
+            loop_stats: Arc::default(),
+            collector: None,
         }
+    }
+
+    /// The counters, in the statistics type every exporter reports: `requests` (pings and
+    /// posts), `sent` (data points posted), documents not kept because the per-second bound
+    /// was reached or the buffer was busy (as [`DropReason::QueueFull`]), failed calls in
+    /// `last_error`, and `contained_panics`. All zero for a disabled layer.
+    pub fn stats(&self) -> ExportStats {
+        let l = *self
+            .loop_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut stats = ExportStats::default();
+        stats.requests = l.pings + l.posts;
+        stats.sent = l.posts;
+        if let Some(c) = &self.collector {
+            stats.add_dropped(DropReason::QueueFull, c.documents_dropped());
+        }
+        if l.failures > 0 {
+            stats.last_error = Some(format!("{} ping or post calls failed", l.failures));
+        }
+        stats.contained_panics = self.collector.as_ref().map_or(0, |c| c.contained_panics());
+        stats
     }
 
     /// Live Metrics is live: nothing is queued, so there is nothing to flush. `Ok` always;

@@ -173,6 +173,15 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
     assert!(docs
         .iter()
         .any(|d| d["DocumentType"] == "Trace" && d["Message"] == "answered"));
+    // The shared statistics type: the ping and at least one post (the worker publishes its
+    // counters after each step, so allow it the step after the post we saw).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while guard.stats().sent == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = guard.stats();
+    assert!(stats.sent >= 1 && stats.requests > stats.sent, "{stats:?}");
+    assert_eq!(stats.contained_panics, 0);
     guard.shutdown(Duration::from_secs(10)).unwrap();
     assert!(!layer.is_collecting());
 }
