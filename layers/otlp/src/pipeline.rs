@@ -197,8 +197,22 @@ impl Encoder for TracesEncoder {
     }
 
     fn encode(&mut self, items: &[Vec<u8>]) -> Result<Body, String> {
-        let spans: Vec<Span> = decode_all(items)?;
-        body(&self.ep, &traces_request(self.resource.get(), spans))
+        if self.ep.protocol == Protocol::HttpJson {
+            let spans: Vec<Span> = decode_all(items)?;
+            return body(&self.ep, &traces_request(self.resource.get(), spans));
+        }
+        // Protobuf: the stored spans are already the bytes of `Span` messages; only the
+        // envelope around them is written.
+        let raw = traces_request_bytes(&self.resource.get(), items);
+        Ok(match self.ep.protocol {
+            Protocol::Grpc => Body {
+                bytes: raw,
+                content_type: content_type(Protocol::Grpc),
+                content_encoding: None,
+                leading: 0,
+            },
+            p => maybe_gzip(raw, self.ep.gzip(), content_type(p), 0),
+        })
     }
 }
 
@@ -284,6 +298,39 @@ pub(crate) fn traces_request(
             ..Default::default()
         }],
     }
+}
+
+/// The protobuf encoding of [`traces_request`] for spans already encoded one by one:
+/// `ExportTraceServiceRequest { resource_spans: [ResourceSpans { resource, scope_spans:
+/// [ScopeSpans { scope, spans }] }] }`, written field by field (1 = resource_spans;
+/// 1 = resource, 2 = scope_spans; 1 = scope, 2 = spans).
+pub(crate) fn traces_request_bytes(resource: &ProtoResource, spans: &[Vec<u8>]) -> Vec<u8> {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+    fn field(tag: u32, len: usize, out: &mut Vec<u8>) {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(len as u64, out);
+    }
+    fn field_len(tag: u32, len: usize) -> usize {
+        prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
+    }
+    let scope = convert::scope(SCOPE);
+    let scope_len = scope.encoded_len();
+    let scope_spans_len =
+        field_len(1, scope_len) + spans.iter().map(|s| field_len(2, s.len())).sum::<usize>();
+    let resource_len = resource.encoded_len();
+    let resource_spans_len = field_len(1, resource_len) + field_len(2, scope_spans_len);
+    let mut out = Vec::with_capacity(field_len(1, resource_spans_len));
+    field(1, resource_spans_len, &mut out);
+    field(1, resource_len, &mut out);
+    out.extend_from_slice(&resource.encode_to_vec());
+    field(2, scope_spans_len, &mut out);
+    field(1, scope_len, &mut out);
+    out.extend_from_slice(&scope.encode_to_vec());
+    for s in spans {
+        field(2, s.len(), &mut out);
+        out.extend_from_slice(s);
+    }
+    out
 }
 
 /// Log records grouped by their event's target, which becomes the instrumentation scope (as
@@ -426,4 +473,34 @@ pub(crate) fn spawn(
         }
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_bytes_wrapped_by_hand_equal_prosts_encoding() {
+        let resource =
+            convert::resource(&tracing_insights_correlation::Resource::from_attributes([
+                ("service.name", "svc"),
+            ]));
+        let spans: Vec<Span> = (0..3u8)
+            .map(|i| Span {
+                trace_id: vec![i; 16],
+                span_id: vec![i; 8],
+                name: format!("span {i}"),
+                ..Default::default()
+            })
+            .collect();
+        let items: Vec<Vec<u8>> = spans.iter().map(Message::encode_to_vec).collect();
+        assert_eq!(
+            traces_request_bytes(&resource, &items),
+            traces_request(resource.clone(), spans).encode_to_vec()
+        );
+        assert_eq!(
+            traces_request_bytes(&resource, &[]),
+            traces_request(resource, Vec::new()).encode_to_vec()
+        );
+    }
 }
