@@ -1,6 +1,7 @@
 //! The per-span extension every layer reads: W3C ids, the sampling decision and the record.
 
 use crate::clock::Clock;
+use crate::finished::FinishedSpan;
 use crate::id_source::{ExternalIds, IdSource};
 use crate::ids::{IdGenerator, SpanId, TraceId};
 use crate::record::{SpanKind, SpanLink, SpanRecord, SpanStatus};
@@ -80,6 +81,11 @@ pub struct SpanData {
     end: OnceLock<SystemTime>,
     events: AtomicU32,
     error_events: AtomicBool,
+    /// Made by the correlation layer's `on_close`; the record and links move in here.
+    finished: Option<Arc<FinishedSpan>>,
+    /// The span as a JSON object (`{"name":...,fields}`), written by the first JSON line
+    /// that shows it and reused by every later one until a field is recorded again.
+    json: OnceLock<Box<str>>,
 }
 
 impl SpanData {
@@ -168,6 +174,8 @@ impl SpanData {
             end: OnceLock::new(),
             events: AtomicU32::new(0),
             error_events: AtomicBool::new(false),
+            finished: None,
+            json: OnceLock::new(),
         }
     }
 
@@ -218,23 +226,26 @@ impl SpanData {
 
     /// The recorded name, kind, status and fields.
     pub fn record(&self) -> &SpanRecord {
-        &self.record
+        match &self.finished {
+            Some(f) => &f.record,
+            None => &self.record,
+        }
     }
 
     /// The name (`otel.name` or the span's name).
     pub fn name(&self) -> &str {
-        self.record.name()
+        self.record().name()
     }
 
     /// The kind (`otel.kind`).
     pub fn kind(&self) -> SpanKind {
-        self.record.kind()
+        self.record().kind()
     }
 
     /// The explicit status, or `Error` when an ERROR-level event happened inside the span
     /// and no status was set (as `tracing-opentelemetry` does by default).
     pub fn status(&self) -> SpanStatus {
-        match self.record.status() {
+        match self.record().status() {
             SpanStatus::Unset if self.error_events.load(Ordering::Relaxed) => {
                 SpanStatus::Error { message: None }
             }
@@ -244,7 +255,10 @@ impl SpanData {
 
     /// Links to other spans.
     pub fn links(&self) -> &[SpanLink] {
-        &self.links
+        match &self.finished {
+            Some(f) => &f.links,
+            None => &self.links,
+        }
     }
 
     /// When the span was created.
@@ -276,7 +290,46 @@ impl SpanData {
     }
 
     pub(crate) fn record_mut(&mut self) -> &mut SpanRecord {
+        // The fields change: a JSON line written from now on formats them again.
+        self.json = OnceLock::new();
         &mut self.record
+    }
+
+    /// The span's JSON object, `{"name":<name>,<fields>}`, formatted by `format` the first
+    /// time and reused until a field is recorded again.
+    pub(crate) fn json_object(&self, format: impl FnOnce(&SpanRecord) -> Box<str>) -> &str {
+        self.json.get_or_init(|| format(self.record()))
+    }
+
+    /// The closed span as one shared, immutable record for every exporter: the one the
+    /// correlation layer made in its `on_close` (an `Arc` clone), or, when asked before that
+    /// (an exporter stacked before the correlation layer, or a span still open), a copy
+    /// made now.
+    pub fn finished(&self) -> Arc<FinishedSpan> {
+        match &self.finished {
+            Some(f) => f.clone(),
+            None => Arc::new(self.build_finished(self.record.clone(), self.links.clone())),
+        }
+    }
+
+    /// Whether the correlation layer has finished this span (it has closed).
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
+    fn build_finished(&self, record: SpanRecord, links: Vec<SpanLink>) -> FinishedSpan {
+        FinishedSpan {
+            ctx: self.context(),
+            tracestate: self.tracestate.clone(),
+            sample_rate: self.sample_rate,
+            status: self.status(),
+            record,
+            links,
+            start: self.start,
+            end: self.end_time(),
+            events: self.event_count(),
+            resource: self.shared.resource.clone(),
+        }
     }
 
     pub(crate) fn note_event(&self, is_error: bool) {
@@ -318,8 +371,15 @@ impl SpanData {
         true
     }
 
-    pub(crate) fn close(&self) {
-        let _ = self.end_time();
+    /// Fixes the end time and moves the record into the shared [`FinishedSpan`] (once).
+    pub(crate) fn close(&mut self) {
+        if self.finished.is_some() {
+            return;
+        }
+        let record = std::mem::take(&mut self.record);
+        let links = std::mem::take(&mut self.links);
+        let finished = self.build_finished(record, links);
+        self.finished = Some(Arc::new(finished));
     }
 }
 

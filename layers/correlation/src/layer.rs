@@ -227,8 +227,10 @@ where
         // here, that panic cannot escape the span's `Drop` and abort the process.
         contain::callback((), || {
             let Some(span) = ctx.span(&id) else { return };
-            let ext = span.extensions();
-            if let Some(data) = ext.get::<SpanData>() {
+            // The layers stacked after this one run their `on_close` after this returns and
+            // find the span finished: one shared record for every exporter.
+            let mut ext = span.extensions_mut();
+            if let Some(data) = ext.get_mut::<SpanData>() {
                 data.close();
             }
         });

@@ -177,7 +177,7 @@ pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     w.write_char('"')
 }
 
-fn write_value(w: &mut Writer<'_>, v: &FieldValue) -> fmt::Result {
+fn write_value(w: &mut impl fmt::Write, v: &FieldValue) -> fmt::Result {
     match v {
         FieldValue::Bool(b) => w.write_str(if *b { "true" } else { "false" }),
         FieldValue::I64(n) => write!(w, "{n}"),
@@ -272,22 +272,43 @@ impl Visit for JsonFields<'_, '_> {
     }
 }
 
+/// Writes `{"name":<name>,<fields>}`. A span's object is formatted once, by the first line
+/// that shows it, and kept in its `SpanData` (as `fmt` keeps `FormattedFields`): every
+/// event shows all its ancestors, and formatting their fields again for each one was most
+/// of a line's cost (BENCHMARKS.md).
 fn write_span_object(w: &mut Writer<'_>, name: &str, data: Option<&SpanData>) -> fmt::Result {
-    w.write_str("{\"name\":")?;
-    write_json_str(w, name)?;
-    let mut fields = JsonFields {
-        w,
-        first: false,
-        result: Ok(()),
-        skip_log_fields: false,
-    };
-    if let Some(d) = data {
-        for (k, v) in d.record().fields() {
-            fields.put(k, v);
+    match data {
+        Some(d) => w.write_str(d.json_object(|record| span_object(name, record.fields()))),
+        None => {
+            w.write_str("{\"name\":")?;
+            write_json_str(w, name)?;
+            w.write_char('}')
         }
     }
-    fields.result?;
-    w.write_char('}')
+}
+
+/// A span's JSON object as text (writing to a `String` cannot fail).
+fn span_object(name: &str, fields: &[(&'static str, FieldValue)]) -> Box<str> {
+    let mut s = String::with_capacity(16 + name.len() + 24 * fields.len());
+    let _ = write_span_fields(&mut s, name, fields);
+    s.into_boxed_str()
+}
+
+fn write_span_fields(
+    s: &mut String,
+    name: &str,
+    fields: &[(&'static str, FieldValue)],
+) -> fmt::Result {
+    s.push_str("{\"name\":");
+    write_json_str(s, name)?;
+    for (k, v) in fields {
+        s.push(',');
+        write_json_str(s, k)?;
+        s.push(':');
+        write_value(s, v)?;
+    }
+    s.push('}');
+    Ok(())
 }
 
 impl<S, N, T> FormatEvent<S, N> for JsonFormat<T>
