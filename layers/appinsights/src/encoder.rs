@@ -1,5 +1,6 @@
-//! Builds and encodes envelopes on a worker thread, so the application thread only copies
-//! what a span or event says (its fields, ids and times) into a bounded queue.
+//! Builds and encodes envelopes on a worker thread, so the application thread only hands a
+//! closed span's shared record (the correlation layer's `Arc<FinishedSpan>`) or what an
+//! event says into a bounded queue.
 //!
 //! Measured (BENCHMARKS.md, the exporter rungs): mapping a request's five envelopes into
 //! `serde_json` trees and encoding them on the application thread cost about 290k
@@ -14,25 +15,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use tracing_core::Level;
-use tracing_insights_correlation::{FieldValue, SpanKind, SpanLink, SpanStatus};
+use tracing_insights_correlation::{FieldValue, FinishedSpan};
 use tracing_insights_export::Exporter;
 
-/// A closed span, copied out of its `SpanData`.
-pub(crate) struct SpanJob {
-    pub(crate) name: String,
-    pub(crate) kind: SpanKind,
-    pub(crate) status: SpanStatus,
-    pub(crate) fields: Vec<(&'static str, FieldValue)>,
-    pub(crate) trace_id: String,
-    pub(crate) span_id: String,
-    pub(crate) parent_id: Option<String>,
-    pub(crate) links: Vec<SpanLink>,
-    pub(crate) start: SystemTime,
-    pub(crate) end: SystemTime,
-    pub(crate) sampler_rate: f64,
-    /// Whether `&dyn Error` span fields also become exceptions (events are on).
-    pub(crate) errors: bool,
-}
 
 /// The span an event happened in: its ids and the span fields event mapping reads.
 pub(crate) struct EventSpanJob {
@@ -75,7 +60,12 @@ pub(crate) struct EventJob {
 }
 
 pub(crate) enum Job {
-    Span(Box<SpanJob>),
+    /// A closed span: the record the correlation layer finished once for every exporter
+    /// (no copy), and whether `&dyn Error` span fields also become exceptions (events on).
+    Span {
+        span: Arc<FinishedSpan>,
+        errors: bool,
+    },
     Event(Box<EventJob>),
     /// Answered once everything sent before it is in the export queue.
     Barrier(SyncSender<()>),
@@ -168,9 +158,9 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
         match job {
-            Job::Span(j) => {
+            Job::Span { span, errors } => {
                 // A mapping bug loses one item, never the thread.
-                shared.contain(|| encode_span(shared, exporter, &j));
+                shared.contain(|| encode_span(shared, exporter, &span, errors));
             }
             Job::Event(j) => shared.contain(|| encode_event(shared, exporter, &j)),
             Job::Barrier(done) => {
@@ -187,27 +177,31 @@ fn send(exporter: &Exporter, env: serde_json::Value) {
     }
 }
 
-fn encode_span(shared: &Shared, exporter: &Exporter, j: &SpanJob) {
+fn encode_span(shared: &Shared, exporter: &Exporter, span: &FinishedSpan, errors: bool) {
+    shared.set_resource(span.resource());
+    let ctx = span.context();
+    let fields = span.record().fields();
     let input = SpanInput {
-        name: &j.name,
-        kind: j.kind,
-        status: j.status.clone(),
-        fields: &j.fields,
-        trace_id: j.trace_id.clone(),
-        span_id: j.span_id.clone(),
-        parent_id: j.parent_id.clone(),
-        links: &j.links,
-        start: j.start,
-        end: j.end,
-        sampler_rate: j.sampler_rate,
+        name: span.name(),
+        kind: span.kind(),
+        status: span.status(),
+        fields,
+        trace_id: ctx.trace_id.to_string(),
+        span_id: ctx.span_id.to_string(),
+        parent_id: ctx.parent_span_id.map(|p| p.to_string()),
+        links: span.links(),
+        start: span.start_time(),
+        end: span.end_time(),
+        sampler_rate: span.sample_rate(),
     };
     send(
         exporter,
         mapping::span_envelope(shared.part_a(), &shared.ikey, &input),
     );
-    if !j.errors {
+    if !errors {
         return;
     }
+    let j = &input;
     // A span field holding a `&dyn Error` becomes an exception at the span's end, inside
     // the span, with its `source()` chain.
     for (name, value) in &j.fields {

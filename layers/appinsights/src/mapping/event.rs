@@ -1,6 +1,11 @@
 //! An event as a log record: Message, Exception, Event or Availability.
 
-use super::*;
+use super::attributes::{
+    measurements, sample_rate, Attrs, MAX_DATA, MAX_MESSAGE, MAX_NAME, MAX_PROP_KEY,
+    MAX_PROP_VALUE, RESERVED,
+};
+use super::part_a::{field_tags, PartA};
+use super::{envelope, AVAILABILITY, EVENT, EXCEPTION, MESSAGE};
 use crate::text::{truncate, truncate_owned, value_string};
 use serde_json::{json, Map, Value};
 use std::time::SystemTime;

@@ -1,7 +1,10 @@
 //! Metric points as MetricData envelopes, the standard metrics, and the `_OTELRESOURCE_`
 //! metric.
 
-use super::*;
+use super::attributes::{Attrs, MAX_NAME, MAX_PROP_KEY, MAX_PROP_VALUE};
+use super::part_a::{PartA, Tags};
+use super::targets::{client_http_target, client_url, status_code};
+use super::{envelope, METRIC};
 use crate::text::{truncate, truncate_owned, value_string};
 use serde_json::{json, Map, Value};
 use std::time::SystemTime;

@@ -20,13 +20,11 @@ mod tests;
 
 #[cfg(feature = "testing")]
 pub use attributes::span_property_filtered;
-pub(crate) use attributes::*;
-pub(crate) use encode::*;
-pub(crate) use event::*;
-pub(crate) use metric::*;
-pub(crate) use part_a::*;
-pub(crate) use span::*;
-use targets::*;
+pub(crate) use encode::encode;
+pub(crate) use event::{event_envelope, ErrorExtra, EventSpan};
+pub(crate) use metric::{metric_envelope, resource_metric, MetricPoint};
+pub(crate) use part_a::{PartA, Tags};
+pub(crate) use span::{span_envelope, SpanInput};
 
 /// Envelope names.
 pub(crate) const REQUEST: &str = "Microsoft.ApplicationInsights.Request";

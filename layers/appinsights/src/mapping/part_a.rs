@@ -1,7 +1,7 @@
 //! Part A: the context tags every envelope carries (from the resource and the process),
 //! and the tags a span's or event's own fields set.
 
-use super::*;
+use super::attributes::{Attrs, MAX_PROP_KEY, MAX_PROP_VALUE};
 use crate::text::{truncate, truncate_owned, value_string};
 use serde_json::{Map, Value};
 use tracing_insights_correlation::{FieldValue, Resource};

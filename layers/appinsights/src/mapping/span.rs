@@ -1,6 +1,14 @@
 //! A closed span as a Request or RemoteDependency envelope.
 
-use super::*;
+use super::attributes::{
+    measurements, properties, sample_rate, Attrs, MAX_CODE, MAX_DATA, MAX_LINKS, MAX_NAME, MAX_URL,
+};
+use super::part_a::{field_tags, PartA};
+use super::targets::{
+    azure_sdk_target, client_http_target, client_url, db_target, peer_target, server_url,
+    status_code, url_path,
+};
+use super::{envelope, DEPENDENCY, REQUEST};
 use crate::text::{format_duration, truncate};
 use serde_json::{json, Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,7 +1,7 @@
 //! URLs and dependency targets, as Microsoft's exporter derives them from HTTP, database
 //! and peer fields.
 
-use super::*;
+use super::attributes::Attrs;
 use tracing_insights_azure::classify::{default_db_port, default_http_port};
 
 /// The path of a URL (`/` when empty).

@@ -1,5 +1,9 @@
 //! The mapping's unit tests.
 
+use super::attributes::{properties, Attrs, MAX_PROP_KEY, MAX_PROP_VALUE};
+use super::part_a::tag_limit;
+use super::span::links_json;
+use super::targets::{split_port, url_netloc, url_path};
 use super::*;
 use serde_json::Value;
 use std::time::UNIX_EPOCH;
