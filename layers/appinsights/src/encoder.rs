@@ -18,7 +18,6 @@ use tracing_core::Level;
 use tracing_insights_correlation::{FieldValue, FinishedSpan};
 use tracing_insights_export::Exporter;
 
-
 /// The span an event happened in: its ids and the span fields event mapping reads.
 pub(crate) struct EventSpanJob {
     pub(crate) trace_id: String,
@@ -204,7 +203,7 @@ fn encode_span(shared: &Shared, exporter: &Exporter, span: &FinishedSpan, errors
     let j = &input;
     // A span field holding a `&dyn Error` becomes an exception at the span's end, inside
     // the span, with its `source()` chain.
-    for (name, value) in &j.fields {
+    for (name, value) in j.fields {
         if !matches!(value, FieldValue::Error(_)) {
             continue;
         }
@@ -217,7 +216,7 @@ fn encode_span(shared: &Shared, exporter: &Exporter, span: &FinishedSpan, errors
         let span = EventSpan {
             trace_id: j.trace_id.clone(),
             span_id: j.span_id.clone(),
-            fields: &j.fields,
+            fields: j.fields,
             sampler_rate: j.sampler_rate,
         };
         send(

@@ -1,7 +1,7 @@
-//! The layer: copies closed spans and events into the encoder's queue.
+//! The layer: hands closed spans and events to the encoder's queue.
 
 use crate::builder::AppInsightsBuilder;
-use crate::encoder::{EventJob, EventSpanJob, Job, SpanJob};
+use crate::encoder::{EventJob, EventSpanJob, Job};
 use crate::guard::Pipeline;
 use crate::mapping::ErrorExtra;
 use std::fmt;
@@ -78,28 +78,16 @@ impl AppInsightsLayer {
 }
 
 impl Active {
-    /// Copies the closed span out of its record; the encoder thread maps and encodes it.
+    /// Hands the closed span's shared record (finished once by the correlation layer, an
+    /// `Arc` clone) to the encoder thread, which maps and encodes it.
     fn export_span(&self, data: &SpanData) {
         if !data.is_sampled() {
             return;
         }
-        let p = &self.pipeline;
-        p.shared.set_resource(data.resource());
-        let ctx = data.context();
-        p.encoder.send(Job::Span(Box::new(SpanJob {
-            name: data.name().to_owned(),
-            kind: data.kind(),
-            status: data.status(),
-            fields: data.record().fields().to_vec(),
-            trace_id: ctx.trace_id.to_string(),
-            span_id: ctx.span_id.to_string(),
-            parent_id: ctx.parent_span_id.map(|p| p.to_string()),
-            links: data.links().to_vec(),
-            start: data.start_time(),
-            end: data.end_time(),
-            sampler_rate: data.sample_rate(),
+        self.pipeline.encoder.send(Job::Span {
+            span: data.finished(),
             errors: self.logs,
-        })));
+        });
     }
 
     fn export_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)

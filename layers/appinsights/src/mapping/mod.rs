@@ -35,6 +35,8 @@ pub(crate) const EVENT: &str = "Microsoft.ApplicationInsights.Event";
 pub(crate) const AVAILABILITY: &str = "Microsoft.ApplicationInsights.Availability";
 pub(crate) const METRIC: &str = "Microsoft.ApplicationInsights.Metric";
 
+/// One envelope: its name, key, tags, time, optional `sampleRate`, and the `data` object
+/// (`baseType` + `baseData`) every signal fills in.
 pub(crate) fn envelope(
     name: &str,
     ikey: &str,
