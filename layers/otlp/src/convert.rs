@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing_core::field::{Field, Visit};
 use tracing_core::Level;
 use tracing_insights_correlation::{
-    ErrorValue, FieldValue, Resource, SpanContext, SpanData, SpanKind, SpanStatus,
+    ErrorValue, FieldValue, FinishedSpan, Resource, SpanContext, SpanKind, SpanStatus,
 };
 
 /// W3C `sampled` trace flag.
@@ -118,7 +118,7 @@ fn span_flags(ctx: &SpanContext) -> u32 {
 
 /// A closed span's record as an OTLP span. Error fields also become `exception` span
 /// events (with the `source()` chain), as OpenTelemetry records exceptions.
-pub(crate) fn span(data: &SpanData) -> Span {
+pub(crate) fn span(data: &FinishedSpan) -> Span {
     let ctx = data.context();
     let end = unix_nanos(data.end_time());
     let mut attributes = Vec::with_capacity(data.record().fields().len());

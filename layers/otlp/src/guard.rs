@@ -2,8 +2,8 @@
 
 use crate::config::{signal_name, Signal};
 use crate::convert::Measurement;
+use crate::pipeline::SpanItem;
 use crate::pipeline::{Endpoint, LogItem};
-use opentelemetry_proto::tonic::trace::v1::Span;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,7 +67,7 @@ impl OtlpGuard {
     pub(crate) fn new(
         name: String,
         endpoints: Vec<Endpoint>,
-        traces: Option<ExportGuard<Box<Span>>>,
+        traces: Option<ExportGuard<SpanItem>>,
         logs: Option<ExportGuard<LogItem>>,
         metrics: Option<ExportGuard<Box<Measurement>>>,
         panics: Arc<AtomicU64>,

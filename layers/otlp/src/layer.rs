@@ -1,9 +1,8 @@
 //! The layer: span records, events and metric fields handed to the signals' pipelines.
 
 use crate::convert::{self, EventVisitor, Measurement};
-use crate::pipeline::{LogItem, ResourceCell};
+use crate::pipeline::{LogItem, ResourceCell, SpanItem};
 use crate::OtlpBuilder;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +44,7 @@ pub struct OtlpLayer {
 }
 
 pub(crate) struct Inner {
-    pub(crate) traces: Option<Exporter<Box<Span>>>,
+    pub(crate) traces: Option<Exporter<SpanItem>>,
     pub(crate) logs: Option<Exporter<LogItem>>,
     pub(crate) metrics: Option<Exporter<Box<Measurement>>>,
     /// Also attach events to their span as span events.
@@ -188,14 +187,15 @@ where
         if !data.is_sampled() {
             return;
         }
-        let mut proto = convert::span(data);
+        // The correlation layer's one record for every exporter; the worker converts it.
+        let span = data.finished();
         drop(ext);
-        if let Some((_, mut events, dropped)) = pending {
-            events.append(&mut proto.events);
-            proto.events = events;
-            proto.dropped_events_count = dropped;
-        }
-        traces.try_send(Box::new(proto));
+        let (events, dropped_events) = pending.map_or((Vec::new(), 0), |(_, e, d)| (e, d));
+        traces.try_send(SpanItem {
+            span,
+            events,
+            dropped_events,
+        });
     }
 }
 

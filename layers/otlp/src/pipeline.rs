@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
+use tracing_insights_correlation::FinishedSpan;
 use tracing_insights_export::encode::maybe_gzip;
 use tracing_insights_export::redirect::mask_url;
 use tracing_insights_export::transport::HeaderNames;
@@ -183,6 +184,15 @@ fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String>
         .collect()
 }
 
+/// A closed span as the layer hands it over: the correlation layer's shared record (an
+/// `Arc` clone, converted to the protobuf `Span` here on the worker) and the span events
+/// this layer collected for it while it was open.
+pub(crate) struct SpanItem {
+    pub(crate) span: Arc<FinishedSpan>,
+    pub(crate) events: Vec<opentelemetry_proto::tonic::trace::v1::span::Event>,
+    pub(crate) dropped_events: u32,
+}
+
 /// Spans.
 pub(crate) struct TracesEncoder {
     ep: Endpoint,
@@ -190,9 +200,17 @@ pub(crate) struct TracesEncoder {
 }
 
 impl Encoder for TracesEncoder {
-    type Item = Box<Span>;
+    type Item = SpanItem;
 
-    fn prepare(&mut self, span: Box<Span>) -> Option<Vec<u8>> {
+    fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
+        let mut span = crate::convert::span(&item.span);
+        if !item.events.is_empty() || item.dropped_events > 0 {
+            // The events seen while the span was open come before its exception events.
+            let mut events = item.events;
+            events.append(&mut span.events);
+            span.events = events;
+            span.dropped_events_count = item.dropped_events;
+        }
         Some(span.encode_to_vec())
     }
 
@@ -384,7 +402,7 @@ pub(crate) struct Settings {
 /// The running pipelines, one per enabled signal.
 #[derive(Default)]
 pub(crate) struct Pipelines {
-    pub(crate) traces: Option<(Exporter<Box<Span>>, ExportGuard<Box<Span>>)>,
+    pub(crate) traces: Option<(Exporter<SpanItem>, ExportGuard<SpanItem>)>,
     pub(crate) logs: Option<(Exporter<LogItem>, ExportGuard<LogItem>)>,
     pub(crate) metrics: Option<(Exporter<Box<Measurement>>, ExportGuard<Box<Measurement>>)>,
 }
