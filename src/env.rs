@@ -32,6 +32,10 @@ impl Env {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
 
+    #[cfg_attr(
+        not(any(feature = "appinsights", feature = "live-metrics", feature = "otlp")),
+        allow(dead_code)
+    )]
     pub(crate) fn is_set(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

@@ -131,8 +131,7 @@ pub(crate) fn parse_var(
         })
 }
 
-/// Directives that do not parse, and where they came from.
-#[derive(Debug)]
+/// Directives that do not parse, and where they came from. `Debug` carries the message.
 pub struct FilterError {
     variable: Option<&'static str>,
     value: String,
@@ -157,6 +156,12 @@ impl fmt::Display for FilterError {
             None => write!(f, "{:?} is not a valid filter: {}", self.value, self.source)?,
         }
         f.write_str(" (expected EnvFilter directives such as `info` or `warn,my_crate=debug`)")
+    }
+}
+
+impl fmt::Debug for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FilterError({self})")
     }
 }
 

@@ -111,6 +111,7 @@
 //! | `otlp` | yes | `otlp`: OTLP export (HTTP/protobuf, HTTP/JSON) with the same ids; implies `presets` |
 //! | `otlp-grpc` | no | OTLP/gRPC for the `otlp` layer |
 //! | `presets` | yes | `presets`: OTLP backend presets as data (Sentry, Honeycomb, Datadog, ...) |
+//! | `log` | yes | [`init`] forwards `log` records to `tracing` (`tracing-log`'s `LogTracer`); their lines show the record's own target |
 //! | `testing` | no | the correlation layer's injectable clock and id generator |
 //! | `http` | no | `http`: SERVER/CLIENT spans with W3C propagation for tower servers and clients, `HeaderMap` extract/inject |
 //! | `http-axum` | no | `http` with axum's route template and peer address |

@@ -219,11 +219,17 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Installs the stack as the global subscriber; returns the guard.
+    /// Installs the stack as the global subscriber; returns the guard. With the `log`
+    /// feature (default) it also forwards records of the `log` crate to `tracing`
+    /// (`tracing-log`'s `LogTracer`), unless a `log` logger is already installed: their
+    /// lines then show the record's own target, file and line.
     pub fn init(self) -> Result<TelemetryGuard, InitError> {
         let (layer, guard) = self.build::<tracing_subscriber::Registry>()?;
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .map_err(|_| InitError::AlreadyInstalled)?;
+        // Another `log` logger is the application's choice: keep it.
+        #[cfg(feature = "log")]
+        let _ = tracing_log::LogTracer::init();
         Ok(guard)
     }
 
