@@ -364,6 +364,19 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_guard_shuts_every_exporter_down() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        drop(
+            TelemetryGuard::new()
+                .with("a", fake(&log, "a", true, 0))
+                .with("b", fake(&log, "b", false, 0)),
+        );
+        let mut stopped = log.lock().unwrap().clone();
+        stopped.sort();
+        assert_eq!(stopped, ["a", "b"]);
+    }
+
+    #[test]
     fn a_stuck_exporter_does_not_hold_up_the_others() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let guard = TelemetryGuard::new()

@@ -5,6 +5,8 @@
 //! The tests change the process environment, so they run one at a time (a lock) and each
 //! starts from a clean slate.
 #![cfg(feature = "presets")]
+// Some helpers serve only the exporter rows, compiled with their features.
+#![cfg_attr(not(feature = "otlp"), allow(unused))]
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
