@@ -24,20 +24,51 @@ pub trait ExporterGuard: Send + 'static {
     fn stats(&self) -> ExporterStats;
 }
 
-/// What an exporter has done so far, as [`TelemetryGuard::stats`] reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What an exporter has done so far, as [`TelemetryGuard::stats`] reports it: the main
+/// counters of the exporters' shared statistics type (`tracing_insights_export::ExportStats`,
+/// which each exporter's own guard reports in full).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExporterStats {
-    /// Items delivered (spans, log records, envelopes, metric points).
+    /// Items delivered (spans, log records, envelopes, metric points; Live Metrics: posts).
     pub sent: u64,
-    /// Items lost: a full queue, an oversized item, a rejected or failed batch.
+    /// Items lost for any reason: a full queue, an oversized item, a rejected or failed batch.
     pub dropped: u64,
+    /// The part of `dropped` given up after an export failure.
+    pub failed: u64,
+    /// Requests sent again.
+    pub retried: u64,
+    /// Items written to the offline spool.
+    pub spooled: u64,
+    /// HTTP (or gRPC) requests made.
+    pub requests: u64,
+    /// The last export error, if any (no secrets).
+    pub last_error: Option<String>,
 }
 
 impl ExporterStats {
     /// Counters for an exporter that keeps its own.
     pub fn new(sent: u64, dropped: u64) -> Self {
-        Self { sent, dropped }
+        Self {
+            sent,
+            dropped,
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(any(feature = "appinsights", feature = "live-metrics", feature = "otlp"))]
+impl From<tracing_insights_export::ExportStats> for ExporterStats {
+    fn from(s: tracing_insights_export::ExportStats) -> Self {
+        Self {
+            sent: s.sent,
+            dropped: s.dropped(),
+            failed: s.failed(),
+            retried: s.retried,
+            spooled: s.spooled,
+            requests: s.requests,
+            last_error: s.last_error,
+        }
     }
 }
 
@@ -266,7 +297,10 @@ impl fmt::Debug for ShutdownErrors {
 impl Error for ShutdownErrors {}
 
 #[cfg(feature = "appinsights")]
-impl ExporterGuard for tracing_insights_appinsights::AppInsightsGuard {
+use tracing_insights_appinsights::AppInsightsGuard;
+
+#[cfg(feature = "appinsights")]
+impl ExporterGuard for AppInsightsGuard {
     fn flush_within(&self, timeout: Duration) -> Result<(), BoxError> {
         self.flush(timeout).map_err(Into::into)
     }
@@ -274,13 +308,13 @@ impl ExporterGuard for tracing_insights_appinsights::AppInsightsGuard {
         self.shutdown(timeout).map_err(Into::into)
     }
     fn stats(&self) -> ExporterStats {
-        ExporterStats::new(self.sent(), self.dropped())
+        AppInsightsGuard::stats(self).into()
     }
 }
 
 #[cfg(feature = "live-metrics")]
 impl ExporterGuard for tracing_insights_live_metrics::LiveMetricsGuard {
-    // Live Metrics is live: nothing is queued to flush, and nothing is counted as sent.
+    // Live Metrics is live: nothing is queued to flush.
     fn flush_within(&self, _: Duration) -> Result<(), BoxError> {
         Ok(())
     }
@@ -288,7 +322,7 @@ impl ExporterGuard for tracing_insights_live_metrics::LiveMetricsGuard {
         self.shutdown(timeout).map_err(Into::into)
     }
     fn stats(&self) -> ExporterStats {
-        ExporterStats::default()
+        tracing_insights_live_metrics::LiveMetricsGuard::stats(self).into()
     }
 }
 
@@ -301,12 +335,7 @@ impl ExporterGuard for tracing_insights_otlp::OtlpGuard {
         self.shutdown(timeout).map_err(Into::into)
     }
     fn stats(&self) -> ExporterStats {
-        use tracing_insights_otlp::Signal;
-        let sent = [Signal::Traces, Signal::Logs, Signal::Metrics]
-            .into_iter()
-            .map(|s| self.exported(s))
-            .sum();
-        ExporterStats::new(sent, self.dropped() + self.rejected())
+        tracing_insights_otlp::OtlpGuard::stats(self).into()
     }
 }
 
