@@ -125,6 +125,7 @@ mod guard;
 mod layer;
 mod mapping;
 mod metrics;
+mod sdk;
 mod shared;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -138,6 +139,7 @@ pub use builder::{
 pub use exception::{exception, Exception};
 pub use guard::{install_panic_hook, AppInsightsGuard, FlushHandle};
 pub use layer::AppInsightsLayer;
+pub use sdk::{AppInsightsSink, ForeignLog, ForeignMetric, ForeignSpan};
 /// Whether Microsoft's exporter leaves a span attribute out of span properties because of its
 /// prefix. For the conformance runner, which explains differences by the same rule.
 #[cfg(feature = "testing")]
