@@ -324,7 +324,7 @@ impl OtlpBuilder {
         self
     }
 
-    /// Queue capacity shared by all signals (default 2048); beyond it items are dropped and
+    /// Queue capacity of each signal (default 2048); beyond it items are dropped and
     /// counted.
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
