@@ -364,3 +364,36 @@ fn the_auth_hook_authorizes_every_request_and_refreshes_once_on_401() {
     let c = counts(span_names(&reqs[1..]));
     expect_each_once(&c, "authorized", 3);
 }
+
+#[test]
+fn redirects_are_followed_to_the_same_host_only() {
+    let target = LoopbackServer::start(|_| Reply::status(200));
+    let to = target.url("/v1/traces");
+    let moved = LoopbackServer::start(move |_| Reply::status(307).header("Location", &to));
+    let (layer, guard) = traces_to(&moved.origin).build().unwrap();
+    emit(&layer, "moved", 0..3);
+    guard.flush(Duration::from_secs(5)).unwrap();
+    emit(&layer, "later", 0..2);
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        moved.requests().len(),
+        1,
+        "later batches go to the new origin"
+    );
+    let c = counts(span_names(&target.on_path("/v1/traces")));
+    expect_each_once(&c, "moved", 3);
+    expect_each_once(&c, "later", 2);
+
+    // Another host (`localhost` is not `127.0.0.1`): refused, counted, reported.
+    let elsewhere = format!("http://localhost:{}/v1/traces", target.port);
+    let away = LoopbackServer::start(move |_| Reply::status(308).header("Location", &elsewhere));
+    let (layer, guard) = traces_to(&away.origin).build().unwrap();
+    emit(&layer, "refused", 0..4);
+    let err = guard.flush(Duration::from_secs(5)).unwrap_err();
+    assert!(err.to_string().contains("refused redirect"), "{err}");
+    assert_eq!(guard.stats().dropped_by(DropReason::Redirect), 4);
+    let _ = guard.shutdown(Duration::from_secs(5));
+    assert!(!span_names(&target.requests())
+        .iter()
+        .any(|n| n.starts_with("refused")));
+}
