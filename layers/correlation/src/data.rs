@@ -322,7 +322,13 @@ impl SpanData {
             ctx: self.context(),
             tracestate: self.tracestate.clone(),
             sample_rate: self.sample_rate,
-            status: self.status(),
+            // From the record handed in: `close` has already moved it out of `self`.
+            status: match record.status() {
+                SpanStatus::Unset if self.error_events.load(Ordering::Relaxed) => {
+                    SpanStatus::Error { message: None }
+                }
+                s => s,
+            },
             record,
             links,
             start: self.start,
