@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing_insights_azure::auth::{self, AuthenticationString, AUTHENTICATION_STRING_ENV};
 use tracing_insights_azure::env::{
-    Env, EnvError, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, TRACES_EXPORTER_ENV,
+    Env, EnvError, EnvSource, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, TRACES_EXPORTER_ENV,
 };
 use tracing_insights_azure::{
     Authorization, BearerAuth, ConnectionString, ConnectionStringError, TokenProvider,
@@ -158,10 +158,11 @@ impl AppInsightsBuilder {
     }
 
     /// Reads environment variables from `env` instead of the process environment (tests,
-    /// or settings kept elsewhere).
+    /// or settings kept elsewhere): any [`EnvSource`], the same trait the OTLP layer takes,
+    /// e.g. an array of pairs or an [`Env`].
     #[must_use]
-    pub fn with_env(mut self, env: Env) -> Self {
-        self.env = env;
+    pub fn with_env(mut self, env: impl EnvSource + Send + Sync + 'static) -> Self {
+        self.env = Env::from_source(env);
         self
     }
 

@@ -139,15 +139,15 @@ pub use builder::{
 pub use exception::{exception, Exception};
 pub use guard::{install_panic_hook, AppInsightsGuard, FlushHandle};
 pub use layer::AppInsightsLayer;
-pub use sdk::{AppInsightsSink, ForeignLog, ForeignMetric, ForeignSpan};
 /// Whether Microsoft's exporter leaves a span attribute out of span properties because of its
 /// prefix. For the conformance runner, which explains differences by the same rule.
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use mapping::span_property_filtered;
+pub use sdk::{AppInsightsSink, ForeignLog, ForeignMetric, ForeignSpan};
 pub use tracing_insights_azure::auth::AUTHENTICATION_STRING_ENV;
 pub use tracing_insights_azure::env::{
-    Env, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, SDK_DISABLED_ENV, TRACES_EXPORTER_ENV,
+    Env, EnvSource, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, SDK_DISABLED_ENV, TRACES_EXPORTER_ENV,
 };
 pub use tracing_insights_azure::CONNECTION_STRING_ENV;
 pub use tracing_insights_azure::{ConnectionString, ConnectionStringError};

@@ -71,8 +71,9 @@ fn sdk_disabled_sends_nothing_and_starts_no_thread() {
 
 #[test]
 fn sdk_disabled_needs_no_connection_string() {
+    // Any EnvSource will do (the trait the OTLP layer takes too): here a plain array.
     let (layer, guard) = AppInsightsLayer::builder()
-        .with_env(Env::from_pairs([("OTEL_SDK_DISABLED", "true")]))
+        .with_env([("OTEL_SDK_DISABLED", "true")])
         .build()
         .unwrap();
     assert!(!layer.is_enabled());

@@ -349,3 +349,35 @@ fn with_resource_is_used_only_without_a_correlation_layer() {
     assert_eq!(role_of(true), "from-correlation");
     assert_eq!(role_of(false), "from-builder");
 }
+
+/// A span's explicit error status (`otel.status_code = "error"`) survives the correlation
+/// layer's finishing of the record at close: the dependency is a failure on the wire.
+#[test]
+fn an_explicit_error_status_makes_a_failed_dependency() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+        ))
+        .with_resource_metric(false)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("failed", otel.kind = "client", otel.status_code = "error")
+            .in_scope(|| {});
+        tracing::info_span!("fine", otel.kind = "client").in_scope(|| {});
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    let success = |name: &str| {
+        envs.iter()
+            .find(|e| e["data"]["baseData"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {envs:#?}"))["data"]["baseData"]["success"]
+            .clone()
+    };
+    assert_eq!(success("failed"), false);
+    assert_eq!(success("fine"), true);
+}

@@ -1,11 +1,14 @@
-//! The environment variables the Azure layers read, and the one source they read them from.
+//! The environment variables the Azure layers read, and where they read them from.
 //!
-//! [`Env::process`] reads the process environment; [`Env::from_pairs`] reads only the pairs
-//! given (tests, or an application that keeps its settings elsewhere), so a test never has to
-//! touch global state. Both layers' builders take one with `with_env`.
+//! Every exporter takes its environment through one trait, [`EnvSource`] (the presets
+//! crate's, also taken by the OTLP layer): the process environment by default, or anything
+//! that answers `var(name)` (a slice of pairs in tests, settings kept elsewhere), so a test
+//! never has to touch global state. Both Azure builders take one with `with_env`; [`Env`] is
+//! the cloneable handle they keep, with the parsing rules they share.
 
 use std::fmt;
 use std::sync::Arc;
+pub use tracing_insights_presets::{EnvSource, ProcessEnv};
 
 /// `true` turns every exporter off: the layer does nothing, starts no thread and sends
 /// nothing (OpenTelemetry's variable, honoured by every exporter of this project).
@@ -32,54 +35,52 @@ pub struct EnvError {
     pub expected: &'static str,
 }
 
-/// Where the Azure layers read environment variables from: the process, or a fixed set of
-/// pairs. `Debug` shows names only, never values.
+/// Where the Azure layers read environment variables from: the process, a fixed set of
+/// pairs, or any [`EnvSource`]. `Debug` never shows values.
 #[derive(Clone, Default)]
 pub struct Env {
-    pairs: Option<Arc<[(String, String)]>>,
+    source: Option<Arc<dyn EnvSource + Send + Sync>>,
 }
 
 impl fmt::Debug for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.pairs {
-            None => f.write_str("Env::process"),
-            Some(p) => f
-                .debug_tuple("Env::from_pairs")
-                .field(&p.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
-                .finish(),
-        }
+        f.write_str(match self.source {
+            None => "Env::process",
+            Some(_) => "Env::from_source",
+        })
     }
 }
 
 impl Env {
     /// The process environment.
     pub fn process() -> Self {
-        Self { pairs: None }
+        Self { source: None }
     }
 
     /// Only these variables; the process environment is not read.
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
+        Self::from_source(Pairs(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
+    }
+
+    /// Whatever `source` answers; the process environment is not read.
+    pub fn from_source(source: impl EnvSource + Send + Sync + 'static) -> Self {
         Self {
-            pairs: Some(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), v.into()))
-                    .collect(),
-            ),
+            source: Some(Arc::new(source)),
         }
     }
 
     /// The value of `name`, trimmed, if set and not blank.
     pub fn var(&self, name: &str) -> Option<String> {
-        let raw = match &self.pairs {
-            None => std::env::var(name).ok(),
-            Some(pairs) => pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone()),
+        let raw = match &self.source {
+            None => ProcessEnv.var(name),
+            Some(source) => source.var(name),
         };
         raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
@@ -113,6 +114,21 @@ impl Env {
                 .filter(|p| !p.is_empty())
                 .all(|p| p.eq_ignore_ascii_case("none"))
         })
+    }
+}
+
+/// Owned pairs, for [`Env::from_pairs`].
+struct Pairs(Vec<(String, String)>);
+
+impl EnvSource for Pairs {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.as_slice().var(name)
+    }
+}
+
+impl EnvSource for Env {
+    fn var(&self, name: &str) -> Option<String> {
+        Env::var(self, name)
     }
 }
 
@@ -156,6 +172,9 @@ mod tests {
         assert!(env.exporter_off(METRICS_EXPORTER_ENV));
         assert!(!env.exporter_off("UNSET"));
         assert!(!format!("{env:?}").contains("TRUE"));
+        // Any EnvSource will do, a plain array among them.
+        let env = Env::from_source([("OTEL_SDK_DISABLED", "true")]);
+        assert_eq!(env.sdk_disabled(), Ok(true));
     }
 
     #[test]

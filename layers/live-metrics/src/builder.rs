@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tracing_insights_azure::env::{Env, EnvError};
+use tracing_insights_azure::env::{Env, EnvError, EnvSource};
 use tracing_insights_azure::{
     Authorization, BearerAuth, ConnectionString, ConnectionStringError, TokenProvider,
 };
@@ -130,10 +130,11 @@ impl LiveMetricsBuilder {
     }
 
     /// Reads environment variables from `env` instead of the process environment (tests,
-    /// or settings kept elsewhere).
+    /// or settings kept elsewhere): any [`EnvSource`], the same trait the OTLP layer takes,
+    /// e.g. an array of pairs or an [`Env`].
     #[must_use]
-    pub fn with_env(mut self, env: Env) -> Self {
-        self.env = env;
+    pub fn with_env(mut self, env: impl EnvSource + Send + Sync + 'static) -> Self {
+        self.env = Env::from_source(env);
         self
     }
 

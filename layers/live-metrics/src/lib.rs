@@ -81,7 +81,7 @@ pub use builder::{
 pub use guard::LiveMetricsGuard;
 pub use layer::LiveMetricsLayer;
 pub use telemetry::is_exception;
-pub use tracing_insights_azure::env::{Env, SDK_DISABLED_ENV};
+pub use tracing_insights_azure::env::{Env, EnvSource, SDK_DISABLED_ENV};
 /// The Entra ID token source, shared with the Application Insights layer.
 pub use tracing_insights_azure::{AccessToken, TokenError, TokenProvider};
 
