@@ -60,8 +60,12 @@
 //! See [`OtlpBuilder`] for every `OTEL_*` variable and the precedence (builder > signal
 //! variable > generic variable > default); [`sampler_from_env`] maps
 //! `OTEL_TRACES_SAMPLER[_ARG]` onto the correlation layer's sampler. Bad values are an
-//! [`OtlpError`] naming the variable. Several destinations may run at once: one layer each,
-//! with distinct [`OtlpBuilder::with_name`]s.
+//! [`OtlpError`] naming the variable; the names are constants in [`environment`]. The
+//! environment is any [`EnvSource`] (the one trait every exporter reads through): the
+//! process by default, [`EnvVars`] or an array of pairs in tests
+//! ([`OtlpBuilder::with_env`]). [`Signal`], [`Protocol`] and [`Temporality`] are the presets
+//! crate's, so a preset applies as is ([`OtlpBuilder::with_preset`]). Several destinations
+//! may run at once: one layer each, with distinct [`OtlpBuilder::with_name`]s.
 //!
 //! ## Delivery
 //!
