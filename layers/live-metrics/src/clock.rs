@@ -47,11 +47,13 @@ impl Clock for SystemClock {
 /// `testing` of that crate) and drive the Live Metrics control loop.
 ///
 /// ```
+/// # #[cfg(feature = "testing")] {
 /// use std::time::{Duration, UNIX_EPOCH};
-/// use tracing_insights_live_metrics::{Clock, ManualClock};
+/// use tracing_insights_live_metrics::testing::{Clock, ManualClock};
 /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
 /// clock.advance(Duration::from_millis(1500));
 /// assert_eq!(clock.elapsed(), Duration::from_millis(1500));
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<Mutex<(Duration, SystemTime)>>);

@@ -43,13 +43,15 @@ use tracing_insights_azure::ALLOWED_REDIRECT_SUFFIXES;
 /// Microsoft's exporter does.
 ///
 /// ```
-/// use tracing_insights_live_metrics::redirect_target;
+/// # #[cfg(feature = "testing")] {
+/// use tracing_insights_live_metrics::testing::redirect_target;
 /// assert_eq!(
 ///     redirect_target("https://westeurope.livediagnostics.monitor.azure.com/QuickPulseService.svc"),
 ///     Some("https://westeurope.livediagnostics.monitor.azure.com".to_owned())
 /// );
 /// assert_eq!(redirect_target("http://127.0.0.1:40905/"), None);
 /// assert_eq!(redirect_target("https://evil.example.com/"), None);
+/// # }
 /// ```
 pub fn redirect_target(value: &str) -> Option<String> {
     let value = value.trim();
