@@ -51,9 +51,6 @@ pub enum LiveMetricsError {
     /// The worker thread could not be started.
     #[error("Live Metrics: could not start the worker thread: {0}")]
     Spawn(#[source] std::io::Error),
-    /// The worker did not stop in time (it may be waiting on a slow HTTP call).
-    #[error("Live Metrics: the worker did not stop within {0:?}")]
-    ShutdownTimeout(Duration),
 }
 
 impl From<EnvError> for LiveMetricsError {

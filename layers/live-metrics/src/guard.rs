@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing_insights_export::{DropReason, ExportStats};
+use tracing_insights_export::{DropReason, ExportStats, ShutdownError};
 
-use crate::builder::LiveMetricsError;
 use crate::collector::Collector;
 use crate::controller::ControllerStats;
 
@@ -84,17 +83,18 @@ impl LiveMetricsGuard {
 
     /// Live Metrics is live: nothing is queued, so there is nothing to flush. `Ok` always;
     /// here so that every exporter's guard has the same shape.
-    pub fn flush(&self, _timeout: Duration) -> Result<(), LiveMetricsError> {
+    pub fn flush(&self, _timeout: Duration) -> Result<(), ShutdownError> {
         Ok(())
     }
 
     /// Stops the worker, waiting up to `timeout` for it (a ping or post in flight ends
-    /// first, bounded by the request timeout). Nothing is flushed: Live Metrics is live.
-    pub fn shutdown(mut self, timeout: Duration) -> Result<(), LiveMetricsError> {
+    /// first, bounded by the request timeout). Nothing is flushed: Live Metrics is live. The
+    /// error is the one every exporter's guard reports ([`ShutdownError::Timeout`]).
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stop_within(timeout)
     }
 
-    fn stop_within(&mut self, timeout: Duration) -> Result<(), LiveMetricsError> {
+    fn stop_within(&mut self, timeout: Duration) -> Result<(), ShutdownError> {
         let (Some(stop), Some(done)) = (self.stop.take(), self.done.as_ref()) else {
             return Ok(());
         };
@@ -107,7 +107,7 @@ impl LiveMetricsGuard {
                 }
                 Ok(())
             }
-            Err(RecvTimeoutError::Timeout) => Err(LiveMetricsError::ShutdownTimeout(timeout)),
+            Err(RecvTimeoutError::Timeout) => Err(ShutdownError::Timeout(timeout)),
         }
     }
 }
