@@ -66,9 +66,13 @@
 //! use tracing_insights::filter::{Filters, LogFilterHandle};
 //! use tracing_subscriber::{prelude::*, EnvFilter};
 //!
+//! /// The reload handle's type, spelled out once: no subscriber type parameters (unlike
+//! /// `reload::Handle<EnvFilter, S>`, whose `S` is the whole stack below the filtered layer).
+//! type LogLevel = LogFilterHandle;
+//!
 //! /// Whatever the handlers share; the log level can be changed from an admin endpoint.
 //! struct AppState {
-//!     log_level: LogFilterHandle,
+//!     log_level: LogLevel,
 //! }
 //!
 //! let filters = Filters::new(EnvFilter::new("info"), EnvFilter::new("warn"));
@@ -83,6 +87,10 @@
 //!     state.log_level.reload("debug").unwrap();
 //! });
 //! ```
+//!
+//! Put several exporters in one filtered group with `and_then` and `Option`s, not a `Vec` of
+//! layers: an empty `Vec` layer answers "never" for every callsite, which in
+//! `tracing-subscriber` 0.3 wipes the interest of the per-layer filters beside it.
 //!
 //! With a stock global `EnvFilter` instead (`registry().with(EnvFilter::from_default_env())`),
 //! `RUST_LOG=warn` hides the INFO request span from every layer: do not filter spans with
