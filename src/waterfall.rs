@@ -26,8 +26,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Spans kept while their trace's root is open; beyond this, spans are not shown (a root
-/// that never closes must not grow memory without end).
+/// Spans kept while their trace's root is open; beyond this, the pending spans are
+/// forgotten (a root that never closes must not grow memory without end).
 const MAX_PENDING_SPANS: usize = 10_000;
 /// Width of the timeline bar, in characters.
 const BAR_WIDTH: usize = 40;
@@ -151,10 +151,13 @@ where
                 spans.push(closed);
                 spans
             } else {
-                if pending.spans < MAX_PENDING_SPANS {
-                    pending.spans += 1;
-                    pending.traces.entry(trace_id).or_default().push(closed);
+                // Children that outlive their root (detached tasks) are never shown; when
+                // they pile up, forget what is pending rather than stop showing new traces.
+                if pending.spans >= MAX_PENDING_SPANS {
+                    *pending = Pending::default();
                 }
+                pending.spans += 1;
+                pending.traces.entry(trace_id).or_default().push(closed);
                 return;
             }
         };
