@@ -200,7 +200,11 @@ pub(crate) struct Verdict {
 
 /// Compares every expected envelope with its captured counterpart (a set, matched by type,
 /// id and time), and the request line and compared headers.
-pub(crate) fn compare(expected_file: &Value, captured: &[crate::receiver::Captured]) -> Verdict {
+pub(crate) fn compare(
+    expected_file: &Value,
+    captured: &[crate::receiver::Captured],
+    via: deviations::Path,
+) -> Verdict {
     let mut v = Verdict::default();
     let mut actual: Vec<Value> = Vec::new();
     let exp_req = &expected_file["requests"][0];
@@ -267,7 +271,10 @@ pub(crate) fn compare(expected_file: &Value, captured: &[crate::receiver::Captur
             Some((i, diffs)) => {
                 used[i] = true;
                 for d in diffs {
-                    match deviations::classify(e, &expected, &d) {
+                    // A deviation that belongs to the other replay path is a failure here.
+                    match deviations::classify(e, &expected, &d)
+                        .filter(|name| deviations::applies(name, via))
+                    {
                         Some(name) => {
                             v.deviations.insert(name);
                             v.deviation_diffs.push((name, d));

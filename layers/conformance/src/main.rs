@@ -5,7 +5,12 @@
 //!
 //! ```text
 //! cargo run --release -p tracing-insights-conformance -- --scenarios FILE --expected DIR
+//! cargo run --release -p tracing-insights-conformance -- --via otel-sdk --scenarios FILE --expected DIR
 //! ```
+//!
+//! `--via otel-sdk` replays the same scenarios through the OpenTelemetry SDK's tracer, logger
+//! and meter providers with `tracing-insights-opentelemetry`'s `AppInsightsExporter` instead
+//! of `tracing` spans, and says so on its first line; `--via tracing` is the default.
 //!
 //! Prints one line per scenario (`PASS`, `PASS … deviations: …`, `FAIL` with a diff, or
 //! `SKIP` for scenarios with no spans, logs or metrics), then the deliberate deviations seen, then, last,
@@ -16,6 +21,7 @@ mod deviations;
 mod ordered;
 mod receiver;
 mod replay;
+mod replay_otel;
 
 use ordered::J;
 use std::collections::BTreeSet;
@@ -23,7 +29,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: tracing-insights-conformance --scenarios FILE --expected DIR [--verbose]");
+    eprintln!(
+        "usage: tracing-insights-conformance [--via tracing|otel-sdk] --scenarios FILE --expected DIR [--verbose]"
+    );
     ExitCode::from(2)
 }
 
@@ -43,17 +51,31 @@ fn has_telemetry(scenario: &J) -> bool {
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut scenarios, mut expected, mut verbose) = (None, None, false);
+    let mut via = deviations::Path::Tracing;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--scenarios" => scenarios = args.next().map(PathBuf::from),
             "--expected" => expected = args.next().map(PathBuf::from),
             "--verbose" => verbose = true,
+            "--via" => {
+                via = match args.next().as_deref() {
+                    Some("tracing") => deviations::Path::Tracing,
+                    Some("otel-sdk") => deviations::Path::OtelSdk,
+                    _ => return usage(),
+                }
+            }
             _ => return usage(),
         }
     }
     let (Some(scenarios), Some(expected)) = (scenarios, expected) else {
         return usage();
     };
+    match via {
+        deviations::Path::Tracing => println!("replaying via tracing (the correlation and App Insights layers)"),
+        deviations::Path::OtelSdk => println!(
+            "replaying via the OpenTelemetry SDK (opentelemetry_sdk 0.33 tracer, logger and meter providers with AppInsightsExporter)"
+        ),
+    }
     // The recorder ran Microsoft's exporter with LC_ALL=en_US.UTF-8 (see the expected
     // files' `normalised` notes); the layer reads the locale the same way.
     std::env::set_var("LC_ALL", "en_US.UTF-8");
@@ -103,13 +125,17 @@ fn main() -> ExitCode {
             }
         };
         let _ = receiver.take();
-        if let Err(e) = replay::run(&scenario, receiver.port, base) {
+        let run = match via {
+            deviations::Path::Tracing => replay::run(&scenario, receiver.port, base),
+            deviations::Path::OtelSdk => replay_otel::run(&scenario, receiver.port, base),
+        };
+        if let Err(e) = run {
             println!("FAIL {name}: export failed: {e}");
             failed += 1;
             continue;
         }
         let captured = receiver.take();
-        let verdict = compare::compare(&expected_file, &captured);
+        let verdict = compare::compare(&expected_file, &captured, via);
         all_deviations.extend(verdict.deviations.iter().copied());
         if verdict.failures.is_empty() {
             passed += 1;
@@ -147,7 +173,15 @@ fn main() -> ExitCode {
             }
         }
     }
-    println!("bypassing tracing: {}", replay::BYPASSES.join("; "));
+    match via {
+        deviations::Path::Tracing => {
+            println!("bypassing tracing: {}", replay::BYPASSES.join("; "))
+        }
+        deviations::Path::OtelSdk => println!(
+            "bypassing the OpenTelemetry SDK: {}",
+            replay_otel::BYPASSES.join("; ")
+        ),
+    }
     println!("{passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS

@@ -20,3 +20,27 @@ fn runner_passes_the_recorded_fixtures() {
     assert!(last.ends_with("passed, 0 failed"), "{last}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
+
+#[test]
+fn runner_passes_the_recorded_fixtures_via_the_opentelemetry_sdk() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracing-insights-conformance"))
+        .args([
+            "--via",
+            "otel-sdk",
+            "--scenarios",
+            &format!("{dir}/fixtures/scenarios.json"),
+            "--expected",
+            &format!("{dir}/fixtures/expected"),
+        ])
+        .output()
+        .expect("the runner starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("via the OpenTelemetry SDK"), "{first}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+    assert!(!last.starts_with("0 passed"), "{last}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
