@@ -10,6 +10,7 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tracing_insights::correlation::CorrelationSpanExt;
 use tracing_insights::{InitError, Telemetry, TelemetryGuard, TelemetryLayer};
 use tracing_insights_testing::{loopback_receiver, CaptureWriter, Captured};
 use tracing_subscriber::prelude::*;
@@ -66,23 +67,26 @@ fn build() -> Result<(TelemetryLayer<Registry>, Run), InitError> {
     ))
 }
 
-/// A request as ai_service makes it: an INFO server span, a DEBUG and an INFO line, a WARN
-/// line, a metric event; returns its trace id as a log line shows it.
+/// One request (below) under a subscriber made of `layer`.
 fn request(layer: TelemetryLayer<Registry>) {
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        let span = tracing::info_span!(
-            "request",
-            otel.kind = "server",
-            http.request.method = "POST",
-            http.route = "/chat",
-            http.response.status_code = 200
-        );
-        let _e = span.enter();
-        tracing::debug!("debug line");
-        tracing::info!("info line");
-        tracing::warn!("warn line");
-        tracing::info!(histogram.request.size = 12u64, "metric");
-    });
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), one_request);
+}
+
+/// A request as ai_service makes it: an INFO server span, a DEBUG and an INFO line, a WARN
+/// line, a metric event.
+fn one_request() {
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/chat",
+        http.response.status_code = 200
+    );
+    let _e = span.enter();
+    tracing::debug!("debug line");
+    tracing::info!("info line");
+    tracing::warn!("warn line");
+    tracing::info!(histogram.request.size = 12u64, "metric");
 }
 
 fn err(result: Result<(TelemetryLayer<Registry>, Run), InitError>) -> String {
@@ -338,6 +342,37 @@ fn rust_log_filters_log_lines_not_spans() {
     assert!(err(build()).contains("RUST_LOG"));
 }
 
+#[cfg(feature = "appinsights")]
+#[test]
+fn rust_log_warn_still_exports_every_request() {
+    let _env = clean_env();
+    let (port, got) = loopback_receiver();
+    set(&[
+        (
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            &format!("InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://127.0.0.1:{port}/"),
+        ),
+        ("APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED", "false"),
+        ("RUST_LOG", "warn"),
+    ]);
+    let (layer, run) = build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for _ in 0..3 {
+            one_request();
+        }
+    });
+    run.guard.shutdown(Duration::from_secs(30)).unwrap();
+    let bodies: String = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(bodies.matches("\"RequestData\"").count(), 3, "{bodies}");
+    // Exported as logs: only the WARN line of each request.
+    assert_eq!(bodies.matches("\"MessageData\"").count(), 3, "{bodies}");
+}
+
 #[test]
 fn span_context_directives_in_rust_log_still_work() {
     let _env = clean_env();
@@ -378,6 +413,14 @@ fn the_log_filter_reloads_at_run_time_and_traces_are_unaffected() {
         let _e = span.enter();
         tracing::info!("before: hidden");
         handle.reload("info").unwrap();
+        // Turned down to warn, a new request still has ids to forward.
+        handle.reload("warn").unwrap();
+        let next = tracing::info_span!(parent: None, "next request", otel.kind = "server");
+        assert!(
+            next.traceparent().is_some(),
+            "no traceparent under a warn log filter"
+        );
+        handle.reload("info").unwrap();
         tracing::info!("after: shown");
         assert!(handle.reload("info,=[").is_err());
         tracing::info!("still shown");
@@ -389,7 +432,8 @@ fn the_log_filter_reloads_at_run_time_and_traces_are_unaffected() {
         .collect();
     assert_eq!(messages, ["after: shown", "still shown"]);
     assert_eq!(lines[0]["operation_Id"], lines[1]["operation_Id"]);
-    assert_eq!(run.waterfall.contents().lines().count(), 2);
+    // Both requests' traces: a header and one span each.
+    assert_eq!(run.waterfall.contents().lines().count(), 4);
 }
 
 #[test]
