@@ -251,6 +251,11 @@ impl TelemetryBuilder {
             Some(on) => on,
             None => !env.sdk_disabled()?,
         };
+        // Every variable of ours is checked before an exporter starts a thread.
+        let waterfall_setting = match self.waterfall {
+            Some(w) => Some(w),
+            None => env.waterfall()?,
+        };
 
         #[cfg(feature = "testing")]
         let injected = self.correlation;
@@ -292,11 +297,7 @@ impl TelemetryBuilder {
                 &mut guard,
             )?;
         }
-        let waterfall_on = match self.waterfall {
-            Some(w) => w,
-            None => env.waterfall()?.unwrap_or(guard.is_empty()),
-        };
-        let waterfall = waterfall_on.then(|| {
+        let waterfall = waterfall_setting.unwrap_or(guard.is_empty()).then(|| {
             let writer = self
                 .waterfall_writer
                 .unwrap_or_else(|| BoxMakeWriter::new(std::io::stderr));
@@ -313,12 +314,7 @@ impl TelemetryBuilder {
         };
         let logs: Option<TelemetryLayer<_>> = match log_format {
             LogFormat::Json => Some(correlation::json().layer().with_writer(writer()).boxed()),
-            LogFormat::Text => Some(
-                tracing_subscriber::fmt::layer()
-                    .event_format(correlation::text())
-                    .with_writer(writer())
-                    .boxed(),
-            ),
+            LogFormat::Text => Some(correlation::text().layer().with_writer(writer()).boxed()),
             LogFormat::None => None,
         };
         let layer = telemetry.and_then(logs.with_filter(filters.logs())).boxed();
