@@ -2,6 +2,8 @@
 //! Application Insights endpoint that accepts connections and never answers (a black hole)
 //! cannot starve a live OTLP receiver beside it; the live one delivers every span.
 
+#![cfg(all(feature = "appinsights", feature = "otlp"))]
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
