@@ -21,6 +21,16 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) resource: Arc<Resource>,
     pub(crate) id_source: Option<Arc<dyn IdSource>>,
+    /// Set by the first exporter that asks for shared finished spans
+    /// ([`CorrelationLayer::share_finished_spans`](crate::CorrelationLayer::share_finished_spans)).
+    pub(crate) finish: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// Whether closed spans are finished into a shared record (an exporter asked for them).
+    pub(crate) fn finishes(&self) -> bool {
+        self.finish.load(Ordering::Relaxed)
+    }
 }
 
 /// What a child span takes from its parent.
@@ -85,7 +95,7 @@ pub struct SpanData {
     finished: Option<Arc<FinishedSpan>>,
     /// The span as a JSON object (`{"name":...,fields}`), written by the first JSON line
     /// that shows it and reused by every later one until a field is recorded again.
-    json: OnceLock<Box<str>>,
+    json: OnceLock<String>,
 }
 
 impl SpanData {
@@ -297,7 +307,7 @@ impl SpanData {
 
     /// The span's JSON object, `{"name":<name>,<fields>}`, formatted by `format` the first
     /// time and reused until a field is recorded again.
-    pub(crate) fn json_object(&self, format: impl FnOnce(&SpanRecord) -> Box<str>) -> &str {
+    pub(crate) fn json_object(&self, format: impl FnOnce(&SpanRecord) -> String) -> &str {
         self.json.get_or_init(|| format(self.record()))
     }
 
@@ -375,6 +385,11 @@ impl SpanData {
         }
         self.tracestate = Some(Arc::from(tracestate));
         true
+    }
+
+    /// Fixes the end time (a read-only close, when no exporter wants finished spans).
+    pub(crate) fn close_time(&self) {
+        let _ = self.end_time();
     }
 
     /// Fixes the end time and moves the record into the shared [`FinishedSpan`] (once).

@@ -11,6 +11,7 @@ use crate::record::{Pending, SpanLink, SpanRecord};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
 use crate::sampler_env::{sampler_from_env, SamplerEnvError};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -80,6 +81,7 @@ impl CorrelationLayer {
                 clock: Arc::new(SystemClock),
                 resource: Arc::new(Resource::from_env()),
                 id_source: None,
+                finish: Arc::default(),
             }),
         }
     }
@@ -140,6 +142,17 @@ impl CorrelationLayer {
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         Arc::make_mut(&mut self.shared).clock = Arc::new(clock);
         self
+    }
+
+    /// Asks the layer to finish every closed span into one shared, immutable record
+    /// ([`FinishedSpan`](crate::FinishedSpan), read with
+    /// [`SpanData::finished`](crate::SpanData::finished)): an exporter calls this when it
+    /// finds the layer (`Layer::on_layer` / `on_register_dispatch`, with
+    /// `downcast_ref::<CorrelationLayer>()`). Until some exporter asks, `on_close` only fixes
+    /// the end time, so a stack without exporters (the correlation layer and a log format)
+    /// does not pay for records nobody reads, and `finished()` makes a copy on demand.
+    pub fn share_finished_spans(&self) {
+        self.shared.finish.store(true, Ordering::Relaxed);
     }
 
     /// The resource.
@@ -229,6 +242,12 @@ where
             let Some(span) = ctx.span(&id) else { return };
             // The layers stacked after this one run their `on_close` after this returns and
             // find the span finished: one shared record for every exporter.
+            if !self.shared.finishes() {
+                if let Some(data) = span.extensions().get::<SpanData>() {
+                    data.close_time();
+                }
+                return;
+            }
             let mut ext = span.extensions_mut();
             if let Some(data) = ext.get_mut::<SpanData>() {
                 data.close();

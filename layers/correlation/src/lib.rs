@@ -142,7 +142,7 @@ pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
 pub use event_context::event_context;
 pub use finished::FinishedSpan;
-pub use format::{json, text, JsonFormat, NoSpanFields, TextFields, TextFormat};
+pub use format::{json, text, JsonFormat, NoSpanFields, TextFields, TextFormat, UtcTime};
 pub use id_source::{ExternalIds, IdSource, NewSpan};
 pub use ids::{IdGenerator, RandomIdGenerator, SpanId, TraceId};
 pub use layer::{layer, CorrelationLayer};

@@ -7,7 +7,8 @@ use tracing::subscriber::with_default;
 use tracing_core::span::Id;
 use tracing_core::Subscriber;
 use tracing_insights_correlation::{
-    self as correlation, CorrelationSpanExt, FieldValue, FinishedSpan, SpanData, SpanStatus,
+    self as correlation, CorrelationLayer, CorrelationSpanExt, FieldValue, FinishedSpan, SpanData,
+    SpanStatus,
 };
 use tracing_insights_testing::CaptureWriter;
 use tracing_subscriber::layer::Context;
@@ -16,11 +17,24 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 /// Keeps what `SpanData::finished` gave in `on_close`, and whether the span was finished
-/// already.
+/// already. With `ask`, it asks the correlation layer for shared finished spans, as an
+/// exporter does.
 #[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<(bool, Arc<FinishedSpan>)>>>);
+struct Keep(Arc<Mutex<Vec<(bool, Arc<FinishedSpan>)>>>, bool);
+
+impl Keep {
+    fn asking() -> Self {
+        Keep(Arc::default(), true)
+    }
+}
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Keep {
+    fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+        if let (true, Some(c)) = (self.1, dispatch.downcast_ref::<CorrelationLayer>()) {
+            c.share_finished_spans();
+        }
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let span = ctx.span(&id).expect("span");
         let ext = span.extensions();
@@ -34,7 +48,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Keep {
 
 #[test]
 fn every_exporter_after_the_correlation_layer_shares_one_finished_span() {
-    let (a, b, before) = (Keep::default(), Keep::default(), Keep::default());
+    let (a, b, before) = (Keep::asking(), Keep::default(), Keep::default());
     let subscriber = tracing_subscriber::registry()
         .with(before.clone())
         .with(correlation::layer())
@@ -83,6 +97,25 @@ fn every_exporter_after_the_correlation_layer_shares_one_finished_span() {
     assert_eq!(copy.context(), span.context());
     assert_eq!(copy.links(), span.links());
     assert_eq!(copy.status(), span.status());
+}
+
+#[test]
+fn without_an_exporter_asking_spans_are_not_finished_and_readers_get_copies() {
+    let (a, b) = (Keep::default(), Keep::default());
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(a.clone())
+        .with(b.clone());
+    with_default(subscriber, || drop(tracing::info_span!("request", n = 1)));
+    let (a, b) = (a.0.lock().unwrap(), b.0.lock().unwrap());
+    assert!(!a[0].0 && !b[0].0);
+    assert!(!Arc::ptr_eq(&a[0].1, &b[0].1));
+    assert_eq!(a[0].1.record().fields(), b[0].1.record().fields());
+    assert_eq!(
+        a[0].1.end_time(),
+        b[0].1.end_time(),
+        "the end time is fixed once"
+    );
 }
 
 #[test]
@@ -140,5 +173,36 @@ fn a_json_line_shows_a_span_field_recorded_after_an_earlier_line() {
     for line in &lines {
         assert_eq!(line["span"], serde_json::json!({"name": "inner", "k": 1}));
         assert_eq!(line["spans"][1], line["span"]);
+    }
+}
+
+#[test]
+fn the_json_span_list_runs_from_the_root_at_any_depth() {
+    for depth in [1usize, 3, 16, 17, 40] {
+        let out = CaptureWriter::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(correlation::json().layer().with_writer(out.clone()));
+        with_default(subscriber, || {
+            let spans: Vec<_> = (0..depth)
+                .map(|i| {
+                    let span = tracing::info_span!("level", i);
+                    let entered = span.clone().entered();
+                    (span, entered)
+                })
+                .collect();
+            tracing::info!("deep");
+            drop(spans);
+        });
+        let line: serde_json::Value =
+            serde_json::from_str(out.contents().lines().next().expect("a line")).unwrap();
+        let list = line["spans"].as_array().expect("spans");
+        let levels: Vec<_> = list.iter().map(|s| s["i"].as_u64().unwrap()).collect();
+        assert_eq!(
+            levels,
+            (0..depth as u64).collect::<Vec<_>>(),
+            "depth {depth}"
+        );
+        assert_eq!(line["span"]["i"].as_u64(), Some(depth as u64 - 1));
     }
 }

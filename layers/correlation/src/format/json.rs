@@ -1,16 +1,18 @@
 use super::event_context;
+use super::UtcTime;
 use crate::contain;
 use crate::data::SpanData;
 use crate::log_bridge::{is_log_field, normalized_metadata};
 use crate::record::FieldValue;
+use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// One JSON object per line, shaped like `tracing_subscriber::fmt().json()`, plus
 /// `operation_Id` and `operation_ParentId`:
@@ -34,7 +36,7 @@ use tracing_subscriber::registry::LookupSpan;
 ///     .with(tracing_subscriber::fmt::layer().event_format(correlation::json()));
 /// ```
 #[derive(Debug, Clone)]
-pub struct JsonFormat<T = SystemTime> {
+pub struct JsonFormat<T = UtcTime> {
     timer: T,
     current_span: bool,
     span_list: bool,
@@ -48,7 +50,7 @@ pub struct JsonFormat<T = SystemTime> {
 /// span and span list.
 pub fn json() -> JsonFormat {
     JsonFormat {
-        timer: SystemTime,
+        timer: UtcTime,
         current_span: true,
         span_list: true,
         flatten_event: false,
@@ -149,8 +151,15 @@ impl<'w> FormatFields<'w> for NoSpanFields {
 pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     w.write_char('"')?;
+    // Most strings (keys, names, values) need no escape: find the first byte that does
+    // eight bytes at a time, and write everything before it in one piece.
+    let clean = clean_prefix(s.as_bytes());
+    if clean == s.len() {
+        w.write_str(s)?;
+        return w.write_char('"');
+    }
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, b) in s.bytes().enumerate().skip(clean) {
         let short = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -177,11 +186,61 @@ pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     w.write_char('"')
 }
 
+/// How many leading bytes of `s` need no JSON escape (no `"`, `\\` or control character).
+fn clean_prefix(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte of `x` is zero (the classic SWAR test; which byte it
+    // marks may be off above a true zero, so the byte-wise scan below settles where).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&s[i..i + 8]);
+        let x = u64::from_le_bytes(chunk);
+        // Control characters are the bytes below 0x20: their top three bits are zero.
+        let control = has_zero(x & (0xe0 * ONES));
+        let special =
+            has_zero(x ^ (u64::from(b'"') * ONES)) | has_zero(x ^ (u64::from(b'\\') * ONES));
+        if control | special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] >= 0x20 && s[i] != b'"' && s[i] != b'\\' {
+        i += 1;
+    }
+    i
+}
+
+/// Writes `n` in decimal without going through `core::fmt` (integers are most span fields,
+/// and `write!` costs several times this).
+fn write_u64(w: &mut impl fmt::Write, mut n: u64) -> fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10, so the cast cannot truncate.
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    w.write_str(std::str::from_utf8(&buf[at..]).map_err(|_| fmt::Error)?)
+}
+
 fn write_value(w: &mut impl fmt::Write, v: &FieldValue) -> fmt::Result {
     match v {
         FieldValue::Bool(b) => w.write_str(if *b { "true" } else { "false" }),
-        FieldValue::I64(n) => write!(w, "{n}"),
-        FieldValue::U64(n) => write!(w, "{n}"),
+        FieldValue::I64(n) => {
+            if *n < 0 {
+                w.write_char('-')?;
+            }
+            write_u64(w, n.unsigned_abs())
+        }
+        FieldValue::U64(n) => write_u64(w, *n),
         FieldValue::I128(n) => write!(w, "{n}"),
         FieldValue::U128(n) => write!(w, "{n}"),
         FieldValue::F64(n) if n.is_finite() => write!(w, "{n}"),
@@ -267,9 +326,32 @@ impl Visit for JsonFields<'_, '_> {
         if self.result.is_ok() {
             // `message` is usually `format_args!`, whose Debug is its Display. A value
             // whose formatting panics is written as a placeholder, the line kept.
-            self.result = write_json_str(self.w, &contain::debug_string(v));
+            let w = &mut *self.w;
+            self.result = with_scratch(|s| {
+                contain::write_debug(s, v);
+                write_json_str(w, s)
+            });
         }
     }
+}
+
+thread_local! {
+    /// A reused buffer for values that must be formatted before they are escaped (the
+    /// `message`, every `?` field): one allocation per thread instead of one per value.
+    static SCRATCH: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// Runs `f` with an empty scratch buffer. The buffer is taken out while in use, so a value
+/// whose `Debug` logs (a nested line on this thread) gets its own and nothing is shared.
+fn with_scratch<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    let mut s = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    s.clear();
+    let r = f(&mut s);
+    // A huge value's buffer is not kept.
+    if s.capacity() <= 4096 {
+        let _ = SCRATCH.try_with(|c| c.set(s));
+    }
+    r
 }
 
 /// Writes `{"name":<name>,<fields>}`. A span's object is formatted once, by the first line
@@ -288,10 +370,21 @@ fn write_span_object(w: &mut Writer<'_>, name: &str, data: Option<&SpanData>) ->
 }
 
 /// A span's JSON object as text (writing to a `String` cannot fail).
-fn span_object(name: &str, fields: &[(&'static str, FieldValue)]) -> Box<str> {
-    let mut s = String::with_capacity(16 + name.len() + 24 * fields.len());
+fn span_object(name: &str, fields: &[(&'static str, FieldValue)]) -> String {
+    // Sized so that escape-free text fits without growing.
+    let size = fields.iter().fold(12 + name.len(), |n, (k, v)| {
+        n + k.len()
+            + 4
+            + match v {
+                FieldValue::Str(s) => s.len() + 2,
+                FieldValue::Error(e) => e.message.len() + 2,
+                _ => 24,
+            }
+    });
+    let mut s = String::with_capacity(size);
     let _ = write_span_fields(&mut s, name, fields);
-    s.into_boxed_str()
+    // Kept as it is: shrinking it to a `Box<str>` would cost a reallocation per span.
+    s
 }
 
 fn write_span_fields(
@@ -308,6 +401,44 @@ fn write_span_fields(
         write_value(s, v)?;
     }
     s.push('}');
+    Ok(())
+}
+
+/// Writes the span objects from the root down to `current`, comma-separated. The usual
+/// depth is walked on the stack (`scope().from_root()` collects a `Vec` for every line);
+/// deeper stacks take that path.
+fn write_span_list<'a, R: LookupSpan<'a> + 'a>(
+    w: &mut Writer<'_>,
+    current: SpanRef<'a, R>,
+) -> fmt::Result {
+    const DEPTH: usize = 16;
+    let mut path: [Option<SpanRef<'a, R>>; DEPTH] = [const { None }; DEPTH];
+    let mut next = Some(current);
+    let mut depth = 0;
+    while let Some(span) = next {
+        if depth == DEPTH {
+            // Deeper than the array: the allocating walk, from the span we started at.
+            let leaf = path[0].take().unwrap_or(span);
+            return write_spans(w, leaf.scope().from_root());
+        }
+        next = span.parent();
+        path[depth] = Some(span);
+        depth += 1;
+    }
+    write_spans(w, path[..depth].iter_mut().rev().filter_map(Option::take))
+}
+
+fn write_spans<'a, R: LookupSpan<'a> + 'a>(
+    w: &mut Writer<'_>,
+    spans: impl Iterator<Item = SpanRef<'a, R>>,
+) -> fmt::Result {
+    for (i, span) in spans.enumerate() {
+        if i > 0 {
+            w.write_char(',')?;
+        }
+        let ext = span.extensions();
+        write_span_object(w, span.name(), ext.get::<SpanData>())?;
+    }
     Ok(())
 }
 
@@ -400,13 +531,7 @@ impl<T: FormatTime> JsonFormat<T> {
             }
             if self.span_list {
                 w.write_str(",\"spans\":[")?;
-                for (i, span) in current.scope().from_root().enumerate() {
-                    if i > 0 {
-                        w.write_char(',')?;
-                    }
-                    let ext = span.extensions();
-                    write_span_object(&mut w, span.name(), ext.get::<SpanData>())?;
-                }
+                write_span_list(&mut w, current)?;
                 w.write_char(']')?;
             }
         }
@@ -430,6 +555,14 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn integers_are_written_like_display(n in any::<i64>(), u in any::<u64>()) {
+            let mut ours = String::new();
+            super::write_value(&mut ours, &crate::FieldValue::I64(n)).unwrap();
+            super::write_value(&mut ours, &crate::FieldValue::U64(u)).unwrap();
+            prop_assert_eq!(ours, format!("{n}{u}"));
+        }
+
         #[test]
         fn escapes_exactly_like_serde_json(s in "\\PC*|[\\x00-\\x7f]{0,40}") {
             let mut ours = String::new();

@@ -7,9 +7,11 @@
 
 mod json;
 mod text;
+mod time;
 
 pub use json::{json, JsonFormat, NoSpanFields};
 pub use text::{text, TextFields, TextFieldsVisitor, TextFormat};
+pub use time::UtcTime;
 
 use crate::data::{span_context, SpanContext};
 use tracing_core::{Event, Subscriber};
