@@ -247,6 +247,10 @@ where
         let subscriber: &dyn Subscriber = subscriber;
         if let Some(correlation) = subscriber.downcast_ref::<CorrelationLayer>() {
             a.pipeline.shared.adopt(correlation);
+            // Closed spans reach this layer as the correlation layer's one shared record.
+            if a.traces {
+                correlation.share_finished_spans();
+            }
         }
     }
 
@@ -254,6 +258,10 @@ where
         let Some(a) = &self.inner else { return };
         if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
             a.pipeline.shared.adopt(correlation);
+            // Closed spans reach this layer as the correlation layer's one shared record.
+            if a.traces {
+                correlation.share_finished_spans();
+            }
         }
     }
 
