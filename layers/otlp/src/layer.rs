@@ -76,6 +76,10 @@ impl Inner {
     }
 
     fn adopt(&self, correlation: &CorrelationLayer) {
+        // Closed spans reach this layer as the correlation layer's one shared record.
+        if self.traces.is_some() {
+            correlation.share_finished_spans();
+        }
         self.resource
             .adopt(|| convert::resource(correlation.resource()));
         let _ = self.clock.set(correlation.clock());
