@@ -26,4 +26,7 @@ forbid tracing-insights-live-metrics 'tracing-insights-otlp' 'tracing-insights-a
 forbid tracing-insights-otlp 'tracing-insights-appinsights' 'tracing-insights-live-metrics' 'tracing-insights-azure' 'tracing-opentelemetry'
 # The HTTP layers: correlation, http, tower and (feature) reqwest-middleware; no exporter, no OpenTelemetry.
 forbid tracing-insights-http 'tracing-insights-export' 'tracing-insights-azure' 'tracing-insights-appinsights' 'tracing-insights-live-metrics' 'tracing-insights-otlp' 'tracing-insights-presets' 'opentelemetry.*' 'tracing-opentelemetry'
+# The OpenTelemetry bridge: appinsights, export, correlation, opentelemetry, opentelemetry_sdk;
+# no other exporter, and tracing-opentelemetry only behind its feature.
+forbid tracing-insights-opentelemetry 'tracing-insights-otlp' 'tracing-insights-live-metrics' 'tracing-insights-http' 'tracing-opentelemetry' 'opentelemetry-proto'
 exit $fail

@@ -124,6 +124,8 @@
 //! | `http` | no | `http`: SERVER/CLIENT spans with W3C propagation for tower servers and clients, `HeaderMap` extract/inject |
 //! | `http-axum` | no | `http` with axum's route template and peer address |
 //! | `http-reqwest` | no | `http` with `TracingMiddleware` for reqwest-middleware / reqwest 0.13 |
+//! | `opentelemetry` | no | `opentelemetry`: App Insights as an OpenTelemetry SDK (0.33) exporter, a propagator and context bridge for OpenTelemetry API code |
+//! | `tracing-opentelemetry` | no | `opentelemetry` with one id source beside `tracing-opentelemetry` 0.34 |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "correlation")]
@@ -176,6 +178,10 @@ pub use tracing_insights_presets as presets;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use tracing_insights_http as http;
+
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub use tracing_insights_opentelemetry as opentelemetry;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(all(doctest, feature = "correlation"))]
