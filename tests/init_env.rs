@@ -129,7 +129,10 @@ fn connection_string_turns_on_app_insights_and_live_metrics() {
     let cs = format!(
         "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://127.0.0.1:{port}/;LiveEndpoint=http://127.0.0.1:{port}/"
     );
-    set(&[("APPLICATIONINSIGHTS_CONNECTION_STRING", &cs)]);
+    set(&[
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", &cs),
+        ("OTEL_SERVICE_NAME", "checkout"),
+    ]);
     let (layer, run) = build().unwrap();
     assert_eq!(run.guard.names(), ["appinsights", "live-metrics"]);
     request(layer);
@@ -142,6 +145,11 @@ fn connection_string_turns_on_app_insights_and_live_metrics() {
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .collect();
     assert!(bodies.contains("\"RequestData\""), "{bodies}");
+    // The resource from OTEL_SERVICE_NAME, as the exporter reports it.
+    assert!(
+        bodies.contains("\"ai.cloud.role\":\"checkout\""),
+        "{bodies}"
+    );
     assert!(
         run.waterfall.contents().is_empty(),
         "no waterfall when exporting"
