@@ -201,7 +201,8 @@ impl LogFilterHandle {
         Ok(())
     }
 
-    /// Changes the log filter in place.
+    /// Changes the log filter in place. The filter is locked while `change` runs, so
+    /// `change` must not emit `tracing` events (as with `tracing_subscriber::reload`).
     pub fn modify(&self, change: impl FnOnce(&mut EnvFilter)) {
         {
             let mut filter = self.logs.write().unwrap_or_else(PoisonError::into_inner);
