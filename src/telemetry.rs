@@ -178,7 +178,7 @@ impl TelemetryBuilder {
     }
 
     /// `false` turns every exporter off whatever the environment says, as
-    /// `OTEL_SDK_DISABLED=true` does.
+    /// `OTEL_SDK_DISABLED=true` does; `true` ignores `OTEL_SDK_DISABLED` (default: from it).
     pub fn with_exporters(mut self, on: bool) -> Self {
         self.exporters = Some(on);
         self
