@@ -178,7 +178,8 @@ impl TelemetryBuilder {
     }
 
     /// `false` turns every exporter off whatever the environment says, as
-    /// `OTEL_SDK_DISABLED=true` does; `true` ignores `OTEL_SDK_DISABLED` (default: from it).
+    /// `OTEL_SDK_DISABLED=true` does. `true` leaves it to the environment (each exporter
+    /// still honours `OTEL_SDK_DISABLED` itself).
     pub fn with_exporters(mut self, on: bool) -> Self {
         self.exporters = Some(on);
         self
