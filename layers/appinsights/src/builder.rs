@@ -76,6 +76,9 @@ impl From<EnvError> for AppInsightsError {
 /// | [`with_retries`](Self::with_retries) | 4 attempts, from 0.8 s | |
 /// | [`with_offline_storage`](Self::with_offline_storage) / [`with_offline_storage_dir`](Self::with_offline_storage_dir) | on, under the temp dir | |
 /// | [`with_metric_interval`](Self::with_metric_interval) | 60 s | `OTEL_METRIC_EXPORT_INTERVAL` (ms) |
+/// | [`with_standard_metrics`](Self::with_standard_metrics) | on (with traces and metrics) | |
+/// | [`with_performance_counters`](Self::with_performance_counters) | on (with metrics) | |
+/// | [`with_trace_based_sampling_for_logs`](Self::with_trace_based_sampling_for_logs) | off: logs of dropped traces are sent | |
 /// | [`with_resource_metric`](Self::with_resource_metric) | on | `APPLICATIONINSIGHTS_OPENTELEMETRY_RESOURCE_METRIC_DISABLED` |
 /// | [`with_resource`](Self::with_resource) | the correlation layer's | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
 /// | [`with_env`](Self::with_env) | the process environment | |
@@ -97,6 +100,9 @@ pub struct AppInsightsBuilder {
     token_provider: Option<Arc<dyn TokenProvider>>,
     metric_interval: Option<Duration>,
     metric_cardinality_limit: usize,
+    standard_metrics: bool,
+    performance_counters: bool,
+    trace_based_log_sampling: bool,
     env: Env,
 }
 
@@ -120,6 +126,9 @@ impl fmt::Debug for AppInsightsBuilder {
             .field("token_provider", &self.token_provider.is_some())
             .field("metric_interval", &self.metric_interval)
             .field("metric_cardinality_limit", &self.metric_cardinality_limit)
+            .field("standard_metrics", &self.standard_metrics)
+            .field("performance_counters", &self.performance_counters)
+            .field("trace_based_log_sampling", &self.trace_based_log_sampling)
             .field("env", &self.env)
             .finish_non_exhaustive()
     }
@@ -144,6 +153,9 @@ impl Default for AppInsightsBuilder {
             token_provider: None,
             metric_interval: None,
             metric_cardinality_limit: 2000,
+            standard_metrics: true,
+            performance_counters: true,
+            trace_based_log_sampling: false,
             env: Env::process(),
         }
     }
@@ -266,6 +278,37 @@ impl AppInsightsBuilder {
         self
     }
 
+    /// Whether `requests/duration` and `dependencies/duration` standard metrics are derived
+    /// from every request and dependency span, sampled or not, and sent each metric interval
+    /// (default on; needs traces and metrics on). Their envelopes then carry
+    /// `_MS.ProcessedByMetricExtractors = "True"`, so the service does not count them again.
+    #[must_use]
+    pub fn with_standard_metrics(mut self, enabled: bool) -> Self {
+        self.standard_metrics = enabled;
+        self
+    }
+
+    /// Whether the nine performance counters (CPU, memory, I/O, request and exception
+    /// rates, request execution time, under the Windows counter names the portal reads) are
+    /// sent each metric interval (default on, as Microsoft's `enable_performance_counters`;
+    /// needs metrics on). Linux reads the machine and process counters from `/proc`; other
+    /// platforms send only the request and exception counters.
+    #[must_use]
+    pub fn with_performance_counters(mut self, enabled: bool) -> Self {
+        self.performance_counters = enabled;
+        self
+    }
+
+    /// Whether logs and exceptions inside a trace the sampler dropped are dropped with it
+    /// (Microsoft's `enable_trace_based_sampling_for_logs`). Default off, as Microsoft's: they
+    /// are sent, with the trace's ids and no `sampleRate`. Metric fields never follow trace
+    /// sampling.
+    #[must_use]
+    pub fn with_trace_based_sampling_for_logs(mut self, enabled: bool) -> Self {
+        self.trace_based_log_sampling = enabled;
+        self
+    }
+
     /// The most attribute sets per metric (default 2000, as OpenTelemetry's SDK). Beyond it,
     /// measurements go to one series with the attribute `otel.metric.overflow = True`, and are
     /// counted ([`AppInsightsGuard::metric_overflows`]).
@@ -352,6 +395,8 @@ impl AppInsightsBuilder {
             self.clock.clone(),
             self.resource.clone(),
             Metrics::new(self.metric_cardinality_limit),
+            self.standard_metrics && traces && metrics,
+            self.performance_counters && metrics,
         ));
         let mut export = ExportBuilder::new("appinsights", cs.track_url())
             .with_queue_capacity(self.queue_capacity)
@@ -402,6 +447,7 @@ impl AppInsightsBuilder {
                 traces,
                 logs,
                 metrics,
+                trace_based_log_sampling: self.trace_based_log_sampling,
             }),
         };
         Ok((layer, guard))

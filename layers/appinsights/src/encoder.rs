@@ -64,6 +64,9 @@ pub(crate) enum Job {
     Span {
         span: Arc<FinishedSpan>,
         errors: bool,
+        /// `false` for a span of a trace the sampler dropped: it only counts in the
+        /// standard metrics.
+        sampled: bool,
     },
     Event(Box<EventJob>),
     /// Answered once everything sent before it is in the export queue.
@@ -157,9 +160,13 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
         match job {
-            Job::Span { span, errors } => {
+            Job::Span {
+                span,
+                errors,
+                sampled,
+            } => {
                 // A mapping bug loses one item, never the thread.
-                shared.contain(|| encode_span(shared, exporter, &span, errors));
+                shared.contain(|| encode_span(shared, exporter, &span, errors, sampled));
             }
             Job::Event(j) => shared.contain(|| encode_event(shared, exporter, &j)),
             Job::Barrier(done) => {
@@ -170,13 +177,20 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
     }
 }
 
-fn send(exporter: &Exporter, env: serde_json::Value) {
+fn send(shared: &Shared, exporter: &Exporter, env: serde_json::Value) {
+    shared.count_sent(&env);
     if let Some(bytes) = mapping::encode(env) {
         exporter.try_send(bytes);
     }
 }
 
-fn encode_span(shared: &Shared, exporter: &Exporter, span: &FinishedSpan, errors: bool) {
+fn encode_span(
+    shared: &Shared,
+    exporter: &Exporter,
+    span: &FinishedSpan,
+    errors: bool,
+    sampled: bool,
+) {
     shared.set_resource(span.resource());
     let ctx = span.context();
     let fields = span.record().fields();
@@ -193,10 +207,13 @@ fn encode_span(shared: &Shared, exporter: &Exporter, span: &FinishedSpan, errors
         end: span.end_time(),
         sampler_rate: span.sample_rate(),
     };
-    send(
-        exporter,
-        mapping::span_envelope(shared.part_a(), &shared.ikey, &input),
-    );
+    let mut env = mapping::span_envelope(shared.part_a(), &shared.ikey, &input);
+    // Standard metrics count every span, sampled or not, before the sampling decision.
+    shared.count_standard(&mut env, sampled);
+    if !sampled {
+        return;
+    }
+    send(shared, exporter, env);
     if !errors {
         return;
     }
@@ -220,6 +237,7 @@ fn encode_span(shared: &Shared, exporter: &Exporter, span: &FinishedSpan, errors
             sampler_rate: j.sampler_rate,
         };
         send(
+            shared,
             exporter,
             mapping::event_envelope(
                 shared.part_a(),
@@ -243,6 +261,7 @@ fn encode_event(shared: &Shared, exporter: &Exporter, j: &EventJob) {
         sampler_rate: s.sampler_rate,
     });
     send(
+        shared,
         exporter,
         mapping::event_envelope(
             shared.part_a(),

@@ -21,7 +21,8 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Ends the metric interval now: every series with a point is queued as MetricData.
+    /// Ends the metric interval now: every series with a point is queued as MetricData,
+    /// then the standard metrics of the spans encoded so far.
     fn collect_metrics(&self) {
         let time = self.shared.clock().now();
         let part_a = self.shared.part_a();
@@ -34,10 +35,55 @@ impl Pipeline {
                 series.attrs(),
                 &point,
             ) {
-                if let Some(bytes) = mapping::encode(env) {
-                    self.exporter.try_send(bytes);
-                }
+                self.send(env);
             }
+        }
+        self.collect_standard();
+    }
+
+    /// Queues the standard metrics aggregated so far as MetricData.
+    fn collect_standard(&self) {
+        let Some(standard) = &self.shared.standard else {
+            return;
+        };
+        let time = self.shared.clock().now();
+        for (name, props, point) in standard.collect() {
+            let env = mapping::standard_metric_envelope(
+                self.shared.part_a(),
+                &self.shared.ikey,
+                time,
+                name,
+                props,
+                &point,
+            );
+            self.send(env);
+        }
+    }
+
+    /// A tick of the metric interval: the metrics, then the performance counters.
+    fn tick(&self) {
+        self.collect_metrics();
+        let Some(perf) = &self.shared.perf else {
+            return;
+        };
+        let time = self.shared.clock().now();
+        for (name, point) in perf.collect() {
+            if let Some(env) = mapping::metric_envelope(
+                self.shared.part_a(),
+                &self.shared.ikey,
+                time,
+                name,
+                &[],
+                &point,
+            ) {
+                self.send(env);
+            }
+        }
+    }
+
+    fn send(&self, env: serde_json::Value) {
+        if let Some(bytes) = mapping::encode(env) {
+            self.exporter.try_send(bytes);
         }
     }
 
@@ -48,6 +94,8 @@ impl Pipeline {
         if !self.encoder.drain(timeout) {
             return Err(ShutdownError::Timeout(timeout));
         }
+        // The spans just encoded end this interval's standard metrics too.
+        self.collect_standard();
         self.exporter
             .flush(deadline.saturating_duration_since(Instant::now()))
     }
@@ -148,7 +196,7 @@ impl AppInsightsGuard {
                     );
                     loop {
                         match rx.recv_timeout(interval) {
-                            Err(RecvTimeoutError::Timeout) => timer_pipeline.collect_metrics(),
+                            Err(RecvTimeoutError::Timeout) => timer_pipeline.tick(),
                             _ => return,
                         }
                     }
@@ -207,6 +255,8 @@ impl AppInsightsGuard {
             return true;
         };
         let drained = p.encoder.drain(timeout);
+        // Shutdown sends the last partial interval, with the spans just encoded.
+        p.collect_standard();
         p.encoder.stop();
         if drained {
             let _ = thread.join();

@@ -31,6 +31,9 @@ pub(crate) struct Active {
     pub(crate) traces: bool,
     pub(crate) logs: bool,
     pub(crate) metrics: bool,
+    /// Logs of traces the sampler dropped are dropped too (Microsoft's
+    /// `enable_trace_based_sampling_for_logs`; off by default: they are kept).
+    pub(crate) trace_based_log_sampling: bool,
 }
 
 impl fmt::Debug for AppInsightsLayer {
@@ -80,13 +83,17 @@ impl AppInsightsLayer {
 impl Active {
     /// Hands the closed span's shared record (finished once by the correlation layer, an
     /// `Arc` clone) to the encoder thread, which maps and encodes it.
+    /// A span of a trace the sampler dropped still goes over when standard metrics are
+    /// on: they count every request and dependency.
     fn export_span(&self, data: &SpanData) {
-        if !data.is_sampled() {
+        let sampled = data.is_sampled();
+        if !sampled && self.pipeline.shared.standard.is_none() {
             return;
         }
         self.pipeline.encoder.send(Job::Span {
             span: data.finished(),
             errors: self.logs,
+            sampled,
         });
     }
 
@@ -134,7 +141,7 @@ impl Active {
         match event_context(event) {
             Some(None) => emit(None),
             Some(Some(c)) => {
-                if !c.sampled {
+                if !c.sampled && self.trace_based_log_sampling {
                     return;
                 }
                 // The span's own fields (`session.id`, `_MS.sampleRate`) when it is visible.
@@ -148,7 +155,7 @@ impl Active {
                             c.trace_id.to_string(),
                             c.span_id.to_string(),
                             d.record().fields(),
-                            d.sample_rate(),
+                            if c.sampled { d.sample_rate() } else { 100.0 },
                         )));
                         true
                     })
@@ -158,7 +165,11 @@ impl Active {
                         c.trace_id.to_string(),
                         c.span_id.to_string(),
                         &[],
-                        p.shared.sampler_rate(),
+                        if c.sampled {
+                            p.shared.sampler_rate()
+                        } else {
+                            100.0
+                        },
                     )));
                 }
             }
@@ -167,14 +178,14 @@ impl Active {
             None => {
                 let found = ctx.event_span(event).and_then(|span| {
                     find_span_data(&span, |d| {
-                        if d.is_sampled() {
+                        if d.is_sampled() || !self.trace_based_log_sampling {
                             p.shared.set_resource(d.resource());
                             let c = d.context();
                             emit(Some(EventSpanJob::new(
                                 c.trace_id.to_string(),
                                 c.span_id.to_string(),
                                 d.record().fields(),
-                                d.sample_rate(),
+                                if c.sampled { d.sample_rate() } else { 100.0 },
                             )));
                         }
                     })

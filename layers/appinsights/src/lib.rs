@@ -125,8 +125,10 @@ mod guard;
 mod layer;
 mod mapping;
 mod metrics;
+mod perf;
 mod sdk;
 mod shared;
+mod standard;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod text;

@@ -158,7 +158,8 @@ impl AppInsightsSink {
                 end: span.end,
                 sampler_rate: span.sample_rate,
             };
-            let env = mapping::span_envelope(shared.part_a(), &shared.ikey, &input);
+            let mut env = mapping::span_envelope(shared.part_a(), &shared.ikey, &input);
+            shared.count_standard(&mut env, true);
             send(&s.pipeline, env);
         });
     }

@@ -4,6 +4,8 @@
 
 use crate::mapping::PartA;
 use crate::metrics::Metrics;
+use crate::perf::PerfCounters;
+use crate::standard::{self, StandardMetrics};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tracing_insights_correlation::{
@@ -23,6 +25,10 @@ pub(crate) struct Shared {
     /// environment's).
     fallback_resource: Option<Resource>,
     pub(crate) metrics: Metrics,
+    /// Standard metrics derived from request and dependency spans (none: switched off).
+    pub(crate) standard: Option<StandardMetrics>,
+    /// Performance counters (none: switched off).
+    pub(crate) perf: Option<PerfCounters>,
     /// Panics caught in a layer callback or on the encoder thread.
     panics: AtomicU64,
 }
@@ -34,6 +40,8 @@ impl Shared {
         clock: Option<Arc<dyn Clock>>,
         fallback_resource: Option<Resource>,
         metrics: Metrics,
+        standard: bool,
+        perf: bool,
     ) -> Self {
         let shared = Self {
             ikey,
@@ -43,6 +51,8 @@ impl Shared {
             sampler_rate: OnceLock::new(),
             fallback_resource,
             metrics,
+            standard: standard.then(StandardMetrics::default),
+            perf: perf.then(PerfCounters::default),
             panics: AtomicU64::new(0),
         };
         if let Some(clock) = clock {
@@ -88,6 +98,42 @@ impl Shared {
 
     pub(crate) fn contained_panics(&self) -> u64 {
         self.panics.load(Ordering::Relaxed)
+    }
+
+    /// Counts a mapped request or dependency envelope in the standard metrics and, when
+    /// `sampled` (it will be sent), marks it as counted.
+    /// The request also counts in the performance counters.
+    pub(crate) fn count_standard(&self, env: &mut serde_json::Value, sampled: bool) {
+        if let Some(p) = &self.perf {
+            if env["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(".Request"))
+            {
+                if let Some(ms) = env["data"]["baseData"]["duration"]
+                    .as_str()
+                    .and_then(standard::duration_ms)
+                {
+                    p.request(ms);
+                }
+            }
+        }
+        if let Some(m) = &self.standard {
+            if m.record(env) && sampled {
+                standard::set_processed_flag(env);
+            }
+        }
+    }
+
+    /// Counts an envelope about to be sent that is an exception, for the exception rate.
+    pub(crate) fn count_sent(&self, env: &serde_json::Value) {
+        if let Some(p) = &self.perf {
+            if env["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(".Exception"))
+            {
+                p.exception();
+            }
+        }
     }
 
     pub(crate) fn sampler_rate(&self) -> f64 {

@@ -234,10 +234,9 @@ fn a_custom_event_field_makes_event_data() {
     );
 }
 
-#[test]
-fn kept_events_carry_the_sample_rate_and_dropped_traces_drop_their_logs() {
-    let (port, captured) = receiver();
-    let (layer, guard) = layer(port);
+/// Runs a kept trace (score 0.33 at 50 %) and a dropped one (score 0.9996), each with an
+/// error event, the dropped one also with an info event.
+fn kept_and_dropped(layer: AppInsightsLayer) {
     let ids = ScriptedIds::new();
     let subscriber = tracing_subscriber::registry()
         .with(
@@ -258,11 +257,60 @@ fn kept_events_carry_the_sample_rate_and_dropped_traces_drop_their_logs() {
             tracing::error!(error = exception(&save_error()), "dropped");
         });
     });
+}
+
+const KEPT: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const DROPPED: &str = "ffffffffffffffffffffffffffffffff";
+
+#[test]
+fn logs_of_dropped_traces_are_kept_by_default_without_a_sample_rate() {
+    let (port, captured) = receiver();
+    let (layer, guard) = layer(port);
+    kept_and_dropped(layer);
     guard.shutdown(Duration::from_secs(10)).unwrap();
     let envs = envelopes(&captured);
-    assert!(envs
+    let spans: Vec<&Value> = envs
         .iter()
-        .all(|e| e["tags"]["ai.operation.id"] == "4bf92f3577b34da6a3ce929d0e0e4736"));
+        .filter(|e| e["data"]["baseType"] == "RemoteDependencyData")
+        .collect();
+    assert_eq!(spans.len(), 1, "only the kept trace's span: {envs:#?}");
+    assert_eq!(spans[0]["tags"]["ai.operation.id"], KEPT);
+    let ex = of_type(&envs, "ExceptionData");
+    assert_eq!(ex.len(), 2, "{envs:#?}");
+    let kept = ex
+        .iter()
+        .find(|e| e["tags"]["ai.operation.id"] == KEPT)
+        .unwrap();
+    assert_eq!(kept["sampleRate"], 50.0);
+    let dropped = ex
+        .iter()
+        .find(|e| e["tags"]["ai.operation.id"] == DROPPED)
+        .unwrap();
+    assert!(dropped.get("sampleRate").is_none(), "{dropped:#}");
+    let msgs = of_type(&envs, "MessageData");
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["tags"]["ai.operation.id"], DROPPED);
+}
+
+#[test]
+fn trace_based_sampling_for_logs_drops_the_logs_of_dropped_traces() {
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
+        ))
+        .with_resource_metric(false)
+        .with_standard_metrics(false)
+        .with_trace_based_sampling_for_logs(true)
+        .build()
+        .unwrap();
+    kept_and_dropped(layer);
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    assert!(
+        envs.iter().all(|e| e["tags"]["ai.operation.id"] == KEPT),
+        "{envs:#?}"
+    );
     let ex = of_type(&envs, "ExceptionData");
     assert_eq!(ex.len(), 1, "{envs:#?}");
     assert_eq!(ex[0]["sampleRate"], 50.0);
@@ -505,4 +553,27 @@ fn the_metric_interval_sends_points_without_a_flush() {
     let envs = envelopes(&captured);
     assert_eq!(metric(&envs, "ticks", ("kind", "timer"))[0]["value"], 1.0);
     guard.shutdown(Duration::from_secs(10)).unwrap();
+}
+
+#[test]
+fn metric_fields_in_dropped_traces_still_count() {
+    let (port, captured) = receiver();
+    let (layer, guard) = layer(port);
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer().with_sampler(Sampler::ratio(0.0).unwrap()))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..5 {
+            tracing::info_span!("dropped", otel.kind = "server")
+                .in_scope(|| tracing::info!(monotonic_counter.orders = 2_u64, shop = "a"));
+        }
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs = envelopes(&captured);
+    let points = metric(&envs, "orders", ("shop", "a"));
+    assert_eq!(points.len(), 1, "{envs:#?}");
+    assert_eq!(
+        points[0]["value"], 10.0,
+        "every measurement, whatever the sampler"
+    );
 }

@@ -53,12 +53,16 @@ fn run(var: &str) -> Vec<String> {
 
 #[test]
 fn each_exporter_variable_turns_its_signal_off() {
+    // The second MetricData is the request's standard metric (traces and metrics on).
     assert_eq!(
         run("UNRELATED"),
-        ["MessageData", "MetricData", "RequestData"]
+        ["MessageData", "MetricData", "MetricData", "RequestData"]
     );
     assert_eq!(run("OTEL_TRACES_EXPORTER"), ["MessageData", "MetricData"]);
-    assert_eq!(run("OTEL_LOGS_EXPORTER"), ["MetricData", "RequestData"]);
+    assert_eq!(
+        run("OTEL_LOGS_EXPORTER"),
+        ["MetricData", "MetricData", "RequestData"]
+    );
     // A metric event is not a log when metrics are off.
     assert_eq!(run("OTEL_METRICS_EXPORTER"), ["MessageData", "RequestData"]);
 }

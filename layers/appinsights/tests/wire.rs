@@ -33,7 +33,7 @@ fn request_and_dependency_reach_the_wire_with_the_correlation_trace_id() {
         !format!("{builder:?}").contains("0123abcd"),
         "no key in Debug"
     );
-    let (layer, guard) = builder.build().unwrap();
+    let (layer, guard) = builder.with_standard_metrics(false).build().unwrap();
     assert!(
         !format!("{layer:?}").contains("0123abcd"),
         "no key in Debug"
@@ -108,13 +108,15 @@ fn request_and_dependency_reach_the_wire_with_the_correlation_trace_id() {
 }
 
 #[test]
-fn sampled_out_spans_and_their_events_are_not_exported() {
+fn sampled_out_spans_and_their_events_are_not_exported_with_trace_based_log_sampling() {
     let (port, captured) = receiver();
     let (layer, guard) = AppInsightsLayer::builder()
         .with_connection_string(format!(
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
         ))
         .with_resource_metric(false)
+        .with_standard_metrics(false)
+        .with_trace_based_sampling_for_logs(true)
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry()
@@ -149,6 +151,7 @@ fn huge_unicode_fields_never_panic_and_are_cut_on_char_boundaries() {
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
         ))
         .with_resource_metric(false)
+        .with_standard_metrics(false)
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry()
@@ -222,6 +225,7 @@ fn error_fields_become_exceptions_with_their_chain_and_filters_keep_ids() {
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
         ))
         .with_resource_metric(false)
+        .with_standard_metrics(false)
         .build()
         .unwrap();
     // A per-layer filter that hides the "noisy" span and its event from App Insights only.
@@ -289,6 +293,7 @@ fn an_optional_layer_takes_the_correlation_resource_before_any_span() {
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
         ))
         .with_resource_metric(false)
+        .with_standard_metrics(false)
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry()
@@ -360,6 +365,7 @@ fn an_explicit_error_status_makes_a_failed_dependency() {
             "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
         ))
         .with_resource_metric(false)
+        .with_standard_metrics(false)
         .build()
         .unwrap();
     let subscriber = tracing_subscriber::registry()

@@ -314,6 +314,19 @@ pub(crate) fn compare(
             continue;
         }
         if !used[i] {
+            if let Some(name) = deviations::classify_extra(a) {
+                v.deviations.insert(name);
+                v.deviation_diffs.push((
+                    name,
+                    Diff {
+                        envelope: label(a),
+                        path: "(envelope)".into(),
+                        expected: None,
+                        actual: Some(a["data"]["baseData"]["metrics"][0]["name"].clone()),
+                    },
+                ));
+                continue;
+            }
             v.failures.push(Diff {
                 envelope: label(a),
                 path: "(envelope)".into(),

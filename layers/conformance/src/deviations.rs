@@ -60,8 +60,12 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
         "RPC dependency type is the rpc.system value, not the literal \"rpc.system\"",
     ),
     (
-        "no_metric_extractors_flag",
-        "_MS.ProcessedByMetricExtractors is never set (no standard metrics are derived from spans)",
+        "metric_extractors_flag_on_every_span",
+        "_MS.ProcessedByMetricExtractors is set on every request and dependency (standard metrics are derived from all of them)",
+    ),
+    (
+        "genai_provider_name_types_dependency",
+        "gen_ai.provider.name types a dependency `GenAI | {provider}` as gen_ai.system does",
     ),
     (
         "error_events_fail_span",
@@ -88,6 +92,20 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
         "http.{server,client}.request.duration standard metrics are sent in ms, not seconds",
     ),
 ];
+
+/// An envelope ours sends that Microsoft's exporter does not, explained by a deviation: the
+/// standard metrics derived from every request and dependency span.
+pub(crate) fn classify_extra(actual: &Value) -> Option<&'static str> {
+    let bd = &actual["data"]["baseData"];
+    let id = bd["properties"]["_MS.MetricId"].as_str()?;
+    let name = bd["metrics"][0]["name"].as_str()?;
+    (matches!(
+        (id, name),
+        ("requests/duration", "Server response time")
+            | ("dependencies/duration", "Dependency duration")
+    ) && bd["properties"]["_MS.IsAutocollected"] == "True")
+        .then_some("metric_extractors_flag_on_every_span")
+}
 
 /// New-semconv HTTP duration metrics (recorded in seconds).
 const STANDARD_SECONDS: &[&str] = &[
@@ -188,11 +206,28 @@ pub(crate) fn classify(expected: &Value, all_expected: &[Value], d: &Diff) -> Op
         {
             Some("ai_tag_fields_become_tags")
         }
-        (Some(Value::String(e)), None)
+        (None, Some(Value::String(a)))
             if path == "data.baseData.properties._MS.ProcessedByMetricExtractors"
-                && e == "True" =>
+                && a == "True"
+                && (env.ends_with(".Request") || env.ends_with(".RemoteDependency")) =>
         {
-            Some("no_metric_extractors_flag")
+            Some("metric_extractors_flag_on_every_span")
+        }
+        (Some(Value::String(e)), Some(Value::String(a)))
+            if path == "data.baseData.type"
+                && e == "N/A"
+                && expected["data"]["baseData"]["properties"]["gen_ai.provider.name"]
+                    .as_str()
+                    .is_some_and(|p| *a == format!("GenAI | {p}")) =>
+        {
+            Some("genai_provider_name_types_dependency")
+        }
+        (None, Some(Value::String(a)))
+            if path == "data.baseData.target"
+                && expected["data"]["baseData"]["properties"]["gen_ai.provider.name"].as_str()
+                    == Some(a.as_str()) =>
+        {
+            Some("genai_provider_name_types_dependency")
         }
         (Some(Value::String(e)), Some(Value::String(a)))
             if path == "data.baseData.name" && env.ends_with(".Event") =>

@@ -161,6 +161,28 @@ pub(crate) fn metric_envelope(
     Some(envelope(METRIC, ikey, time, tags, None, "MetricData", bd))
 }
 
+/// A standard metric derived from spans (`requests/duration`, `dependencies/duration`) as
+/// MetricData: `props` are its dimensions, the point's values are milliseconds.
+pub(crate) fn standard_metric_envelope(
+    part_a: &PartA,
+    ikey: &str,
+    time: SystemTime,
+    name: &str,
+    props: Map<String, Value>,
+    point: &MetricPoint,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(name));
+    m.insert("value".into(), json!(point.value));
+    m.insert("count".into(), json!(point.count));
+    if let Some((min, max)) = point.min_max {
+        m.insert("min".into(), json!(min));
+        m.insert("max".into(), json!(max));
+    }
+    let bd = json!({"ver": 2, "properties": props, "metrics": [Value::Object(m)]});
+    envelope(METRIC, ikey, time, part_a.tags(), None, "MetricData", bd)
+}
+
 /// `ai.operation.syntheticSource` when the point's attributes say a bot or test made it.
 pub(super) fn field_tags_synthetic(a: Attrs<'_>, tags: &mut Tags) {
     if matches!(

@@ -22,7 +22,7 @@ mod tests;
 pub use attributes::span_property_filtered;
 pub(crate) use encode::encode;
 pub(crate) use event::{event_envelope, ErrorExtra, EventSpan};
-pub(crate) use metric::{metric_envelope, resource_metric, MetricPoint};
+pub(crate) use metric::{metric_envelope, resource_metric, standard_metric_envelope, MetricPoint};
 pub(crate) use part_a::{PartA, Tags};
 pub(crate) use span::{span_envelope, SpanInput};
 

@@ -169,7 +169,9 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
             let mut dep_type: Option<String>;
             let mut target: Option<String> = None;
             let mut data: Option<String> = None;
-            let genai = a.s("gen_ai.system");
+            // Deviation `genai_provider_name_types_dependency`: today's conventions name the
+            // provider in `gen_ai.provider.name`; the older `gen_ai.system` still counts.
+            let genai = a.first(&["gen_ai.provider.name", "gen_ai.system"]);
             match k {
                 Kind::Client => {
                     if let Some(ns) = a.s("az.namespace") {
