@@ -102,8 +102,23 @@ impl Encoder {
 
     /// Hands a job over, or drops and counts it when the queue is full (or stopped).
     pub(crate) fn send(&self, job: Job) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(job) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                // The guard stopped the encoder: say so once rather than lose everything
+                // quietly (`let (layer, _) = ...build()?` drops the guard at once).
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "[tracing-insights] Application Insights: telemetry is being dropped: the exporter's guard was dropped or shut down while its layer is still in use. Keep the guard until the end of main (`let (layer, _guard) = ...`; `let (layer, _) = ...` drops it at once)."
+                    );
+                }
+            }
         }
     }
 

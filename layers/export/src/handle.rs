@@ -68,6 +68,16 @@ impl<T> Exporter<T> {
             self.warn_once("an item larger than the item limit was dropped (counted in dropped())");
             return false;
         }
+        if let Some(name) = self.stats.stopped.get() {
+            self.stats.drop_items(DropReason::QueueFull, 1);
+            if !self.stats.warned_stopped.swap(true, Ordering::Relaxed) {
+                // Our own diagnostics never go through `tracing` (no telemetry loops).
+                eprintln!(
+                    "[tracing-insights] {name}: telemetry is being dropped: this exporter's guard was dropped or shut down while its layer is still in use. Keep the guard until the end of main (`let (layer, _guard) = ...`; `let (layer, _) = ...` drops it at once)."
+                );
+            }
+            return false;
+        }
         let before = self.stats.queued.fetch_add(1, Ordering::AcqRel);
         if before >= self.capacity || self.tx.send(Msg::Item(item)).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::AcqRel);
@@ -186,6 +196,7 @@ impl<T> ExportGuard<T> {
         let Some(thread) = self.thread.take() else {
             return Ok(());
         };
+        let _ = self.stats.stopped.set(self.name.clone());
         let result = control(&self.tx, Msg::Shutdown, timeout);
         if result.is_ok() || matches!(result, Err(ShutdownError::Export(_))) {
             let _ = thread.join();

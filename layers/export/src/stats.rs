@@ -19,6 +19,10 @@ pub(crate) struct Stats {
     pub(crate) bytes_sent: AtomicU64,
     pub(crate) dropped: [AtomicU64; DropReason::ALL.len()],
     pub(crate) warned_full: AtomicBool,
+    /// The pipeline's name once its guard has stopped it: an item queued after that is
+    /// lost, which [`Exporter::try_send`](crate::Exporter::try_send) says once.
+    pub(crate) stopped: std::sync::OnceLock<String>,
+    pub(crate) warned_stopped: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
 }
 

@@ -210,6 +210,7 @@ impl LiveMetricsBuilder {
         let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
         let stats = Arc::new(Mutex::new(ControllerStats::default()));
         let published = stats.clone();
+        let layer_alive = layer.inner.as_ref().map(|a| Arc::downgrade(&a.alive));
         let thread = std::thread::Builder::new()
             .name("tracing-insights-live-metrics".into())
             .spawn(move || {
@@ -222,6 +223,14 @@ impl LiveMetricsBuilder {
                     *published.lock().unwrap_or_else(PoisonError::into_inner) = controller.stats();
                     match stop_rx.recv_timeout(wait) {
                         Err(RecvTimeoutError::Timeout) => {}
+                        // The guard was dropped, not shut down: keep going while the
+                        // layer is in use (`let (layer, _) = ...` must not stop Live
+                        // Metrics quietly), stop once it is gone.
+                        Err(RecvTimeoutError::Disconnected)
+                            if layer_alive.as_ref().is_some_and(|w| w.strong_count() > 0) =>
+                        {
+                            std::thread::sleep(wait.max(Duration::from_millis(100)));
+                        }
                         Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
                     }
                 }
@@ -295,7 +304,11 @@ impl LiveMetricsBuilder {
         );
         Ok((
             LiveMetricsLayer {
-                inner: Some(Active { collector, ident }),
+                inner: Some(Active {
+                    collector,
+                    ident,
+                    alive: Arc::new(()),
+                }),
             },
             controller,
         ))

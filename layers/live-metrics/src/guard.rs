@@ -11,10 +11,15 @@ use tracing_insights_export::{DropReason, ExportStats, ShutdownError};
 use crate::collector::Collector;
 use crate::controller::ControllerStats;
 
-/// Stops the Live Metrics worker. `Drop` signals it and waits at most 100 ms; call
-/// [`LiveMetricsGuard::shutdown`] to wait longer and learn whether it stopped. The guard of
-/// a disabled layer holds no thread.
-#[must_use = "dropping the guard stops Live Metrics"]
+/// Stops the Live Metrics worker: [`LiveMetricsGuard::shutdown`] signals it and waits (a
+/// ping or post in flight ends first). The guard of a disabled layer holds no thread.
+///
+/// Dropping the guard does **not** stop Live Metrics while its layer is still in use: a
+/// `let (layer, _) = LiveMetricsLayer::builder().build()?` keeps working rather than going
+/// quiet. Drop returns at once (nothing is queued: Live Metrics is live); the worker stops
+/// by itself within one ping interval (at most 5 s, 1 s while someone watches) after the
+/// last clone of the layer is dropped.
+#[must_use = "keep the guard and call shutdown() at the end of main to stop Live Metrics"]
 pub struct LiveMetricsGuard {
     stop: Option<mpsc::Sender<()>>,
     done: Option<mpsc::Receiver<()>>,
@@ -109,11 +114,5 @@ impl LiveMetricsGuard {
             }
             Err(RecvTimeoutError::Timeout) => Err(ShutdownError::Timeout(timeout)),
         }
-    }
-}
-
-impl Drop for LiveMetricsGuard {
-    fn drop(&mut self) {
-        let _ = self.stop_within(Duration::from_millis(100));
     }
 }

@@ -34,6 +34,9 @@ pub(crate) struct Active {
     /// The correlation layer's resource replaces the builder's (or the environment's) in
     /// the identity every ping and post carries, as soon as the layer is stacked.
     pub(crate) ident: Arc<Mutex<Identity>>,
+    /// Held by every clone of the layer: the worker keeps running after the guard is
+    /// dropped for as long as one of them lives.
+    pub(crate) alive: Arc<()>,
 }
 
 impl fmt::Debug for LiveMetricsLayer {
