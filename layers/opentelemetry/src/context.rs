@@ -54,6 +54,9 @@ thread_local! {
 /// of our spans and its propagator forwards our `traceparent`. Stack it after the
 /// correlation layer. Spans that OpenTelemetry code starts and makes current on top of it
 /// are left alone: only the contexts this layer attached are detached, innermost first.
+///
+/// Not needed beside `tracing-opentelemetry`'s layer, whose context activation does the same
+/// for its own spans (see [`shared_ids`](crate#beside-tracing-opentelemetry)).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ContextLayer;
 
@@ -82,9 +85,10 @@ where
             let Ok(mut a) = a.try_borrow_mut() else {
                 return;
             };
-            if a.last().is_some_and(|(top, _)| top == id) {
+            // Innermost first; OpenTelemetry's context stack also takes out-of-order exits.
+            if let Some(i) = a.iter().rposition(|(entered, _)| entered == id) {
                 // Dropping the guard restores the context that was current before.
-                let popped = a.pop();
+                let popped = a.remove(i);
                 drop(a);
                 drop(popped);
             }

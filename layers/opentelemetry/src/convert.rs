@@ -3,6 +3,7 @@
 
 use opentelemetry::trace::{SpanKind as OtelKind, Status};
 use opentelemetry::{Array, Key, KeyValue, Value};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use tracing_insights_correlation::{FieldValue, SpanId, SpanKind, SpanStatus, TraceId};
@@ -18,8 +19,28 @@ fn interned() -> &'static Mutex<HashSet<&'static str>> {
     KEYS.get_or_init(Mutex::default)
 }
 
+thread_local! {
+    /// The keys this thread already looked up: the export threads ask for the same few keys
+    /// for every span, without the process-wide lock.
+    static LOCAL: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+}
+
 /// `key` as a `&'static str`, or `None` once [`MAX_KEYS`] distinct keys were seen.
 pub(crate) fn intern(key: &str) -> Option<&'static str> {
+    let local = LOCAL.with(|l| l.try_borrow().ok().and_then(|l| l.get(key).copied()));
+    if local.is_some() {
+        return local;
+    }
+    let k = intern_global(key)?;
+    LOCAL.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            l.insert(k);
+        }
+    });
+    Some(k)
+}
+
+fn intern_global(key: &str) -> Option<&'static str> {
     let mut keys = interned().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(k) = keys.get(key) {
         return Some(k);

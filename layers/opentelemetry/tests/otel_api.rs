@@ -171,3 +171,42 @@ fn propagator_round_trip_through_a_tracing_span() {
     )]);
     assert!(!propagator.extract(&bad).span().span_context().is_valid());
 }
+
+#[test]
+fn context_layer_follows_enter_and_exit_of_nested_spans() {
+    let current = || {
+        let cx = Context::current();
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.span_id().to_string())
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(ContextLayer);
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let inner = tracing::info_span!(parent: &outer, "inner");
+        let (o, i) = (
+            outer.span_id().unwrap().to_string(),
+            inner.span_id().unwrap().to_string(),
+        );
+        assert_eq!(current(), None);
+        outer.in_scope(|| {
+            assert_eq!(current().as_deref(), Some(o.as_str()));
+            inner.in_scope(|| assert_eq!(current().as_deref(), Some(i.as_str())));
+            assert_eq!(
+                current().as_deref(),
+                Some(o.as_str()),
+                "inner's exit restores outer"
+            );
+        });
+        assert_eq!(current(), None, "outer's exit restores the empty context");
+        // Exits out of order: entering inner, then outer, exiting inner first.
+        let gi = inner.enter();
+        let go = outer.enter();
+        drop(gi);
+        assert_eq!(current().as_deref(), Some(o.as_str()));
+        drop(go);
+        assert_eq!(current(), None);
+    });
+}
