@@ -1,50 +1,115 @@
-//! The connectivity check: one empty export per enabled signal, from the caller's thread.
+//! The connectivity check: one empty export per enabled signal, all at once, within a
+//! few seconds.
 
 use crate::answers::{grpc_words, status_words};
 use crate::config::{signal_name, Protocol, Signal};
 use crate::guard::OtlpGuard;
 use crate::pipeline::Endpoint;
 use std::fmt;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use tracing_insights_export::redirect::mask_url;
 use tracing_insights_export::transport::Request;
 use tracing_insights_export::{Body, RequestAuth, Response};
 
+/// How long [`OtlpGuard::check`] waits for all its signals: each request's own timeout is
+/// capped at this too, and the signals are checked at once, so a receiver that accepts the
+/// connection and never answers costs this long, not a request timeout per signal.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl OtlpGuard {
-    /// Sends one empty export request per enabled signal, now, from this thread, and
-    /// reports each HTTP status in words: the way to see a wrong path (404), a missing key
-    /// (401) or a receiver that does not take a signal (405), which exports otherwise only
-    /// report at shutdown.
+    /// Sends one empty export request per enabled signal, now, all signals at once, and
+    /// reports each answer in words: the way to see a wrong path (404), a missing key (401)
+    /// or a receiver that does not take a signal (405), which exports otherwise only report
+    /// at shutdown. Returns within 3 s whatever the endpoint does: a
+    /// signal with no answer by then is reported as unreachable, "no answer within 3s".
     pub fn check(&self) -> CheckReport {
-        let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-        let mut results = Vec::new();
-        for ep in &self.endpoints {
-            // A request with no resource at all: the smallest valid export of each signal.
-            let outcome = match ep
-                .empty_body()
-                .and_then(|b| check_once(ep, &b, self.auth.as_deref()))
-            {
-                Ok(r) if accepted(&r) => CheckOutcome::Accepted { status: r.status },
-                Ok(r) => CheckOutcome::Rejected {
-                    status: r.status,
-                    words: match &r.grpc {
-                        Some((code, message)) => grpc_words(*code, r.status, message),
-                        None => status_words(r.status),
-                    },
-                },
-                Err(e) => CheckOutcome::Unreachable(e),
-            };
-            results.push(CheckResult {
+        let deadline = Instant::now() + CHECK_TIMEOUT;
+        let (tx, rx) = mpsc::channel();
+        let mut outcomes: Vec<Option<CheckOutcome>> = vec![None; self.endpoints.len()];
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            let (tx, ep, auth) = (tx.clone(), ep.clone(), self.auth.clone());
+            // Detached, not scoped: a request that hangs past the deadline is left to end
+            // on its own thread rather than hold the caller.
+            let spawned = std::thread::Builder::new()
+                .name("tracing-insights-otlp-check".into())
+                .spawn(move || {
+                    let _g = tracing::subscriber::set_default(
+                        tracing::subscriber::NoSubscriber::default(),
+                    );
+                    let outcome = check_signal(&ep, auth.as_deref());
+                    let _ = tx.send((i, outcome));
+                });
+            if let Err(e) = spawned {
+                outcomes[i] = Some(CheckOutcome::Unreachable(format!(
+                    "could not start a thread: {e}"
+                )));
+            }
+        }
+        drop(tx);
+        while outcomes.iter().any(Option::is_none) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok((i, outcome)) => outcomes[i] = Some(outcome),
+                Err(_) => break,
+            }
+        }
+        let results = self
+            .endpoints
+            .iter()
+            .zip(outcomes)
+            .map(|(ep, outcome)| CheckResult {
                 signal: ep.signal,
                 url: mask_url(&ep.url),
-                outcome,
-            });
-        }
+                outcome: outcome.unwrap_or_else(|| {
+                    CheckOutcome::Unreachable(format!(
+                        "no answer within {CHECK_TIMEOUT:?} (the endpoint took the connection but did not reply)"
+                    ))
+                }),
+            })
+            .collect();
         CheckReport { results }
     }
 }
 
-/// One check request. gRPC runs on a thread of its own: the caller may be inside a tokio
-/// runtime, where our private runtime must not block.
+/// One signal's empty export and its answer in words.
+fn check_signal(ep: &Endpoint, auth: Option<&dyn RequestAuth>) -> CheckOutcome {
+    // A request with no resource at all: the smallest valid export of each signal.
+    match ep.empty_body().and_then(|b| check_once(ep, &b, auth)) {
+        Ok(r) if accepted(&r) => CheckOutcome::Accepted { status: r.status },
+        Ok(r) => CheckOutcome::Rejected {
+            status: r.status,
+            words: match &r.grpc {
+                Some((code, message)) => grpc_words(*code, r.status, message),
+                None => status_words(r.status),
+            },
+        },
+        Err(e) => CheckOutcome::Unreachable(in_words(&e, ep.timeout)),
+    }
+}
+
+/// The HTTP client's error in words: its timeouts say `timeout: global` and the like.
+fn in_words(e: &str, timeout: Option<Duration>) -> String {
+    if e.contains("timeout") || e.contains("timed out") {
+        let t = capped(timeout);
+        return format!("no answer within {t:?} (the endpoint is slow or does not reply)");
+    }
+    if e.contains("refused") {
+        return format!("connection refused: nothing listens there ({e})");
+    }
+    e.to_owned()
+}
+
+/// The request timeout, at most [`CHECK_TIMEOUT`] (none or zero: no limit of its own).
+fn capped(timeout: Option<Duration>) -> Duration {
+    match timeout {
+        Some(t) if !t.is_zero() => t.min(CHECK_TIMEOUT),
+        _ => CHECK_TIMEOUT,
+    }
+}
+
+/// One check request, its timeout capped at [`CHECK_TIMEOUT`]. gRPC runs on a thread of
+/// its own: the caller may be inside a tokio runtime, where our private runtime must not
+/// block.
 fn check_once(
     ep: &Endpoint,
     body: &Body,
@@ -60,7 +125,7 @@ fn check_once(
             headers: &ep.headers,
             authorization: authorization.as_deref(),
             body,
-            timeout: ep.timeout,
+            timeout: Some(capped(ep.timeout)),
         })
     };
     if ep.protocol != Protocol::Grpc {
