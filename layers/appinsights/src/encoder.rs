@@ -7,6 +7,7 @@
 //! instructions per request, 6.7 times `opentelemetry-application-insights`' request-thread
 //! cost; the copy made here is a small fraction of that.
 
+use crate::main_agent::MainAgent;
 use crate::mapping::{self, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +68,8 @@ pub(crate) enum Job {
         /// `false` for a span of a trace the sampler dropped: it only counts in the
         /// standard metrics.
         sampled: bool,
+        /// The GenAI agent the span is attributed to.
+        main_agent: Option<Arc<MainAgent>>,
     },
     Event(Box<EventJob>),
     /// Answered once everything sent before it is in the export queue.
@@ -179,9 +182,19 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
                 span,
                 errors,
                 sampled,
+                main_agent,
             } => {
                 // A mapping bug loses one item, never the thread.
-                shared.contain(|| encode_span(shared, exporter, &span, errors, sampled));
+                shared.contain(|| {
+                    encode_span(
+                        shared,
+                        exporter,
+                        &span,
+                        errors,
+                        sampled,
+                        main_agent.as_deref(),
+                    );
+                });
             }
             Job::Event(j) => shared.contain(|| encode_event(shared, exporter, &j)),
             Job::Barrier(done) => {
@@ -205,6 +218,7 @@ fn encode_span(
     span: &FinishedSpan,
     errors: bool,
     sampled: bool,
+    main_agent: Option<&MainAgent>,
 ) {
     shared.set_resource(span.resource());
     let ctx = span.context();
@@ -223,6 +237,12 @@ fn encode_span(
         sampler_rate: span.sample_rate(),
     };
     let mut env = mapping::span_envelope(shared.part_a(), &shared.ikey, &input);
+    if let (Some(agent), Some(props)) = (
+        main_agent,
+        env["data"]["baseData"]["properties"].as_object_mut(),
+    ) {
+        agent.add_to(props);
+    }
     // Standard metrics count every span, sampled or not, before the sampling decision.
     shared.count_standard(&mut env, sampled);
     if !sampled {

@@ -3,9 +3,11 @@
 use crate::builder::AppInsightsBuilder;
 use crate::encoder::{EventJob, EventSpanJob, Job};
 use crate::guard::Pipeline;
+use crate::main_agent::MainAgent;
 use crate::mapping::ErrorExtra;
 use std::fmt;
-use tracing_core::span::Id;
+use std::sync::Arc;
+use tracing_core::span::{Attributes, Id};
 use tracing_core::{Dispatch, Event, Subscriber};
 use tracing_insights_correlation::{
     event_context, find_span_data, CorrelationLayer, FieldValue, SpanData,
@@ -85,7 +87,7 @@ impl Active {
     /// `Arc` clone) to the encoder thread, which maps and encodes it.
     /// A span of a trace the sampler dropped still goes over when standard metrics are
     /// on: they count every request and dependency.
-    fn export_span(&self, data: &SpanData) {
+    fn export_span(&self, data: &SpanData, main_agent: Option<Arc<MainAgent>>) {
         let sampled = data.is_sampled();
         if !sampled && self.pipeline.shared.standard.is_none() {
             return;
@@ -94,6 +96,7 @@ impl Active {
             span: data.finished(),
             errors: self.logs,
             sampled,
+            main_agent,
         });
     }
 
@@ -285,6 +288,19 @@ where
         a.pipeline.shared.contain(|| a.export_event(event, &ctx));
     }
 
+    fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(a) = &self.inner else { return };
+        if !a.traces {
+            return;
+        }
+        // GenAI main-agent attribution, taken from the parent while both are open.
+        a.pipeline.shared.contain(|| {
+            if let Some(span) = ctx.span(id) {
+                crate::main_agent::on_new_span(&span);
+            }
+        });
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(a) = &self.inner else { return };
         if !a.traces {
@@ -294,7 +310,7 @@ where
             let Some(span) = ctx.span(&id) else { return };
             let ext = span.extensions();
             if let Some(data) = ext.get::<SpanData>() {
-                a.export_span(data);
+                a.export_span(data, ext.get::<Arc<MainAgent>>().cloned());
             }
         });
     }

@@ -123,6 +123,7 @@ mod encoder;
 mod exception;
 mod guard;
 mod layer;
+mod main_agent;
 mod mapping;
 mod metrics;
 mod perf;

@@ -22,6 +22,8 @@ const ONE_PATH: &[(&str, Path)] = &[
     // A log record never changes its span's status in OpenTelemetry; the correlation
     // layer's rule is about `tracing` events.
     ("error_events_fail_span", Path::Tracing),
+    // The attribution is made from the parent span when a `tracing` span starts.
+    ("genai_main_agent_attribution", Path::Tracing),
 ];
 
 /// Whether deviation `name` may explain a difference when replaying via `via`.
@@ -62,6 +64,10 @@ pub(crate) const DEVIATIONS: &[(&str, &str)] = &[
     (
         "metric_extractors_flag_on_every_span",
         "_MS.ProcessedByMetricExtractors is set on every request and dependency (standard metrics are derived from all of them)",
+    ),
+    (
+        "genai_main_agent_attribution",
+        "spans under a GenAI agent carry microsoft.gen_ai.main_agent.* (the distro's processor)",
     ),
     (
         "genai_provider_name_types_dependency",
@@ -212,6 +218,11 @@ pub(crate) fn classify(expected: &Value, all_expected: &[Value], d: &Diff) -> Op
                 && (env.ends_with(".Request") || env.ends_with(".RemoteDependency")) =>
         {
             Some("metric_extractors_flag_on_every_span")
+        }
+        (None, Some(Value::String(_)))
+            if path.starts_with("data.baseData.properties.microsoft.gen_ai.main_agent.") =>
+        {
+            Some("genai_main_agent_attribution")
         }
         (Some(Value::String(e)), Some(Value::String(a)))
             if path == "data.baseData.type"

@@ -1,0 +1,143 @@
+//! GenAI main-agent attribution, as Microsoft's distro does it: every span under an agent
+//! carries `microsoft.gen_ai.main_agent.{name,id,version,conversation_id}`, so the portal's
+//! agent views can group an agent's model and tool calls under the agent that started them.
+//!
+//! When a span starts, the attribution is taken from its parent: the parent's own
+//! attribution, else the parent's `microsoft.gen_ai.main_agent.*` fields, else the parent's
+//! agent (`gen_ai.agent.{name,id,version}`, `gen_ai.conversation.id`). A root
+//! `invoke_agent` span attributes itself. The result lives in the span's extensions (one
+//! `Arc`, shared by the whole subtree) and becomes properties on the encoder thread; a field
+//! the span sets itself wins.
+
+use crate::text::value_string;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tracing_insights_correlation::{FieldValue, SpanData};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+/// The property names, in the order of [`MainAgent::values`].
+const KEYS: [&str; 4] = [
+    "microsoft.gen_ai.main_agent.name",
+    "microsoft.gen_ai.main_agent.id",
+    "microsoft.gen_ai.main_agent.version",
+    "microsoft.gen_ai.main_agent.conversation_id",
+];
+
+/// The agent a span is attributed to.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct MainAgent {
+    values: [Option<String>; 4],
+}
+
+impl MainAgent {
+    /// Read from `fields` under `keys` (name, id, version, conversation id); `None` when
+    /// none of them is set.
+    fn read(fields: &[(&'static str, FieldValue)], keys: [&str; 4]) -> Option<Self> {
+        let get = |key: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| value_string(v))
+                .filter(|s| !s.is_empty())
+        };
+        let values = keys.map(get);
+        values
+            .iter()
+            .any(Option::is_some)
+            .then_some(Self { values })
+    }
+
+    /// The attribution a span's own fields give its children.
+    fn of_fields(fields: &[(&'static str, FieldValue)]) -> Option<Self> {
+        Self::read(fields, KEYS).or_else(|| {
+            Self::read(
+                fields,
+                [
+                    "gen_ai.agent.name",
+                    "gen_ai.agent.id",
+                    "gen_ai.agent.version",
+                    "gen_ai.conversation.id",
+                ],
+            )
+        })
+    }
+
+    /// Adds the attribution to `props`, never over a property the span set itself.
+    pub(crate) fn add_to(&self, props: &mut Map<String, Value>) {
+        for (key, value) in KEYS.iter().zip(&self.values) {
+            if let Some(v) = value {
+                props
+                    .entry(*key)
+                    .or_insert_with(|| Value::String(v.clone()));
+            }
+        }
+    }
+}
+
+/// Attributes a span that has just started (its correlation record is already there).
+pub(crate) fn on_new_span<S>(span: &SpanRef<'_, S>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let found = match span.parent() {
+        Some(parent) => {
+            let ext = parent.extensions();
+            match ext.get::<Arc<MainAgent>>() {
+                Some(a) => Some(a.clone()),
+                None => ext
+                    .get::<SpanData>()
+                    .and_then(|d| MainAgent::of_fields(d.record().fields()))
+                    .map(Arc::new),
+            }
+        }
+        None => {
+            let ext = span.extensions();
+            ext.get::<SpanData>().and_then(|d| {
+                let fields = d.record().fields();
+                let invoke = fields.iter().any(|(k, v)| {
+                    *k == "gen_ai.operation.name" && value_string(v) == "invoke_agent"
+                });
+                invoke
+                    .then(|| MainAgent::of_fields(fields))
+                    .flatten()
+                    .map(Arc::new)
+            })
+        }
+    };
+    if let Some(agent) = found {
+        span.extensions_mut().insert(agent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(k: &'static str, v: &str) -> (&'static str, FieldValue) {
+        (k, FieldValue::Str(v.into()))
+    }
+
+    #[test]
+    fn own_attribution_first_then_the_agent_fields() {
+        let agent = MainAgent::of_fields(&[
+            s("gen_ai.agent.name", "support-bot"),
+            s("gen_ai.agent.id", "a-1"),
+            s("gen_ai.conversation.id", "c-9"),
+        ])
+        .unwrap();
+        let mut props = Map::new();
+        props.insert(KEYS[1].into(), Value::String("own".into()));
+        agent.add_to(&mut props);
+        assert_eq!(props[KEYS[0]], "support-bot");
+        assert_eq!(props[KEYS[1]], "own", "a span's own field wins");
+        assert_eq!(props[KEYS[3]], "c-9");
+        assert!(props.get(KEYS[2]).is_none());
+        let main = MainAgent::of_fields(&[
+            s("microsoft.gen_ai.main_agent.name", "planner"),
+            s("gen_ai.agent.name", "sub-agent"),
+        ])
+        .unwrap();
+        assert_eq!(main.values[0].as_deref(), Some("planner"));
+        assert!(MainAgent::of_fields(&[s("http.route", "/x")]).is_none());
+    }
+}
