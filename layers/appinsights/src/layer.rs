@@ -230,7 +230,12 @@ impl tracing_core::field::Visit for FieldCollector {
         self.fields.push((f.name(), FieldValue::Bool(v)));
     }
     fn record_str(&mut self, f: &tracing_core::Field, v: &str) {
-        self.fields.push((f.name(), FieldValue::Str(v.to_owned())));
+        // Cut at the door (the correlation crate's bound) before the copy onto the queue;
+        // the mapping cuts to the schema's limits on the encoder thread.
+        self.fields.push((
+            f.name(),
+            FieldValue::Str(tracing_insights_correlation::cut_str(v)),
+        ));
     }
     fn record_error(&mut self, f: &tracing_core::Field, v: &(dyn std::error::Error + 'static)) {
         self.fields.push((
@@ -242,8 +247,10 @@ impl tracing_core::field::Visit for FieldCollector {
         }
     }
     fn record_debug(&mut self, f: &tracing_core::Field, v: &dyn fmt::Debug) {
-        self.fields
-            .push((f.name(), FieldValue::Str(format!("{v:?}"))));
+        self.fields.push((
+            f.name(),
+            FieldValue::Str(tracing_insights_correlation::cut_debug(v)),
+        ));
     }
 }
 

@@ -21,7 +21,7 @@ pub fn contained_panics() -> u64 {
     CONTAINED.load(Ordering::Relaxed)
 }
 
-fn note() {
+pub(crate) fn note() {
     CONTAINED.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -51,6 +51,7 @@ pub(crate) fn write_display(out: &mut String, value: &dyn fmt::Display) {
 }
 
 /// `value`'s `Debug` output, or [`DEBUG_PANICKED`].
+#[cfg(test)]
 pub(crate) fn debug_string(value: &dyn fmt::Debug) -> String {
     let mut s = String::new();
     write_debug(&mut s, value);

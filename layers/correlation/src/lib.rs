@@ -120,6 +120,7 @@
 mod clock;
 mod contain;
 mod data;
+mod door;
 mod event_context;
 mod finished;
 pub mod format;
@@ -139,6 +140,7 @@ pub mod traceparent;
 
 pub use clock::{Clock, SystemClock};
 pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};
+pub use door::{cut_debug, cut_str, CUT_MARKER, MAX_VALUE_BYTES};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
 pub use event_context::event_context;
 pub use finished::FinishedSpan;

@@ -311,7 +311,7 @@ macro_rules! record_visitor {
                 self.put_field(field.name(), FieldValue::Bool(value));
             }
             fn record_str(&mut self, field: &Field, value: &str) {
-                self.put_field(field.name(), FieldValue::Str(value.to_owned()));
+                self.put_field(field.name(), FieldValue::Str(crate::cut_str(value)));
             }
             fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
                 self.put_field(
@@ -322,7 +322,8 @@ macro_rules! record_visitor {
             fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
                 // Formatted here, before the layer takes the span's lock: a panicking
                 // value becomes a placeholder and cannot poison anything.
-                self.put_field(field.name(), FieldValue::Str(contain::debug_string(value)));
+                // Cut at the door: a huge value is never formatted or copied in full.
+                self.put_field(field.name(), FieldValue::Str(crate::cut_debug(value)));
             }
         }
     };

@@ -35,6 +35,11 @@ pub trait Encoder: Send + 'static {
         None
     }
 
+    /// Whether [`prepare`](Self::prepare) cuts an item down to the item limit itself: then
+    /// [`item_len`](Self::item_len) only counts against the queue's byte bound and an item
+    /// over the limit is queued, not dropped, on the application side.
+    const CUTS_OVERSIZED: bool = false;
+
     /// Makes the stored form of one item; `None` when the encoder keeps it itself (a metric
     /// measurement folded into an aggregate).
     fn prepare(&mut self, item: Self::Item) -> Option<Vec<u8>>;

@@ -30,8 +30,10 @@ pub struct Exporter<T = Vec<u8>> {
     pub(crate) tx: Sender<Msg<T>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) capacity: usize,
+    pub(crate) max_queue_bytes: usize,
     pub(crate) max_item_bytes: usize,
     pub(crate) item_len: fn(&T) -> Option<usize>,
+    pub(crate) cuts_oversized: bool,
 }
 
 impl<T> Clone for Exporter<T> {
@@ -40,8 +42,10 @@ impl<T> Clone for Exporter<T> {
             tx: self.tx.clone(),
             stats: self.stats.clone(),
             capacity: self.capacity,
+            max_queue_bytes: self.max_queue_bytes,
             max_item_bytes: self.max_item_bytes,
             item_len: self.item_len,
+            cuts_oversized: self.cuts_oversized,
         }
     }
 }
@@ -59,11 +63,12 @@ impl<T> fmt::Debug for Exporter<T> {
 
 impl<T> Exporter<T> {
     /// Queues one item. Returns `false` (and counts a drop) when the item is known to be
-    /// larger than the item limit, the queue is full or the worker is gone; never blocks,
-    /// never does I/O.
+    /// larger than the item limit, the queue is full (in items, or in bytes for items whose
+    /// size is known) or the worker is gone; never blocks, never does I/O.
     pub fn try_send(&self, item: T) -> bool {
         self.stats.produced.fetch_add(1, Ordering::Relaxed);
-        if (self.item_len)(&item).is_some_and(|n| n > self.max_item_bytes) {
+        let len = (self.item_len)(&item).unwrap_or(0);
+        if len > self.max_item_bytes && !self.cuts_oversized {
             self.stats.drop_items(DropReason::Oversized, 1);
             self.warn_once("an item larger than the item limit was dropped (counted in dropped())");
             return false;
@@ -79,8 +84,12 @@ impl<T> Exporter<T> {
             return false;
         }
         let before = self.stats.queued.fetch_add(1, Ordering::AcqRel);
-        if before >= self.capacity || self.tx.send(Msg::Item(item)).is_err() {
+        let bytes_before = self.stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        // One item always fits, whatever its size (it is below the item limit).
+        let over_bytes = bytes_before > 0 && bytes_before + len > self.max_queue_bytes;
+        if before >= self.capacity || over_bytes || self.tx.send(Msg::Item(item)).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             self.stats.drop_items(DropReason::QueueFull, 1);
             self.warn_once(
                 "export queue full or closed: dropping telemetry (counted in dropped())",
@@ -116,6 +125,12 @@ impl<T> Exporter<T> {
     /// Items waiting in the queue (not yet taken by the worker).
     pub fn queue_len(&self) -> usize {
         self.stats.queued.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the items waiting in the queue, counting those whose size the encoder
+    /// knows on the application side ([`Encoder::item_len`](crate::Encoder::item_len)).
+    pub fn queue_bytes(&self) -> usize {
+        self.stats.queued_bytes.load(Ordering::Relaxed)
     }
 
     /// All counters.

@@ -121,6 +121,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_BATCH: usize = 512;
 /// Queue length: 2048, the OpenTelemetry SDK batch processor's `max_queue_size`.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 2048;
+/// Queue bytes: 16 MiB of items whose size is known on the application side (encoded JSON
+/// items; OTLP log records), so a burst of large items cannot hold 2048 × 64 KiB.
+pub const DEFAULT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// In-memory retry buffer when the spool cannot take a batch: 8 MiB.
 pub const DEFAULT_MEMORY_RETRY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -178,6 +181,7 @@ pub struct ExportBuilder {
     pub(crate) url: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) queue_capacity: usize,
+    pub(crate) queue_bytes: usize,
     pub(crate) max_batch: usize,
     pub(crate) max_request_bytes: usize,
     pub(crate) max_item_bytes: usize,
@@ -209,6 +213,7 @@ impl fmt::Debug for ExportBuilder {
             .field("url", &self.url)
             .field("headers", &transport::HeaderNames(&self.headers))
             .field("queue_capacity", &self.queue_capacity)
+            .field("queue_bytes", &self.queue_bytes)
             .field("max_batch", &self.max_batch)
             .field("max_request_bytes", &self.max_request_bytes)
             .field("max_item_bytes", &self.max_item_bytes)
@@ -228,7 +233,7 @@ impl fmt::Debug for ExportBuilder {
 
 impl ExportBuilder {
     /// A pipeline named `name` (its thread is `tracing-insights-<name>`) that POSTs batches
-    /// to `url`. Defaults: queue 2048 items; batches of at most 512 items, 1 MiB or 5 s;
+    /// to `url`. Defaults: queue 2048 items and 16 MiB; batches of at most 512 items, 1 MiB or 5 s;
     /// items up to 64 KiB; request timeout 10 s; 4 attempts per batch backing off from
     /// 0.8 s (×2, jittered, ≤ 30 s); then the offline spool ([`OfflineStorage::Auto`]),
     /// retried every 30 s; gzip on; Application Insights' answers table
@@ -240,6 +245,7 @@ impl ExportBuilder {
             url: url.into(),
             headers: Vec::new(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             max_batch: DEFAULT_MAX_BATCH,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
@@ -275,6 +281,16 @@ impl ExportBuilder {
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// How many bytes of items (those whose size the encoder knows on the application
+    /// side, [`Encoder::item_len`]) may wait in the queue (default [`DEFAULT_QUEUE_BYTES`]);
+    /// beyond that [`Exporter::try_send`] drops ([`DropReason::QueueFull`]). One item
+    /// always fits.
+    #[must_use]
+    pub fn with_queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes.max(1);
         self
     }
 
@@ -490,8 +506,10 @@ impl ExportBuilder {
             tx: tx.clone(),
             stats: stats.clone(),
             capacity: self.queue_capacity,
+            max_queue_bytes: self.queue_bytes,
             max_item_bytes: self.max_item_bytes,
             item_len: E::item_len,
+            cuts_oversized: E::CUTS_OVERSIZED,
         };
         let guard = ExportGuard {
             tx,

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 pub(crate) struct Stats {
     pub(crate) produced: AtomicU64,
     pub(crate) queued: AtomicUsize,
+    /// Bytes of the queued items whose size is known ([`Encoder::item_len`](crate::Encoder::item_len)).
+    pub(crate) queued_bytes: AtomicUsize,
     pub(crate) sent: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) spooled: AtomicU64,

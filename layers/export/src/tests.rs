@@ -264,3 +264,31 @@ fn an_unusable_spool_directory_degrades_to_memory_retry_never_a_panic() {
     guard.shutdown(Duration::from_secs(2)).unwrap();
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn the_queue_is_bounded_in_bytes_as_well_as_items() {
+    // The server holds each request for a second: the worker is busy with the first item
+    // while the rest wait in the queue.
+    let server = LoopbackServer::start(|_| {
+        std::thread::sleep(Duration::from_secs(1));
+        Reply::status(200)
+    });
+    let (exp, guard) = ExportBuilder::new("bytes", server.url("/v2.1/track"))
+        .with_queue_bytes(100_000)
+        .with_max_batch(1)
+        .with_offline_storage(OfflineStorage::Disabled)
+        .spawn()
+        .unwrap();
+    let item = vec![b'1'; 40_000];
+    let mut accepted = 0;
+    for _ in 0..10 {
+        if exp.try_send(item.clone()) {
+            accepted += 1;
+        }
+        assert!(exp.queue_bytes() <= 100_000, "{}", exp.queue_bytes());
+    }
+    // One in flight at most, two waiting (80,000 bytes); a third would pass the bound.
+    assert!((2..=3).contains(&accepted), "accepted {accepted}");
+    assert_eq!(exp.stats().dropped_by(DropReason::QueueFull), 10 - accepted);
+    let _ = guard.shutdown(Duration::from_secs(5));
+}

@@ -265,6 +265,8 @@ impl<E: Encoder> Worker<E> {
 
     fn add(&mut self, item: E::Item) {
         self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+        let len = E::item_len(&item).unwrap_or(0);
+        self.stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
         if let Some(bytes) = self.encoder.prepare(item) {
             self.add_prepared(bytes);
         }

@@ -42,6 +42,7 @@ use tracing_insights_export::{OfflineStorage, RequestAuth};
 /// | `OTEL_BSP_SCHEDULE_DELAY` / `OTEL_BLRP_SCHEDULE_DELAY` | `5000` / `1000` | ms a span / log record may wait for its batch |
 /// | `OTEL_BSP_MAX_QUEUE_SIZE` | `2048` | queue capacity (of each signal) |
 /// | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | `512` | items per request |
+/// | `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_*_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LOGRECORD_*_LIMIT` | `262144` bytes, `128` | string values cut (a log record's body too), attributes, events and links beyond the count removed and counted in `dropped_*_count`; applied on the worker thread |
 ///
 /// The names are public constants in [`environment`](crate::environment).
 ///
@@ -65,6 +66,7 @@ pub struct OtlpBuilder {
     pub(crate) metric_interval: Option<Duration>,
     pub(crate) queue_capacity: Option<usize>,
     pub(crate) max_batch: Option<usize>,
+    pub(crate) max_request_bytes: Option<usize>,
     pub(crate) batch_delay: Option<Duration>,
     pub(crate) retries: (u32, Duration),
     pub(crate) bounds: HashMap<String, Vec<f64>>,
@@ -128,6 +130,7 @@ impl Default for OtlpBuilder {
             metric_interval: None,
             queue_capacity: None,
             max_batch: None,
+            max_request_bytes: None,
             batch_delay: None,
             retries: (5, Duration::from_millis(500)),
             bounds: HashMap::new(),
@@ -329,6 +332,16 @@ impl OtlpBuilder {
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = Some(capacity.max(1));
+        self
+    }
+
+    /// The bound on one request body before compression (default 4 MiB, what a
+    /// collector's gRPC server accepts by default): batches are split to stay below it, and
+    /// a span or log record larger than 1 MiB (or than the
+    /// request's room for items) has its values cut until it fits.
+    #[must_use]
+    pub fn with_max_request_bytes(mut self, max: usize) -> Self {
+        self.max_request_bytes = Some(max.max(128 * 1024));
         self
     }
 

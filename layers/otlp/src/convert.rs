@@ -393,12 +393,19 @@ impl Visit for EventVisitor {
         self.push(field, FieldValue::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, FieldValue::Str(value.to_owned()));
+        // Cut at the door (the correlation crate's bound): never a full copy of a huge value.
+        self.push(
+            field,
+            FieldValue::Str(tracing_insights_correlation::cut_str(value)),
+        );
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.push(field, FieldValue::Error(ErrorValue::from_error(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, FieldValue::Str(format!("{value:?}")));
+        self.push(
+            field,
+            FieldValue::Str(tracing_insights_correlation::cut_debug(value)),
+        );
     }
 }

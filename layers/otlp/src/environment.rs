@@ -8,10 +8,11 @@ use crate::config::{
     validate_url, Aggregation, OtlpError, Protocol, Signal, DEFAULT_ENDPOINT,
     DEFAULT_GRPC_ENDPOINT, SIGNALS,
 };
-use crate::pipeline::{Endpoint, Settings};
+use crate::limits::{Limits, DEFAULT_COUNT};
+use crate::pipeline::{Endpoint, Settings, DEFAULT_MAX_REQUEST_BYTES};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing_insights_correlation::Resource;
+use tracing_insights_correlation::{Resource, MAX_VALUE_BYTES};
 
 /// `true` turns every exporter off: the layer does nothing and starts no thread.
 pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
@@ -56,6 +57,28 @@ pub const OTEL_BLRP_SCHEDULE_DELAY: &str = "OTEL_BLRP_SCHEDULE_DELAY";
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
 /// Items per request.
 pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+
+/// Bytes of a string attribute value, every signal (default 262144: the spec's is unlimited).
+pub const OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+/// Attributes per span, event, link and log record (default 128).
+pub const OTEL_ATTRIBUTE_COUNT_LIMIT: &str = "OTEL_ATTRIBUTE_COUNT_LIMIT";
+/// Bytes of a span's string attribute value (default: the general limit).
+pub const OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+/// Attributes per span (default: the general limit).
+pub const OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: &str = "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT";
+/// Events per span (default 128).
+pub const OTEL_SPAN_EVENT_COUNT_LIMIT: &str = "OTEL_SPAN_EVENT_COUNT_LIMIT";
+/// Links per span (default 128).
+pub const OTEL_SPAN_LINK_COUNT_LIMIT: &str = "OTEL_SPAN_LINK_COUNT_LIMIT";
+/// Attributes per span event (default 128).
+pub const OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT: &str = "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT";
+/// Attributes per span link (default 128).
+pub const OTEL_LINK_ATTRIBUTE_COUNT_LIMIT: &str = "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT";
+/// Bytes of a log record's string attribute value and body (default: the general limit).
+pub const OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str =
+    "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+/// Attributes per log record (default: the general limit).
+pub const OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT: &str = "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT";
 
 /// The variables the fallback resource reads when the environment is a test's list
 /// (with the process environment, `Resource::from_env` reads them itself).
@@ -323,7 +346,25 @@ impl OtlpBuilder {
             Some(b) => b,
             None => self.count_var(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512)?,
         };
+        let value_len = self.count_var(OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, MAX_VALUE_BYTES)?;
+        let attributes = self.count_var(OTEL_ATTRIBUTE_COUNT_LIMIT, DEFAULT_COUNT)?;
+        let span_limits = Limits {
+            value_len: self.count_var(OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, value_len)?,
+            attributes: self.count_var(OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, attributes)?,
+            events: self.count_var(OTEL_SPAN_EVENT_COUNT_LIMIT, DEFAULT_COUNT)?,
+            links: self.count_var(OTEL_SPAN_LINK_COUNT_LIMIT, DEFAULT_COUNT)?,
+            event_attributes: self.count_var(OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT, DEFAULT_COUNT)?,
+            link_attributes: self.count_var(OTEL_LINK_ATTRIBUTE_COUNT_LIMIT, DEFAULT_COUNT)?,
+        };
+        let log_limits = Limits {
+            value_len: self.count_var(OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, value_len)?,
+            attributes: self.count_var(OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT, attributes)?,
+            ..Limits::default()
+        };
         Ok(Settings {
+            span_limits,
+            log_limits,
+            max_request_bytes: self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES),
             name: self.name.clone(),
             queue_capacity,
             max_batch,

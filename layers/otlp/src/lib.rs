@@ -117,6 +117,7 @@ pub mod environment;
 mod grpc;
 mod guard;
 mod layer;
+mod limits;
 mod metrics;
 mod pipeline;
 mod preset;

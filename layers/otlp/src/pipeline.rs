@@ -10,6 +10,7 @@
 use crate::answers::OtlpAnswers;
 use crate::config::{content_type, signal_name, Aggregation, Compression, Protocol, Signal};
 use crate::convert::{self, Measurement};
+use crate::limits::Limits;
 use crate::metrics::Aggregator;
 use crate::tls::TlsFiles;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -38,11 +39,14 @@ pub(crate) const SCOPE: &str = "tracing-insights-otlp";
 /// The `User-Agent` of every request.
 pub(crate) const USER_AGENT: &str = concat!("tracing-insights-otlp/", env!("CARGO_PKG_VERSION"));
 
-/// The largest span, log record or metric sent (protobuf bytes); a larger one is dropped
-/// and counted. The correlation layer cuts oversized values long before this.
+/// The largest span, log record or metric sent (protobuf bytes): spans and log records
+/// over it have their values cut further until they fit (see [`Limits`]).
 const MAX_ITEM_BYTES: usize = 1024 * 1024;
-/// The most protobuf bytes in one request: below the 4 MiB a gRPC server takes by default.
-const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+/// The default bound on one request body before compression: 4 MiB, what a collector's
+/// gRPC server takes by default.
+pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Room kept in every request for what wraps the batched items (resource, scope, framing).
+const ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// A log record with its event's target (its instrumentation scope).
 pub(crate) type LogItem = Box<(&'static str, LogRecord)>;
@@ -197,6 +201,8 @@ pub(crate) struct SpanItem {
 pub(crate) struct TracesEncoder {
     ep: Endpoint,
     resource: Arc<ResourceCell>,
+    limits: Limits,
+    max_item: usize,
 }
 
 impl Encoder for TracesEncoder {
@@ -211,6 +217,7 @@ impl Encoder for TracesEncoder {
             span.events = events;
             span.dropped_events_count = item.dropped_events;
         }
+        self.limits.apply_span(&mut span, self.max_item);
         Some(span.encode_to_vec())
     }
 
@@ -238,13 +245,24 @@ impl Encoder for TracesEncoder {
 pub(crate) struct LogsEncoder {
     ep: Endpoint,
     resource: Arc<ResourceCell>,
+    limits: Limits,
+    max_item: usize,
 }
 
 impl Encoder for LogsEncoder {
     type Item = LogItem;
 
+    // `prepare` cuts a record over the item limit until it fits.
+    const CUTS_OVERSIZED: bool = true;
+
+    // Counted against the queue's byte bound (the record's values are cut at the door).
+    fn item_len(item: &LogItem) -> Option<usize> {
+        Some(item.1.encoded_len())
+    }
+
     fn prepare(&mut self, item: LogItem) -> Option<Vec<u8>> {
-        let (target, record) = *item;
+        let (target, mut record) = *item;
+        self.limits.apply_log(&mut record, self.max_item);
         let scope = ScopeLogs {
             scope: Some(convert::scope(target)),
             log_records: vec![record],
@@ -385,6 +403,10 @@ pub(crate) fn logs_request(
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) name: String,
+    pub(crate) span_limits: Limits,
+    pub(crate) log_limits: Limits,
+    /// The bound on one request body before compression.
+    pub(crate) max_request_bytes: usize,
     pub(crate) queue_capacity: usize,
     pub(crate) max_batch: usize,
     /// Batch delay of spans and of log records.
@@ -418,8 +440,8 @@ fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
         ep.url.clone(),
     )
     .with_queue_capacity(s.queue_capacity)
-    .with_max_item_bytes(MAX_ITEM_BYTES)
-    .with_max_request_bytes(MAX_REQUEST_BYTES)
+    .with_max_item_bytes(max_item_bytes(s))
+    .with_max_request_bytes(batch_bytes(s))
     .with_max_batch(s.max_batch)
     .with_max_delay(delay)
     .with_request_timeout(ep.timeout.unwrap_or(Duration::ZERO))
@@ -448,6 +470,16 @@ fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
     })
 }
 
+/// The bytes of stored items one request may carry: the request bound less the envelope.
+fn batch_bytes(s: &Settings) -> usize {
+    s.max_request_bytes.saturating_sub(ENVELOPE_BYTES).max(1024)
+}
+
+/// The largest stored item: no larger than a request's share for items.
+fn max_item_bytes(s: &Settings) -> usize {
+    MAX_ITEM_BYTES.min(batch_bytes(s))
+}
+
 /// Starts one pipeline per endpoint.
 pub(crate) fn spawn(
     s: &Settings,
@@ -462,6 +494,9 @@ pub(crate) fn spawn(
                 let enc = TracesEncoder {
                     ep: ep.clone(),
                     resource,
+                    limits: s.span_limits,
+                    // The item's own framing inside the request (tag and length).
+                    max_item: max_item_bytes(s) - 16,
                 };
                 p.traces = Some(pipeline(s, ep, s.delays[0]).spawn_with(enc)?);
             }
@@ -469,6 +504,9 @@ pub(crate) fn spawn(
                 let enc = LogsEncoder {
                     ep: ep.clone(),
                     resource,
+                    limits: s.log_limits,
+                    // The scope and framing around the record.
+                    max_item: max_item_bytes(s) - 1024,
                 };
                 p.logs = Some(pipeline(s, ep, s.delays[1]).spawn_with(enc)?);
             }
