@@ -144,6 +144,14 @@ pub enum Rung {
     /// (`http-proto`, no HTTP client feature: a [`LoopbackClient`]) in the SDK's batch
     /// processor (queue [`EXPORT_QUEUE`], 512, 5 s) to a loopback [`Sink`].
     OtelOtlp,
+    /// Issue 15: the full stack, one subscriber: `+ correlation` + `correlation::json().layer()`
+    /// to `io::sink` + App Insights (as [`Rung::AppInsights`]) + OTLP (as [`Rung::Otlp`]),
+    /// each exporter to its own loopback [`Sink`]. Its peer is [`Rung::OtelOtlp`].
+    Full,
+    /// Issue 15, `ladder-count` only: the full stack of [`Rung::Full`] with a global
+    /// `LevelFilter::WARN`, so every span and event of the (INFO) workload is disabled: the
+    /// cost of instrumentation that is switched off, beside [`Rung::None`].
+    FullDisabled,
 }
 
 /// A rung's subscriber and what keeps its exporters alive (guards, providers, the sink).
@@ -180,7 +188,7 @@ impl Stack {
 
 impl Rung {
     /// Every rung, in the order the bench runs them.
-    pub const ALL: [Rung; 15] = [
+    pub const ALL: [Rung; 16] = [
         Rung::None,
         Rung::Registry,
         Rung::Correlation,
@@ -196,10 +204,11 @@ impl Rung {
         Rung::LiveSubscribed,
         Rung::Otlp,
         Rung::OtelOtlp,
+        Rung::Full,
     ];
 
     /// Rungs for `ladder-count` only (not in the criterion bench).
-    pub const EXTRA: [Rung; 1] = [Rung::LiveSubscribedDocs];
+    pub const EXTRA: [Rung; 2] = [Rung::LiveSubscribedDocs, Rung::FullDisabled];
 
     /// The rung's name in bench ids and on the `ladder-count` command line.
     pub fn name(self) -> &'static str {
@@ -220,6 +229,8 @@ impl Rung {
             Rung::LiveSubscribedDocs => "live_subscribed_docs",
             Rung::Otlp => "otlp",
             Rung::OtelOtlp => "otel_otlp",
+            Rung::Full => "full",
+            Rung::FullDisabled => "full_disabled",
         }
     }
 
@@ -241,6 +252,8 @@ impl Rung {
             Rung::LiveSubscribedDocs => live_stack(true, Some(usize::MAX)),
             Rung::Otlp => otlp_stack(&Sink::start(false), EXPORT_QUEUE),
             Rung::OtelOtlp => otel_otlp_stack(&Sink::start(false), EXPORT_QUEUE),
+            Rung::Full => full_stack(None),
+            Rung::FullDisabled => full_stack(Some(tracing_subscriber::filter::LevelFilter::WARN)),
             _ => Stack::plain(self.dispatch()),
         }
     }
@@ -255,7 +268,9 @@ impl Rung {
             | Rung::LiveSubscribed
             | Rung::LiveSubscribedDocs
             | Rung::Otlp
-            | Rung::OtelOtlp => unreachable!("exporter rungs are built by Rung::stack"),
+            | Rung::OtelOtlp
+            | Rung::Full
+            | Rung::FullDisabled => unreachable!("exporter rungs are built by Rung::stack"),
             Rung::None => Dispatch::none(),
             Rung::Registry => Dispatch::new(tracing_subscriber::registry()),
             Rung::Correlation => {
@@ -341,16 +356,27 @@ pub fn loopback_connection_string(sink: &Sink) -> String {
     )
 }
 
-fn appinsights_stack() -> Stack {
-    let sink = Sink::start(false);
-    let (layer, guard) = tracing_insights_appinsights::AppInsightsLayer::builder()
-        .with_connection_string(loopback_connection_string(&sink))
+/// Our App Insights layer to `sink`: queue [`EXPORT_QUEUE`], batches of 512, 5 s, gzip (its
+/// default), no `_OTELRESOURCE_` metric.
+fn appinsights_layer(
+    sink: &Sink,
+) -> (
+    tracing_insights_appinsights::AppInsightsLayer,
+    tracing_insights_appinsights::AppInsightsGuard,
+) {
+    tracing_insights_appinsights::AppInsightsLayer::builder()
+        .with_connection_string(loopback_connection_string(sink))
         .with_queue_capacity(EXPORT_QUEUE)
         .with_max_batch(512)
         .with_batch_delay(Duration::from_secs(5))
         .with_resource_metric(false)
         .build()
-        .expect("App Insights layer");
+        .expect("App Insights layer")
+}
+
+fn appinsights_stack() -> Stack {
+    let sink = Sink::start(false);
+    let (layer, guard) = appinsights_layer(&sink);
     let dispatch = Dispatch::new(
         tracing_subscriber::registry()
             .with(correlation::layer())
@@ -452,8 +478,72 @@ fn live_stack(subscribed: bool, max_documents: Option<usize>) -> Stack {
 /// `+ correlation` + our OTLP layer to `sink` (HTTP/protobuf, traces only, the event as a
 /// span event, queue `queue`, batches of 512, 5 s, no compression, no process variables).
 pub fn otlp_stack(sink: &Sink, queue: usize) -> Stack {
+    let (layer, guard) = otlp_layer(sink, queue);
+    let dispatch = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer),
+    );
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            let dropped = guard.dropped();
+            let ok = guard.shutdown(Duration::from_secs(60)).is_ok();
+            format!("otlp: dropped {dropped}, shutdown ok {ok}")
+        })),
+    }
+}
+
+/// The full stack (issue 15): correlation, the JSON line to `io::sink`, App Insights and
+/// OTLP, each exporter to its own loopback sink; with `filter`, under that global filter.
+fn full_stack(filter: Option<tracing_subscriber::filter::LevelFilter>) -> Stack {
+    let ai_sink = Sink::start(false);
+    let otlp_sink = Sink::start(false);
+    let (ai, ai_guard) = appinsights_layer(&ai_sink);
+    let (otlp, otlp_guard) = otlp_layer(&otlp_sink, EXPORT_QUEUE);
+    let stack = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(correlation::json().layer().with_writer(std::io::sink))
+        .with(ai)
+        .with(otlp);
+    let dispatch = match filter {
+        Some(filter) => Dispatch::new(stack.with(filter)),
+        None => Dispatch::new(stack),
+    };
+    Stack {
+        dispatch,
+        finish: Some(Box::new(move || {
+            let ai_dropped = ai_guard.dropped();
+            let otlp_dropped = otlp_guard.dropped();
+            let ai_ok = ai_guard.shutdown(Duration::from_secs(30)).is_ok();
+            let otlp_ok = otlp_guard.shutdown(Duration::from_secs(60)).is_ok();
+            format!(
+                "full: appinsights dropped {ai_dropped}, shutdown ok {ai_ok}, sink requests {}; \
+                 otlp dropped {otlp_dropped}, shutdown ok {otlp_ok}, sink requests {}",
+                ai_sink
+                    .stats()
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                otlp_sink
+                    .stats()
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })),
+    }
+}
+
+/// Our OTLP layer to `sink` (HTTP/protobuf, traces only, the event as a span event, queue
+/// `queue`, batches of 512, 5 s, no compression, no process variables).
+fn otlp_layer(
+    sink: &Sink,
+    queue: usize,
+) -> (
+    tracing_insights_otlp::OtlpLayer,
+    tracing_insights_otlp::OtlpGuard,
+) {
     use tracing_insights_otlp::{Compression, EnvVars, OtlpLayer, Protocol};
-    let (layer, guard) = OtlpLayer::builder()
+    OtlpLayer::builder()
         .with_env(EnvVars::empty())
         .with_endpoint(format!("http://{}", sink.addr()))
         .with_protocol(Protocol::HttpProtobuf)
@@ -468,20 +558,7 @@ pub fn otlp_stack(sink: &Sink, queue: usize) -> Stack {
         .with_max_batch(512)
         .with_batch_delay(Duration::from_secs(5))
         .build()
-        .expect("OTLP layer");
-    let dispatch = Dispatch::new(
-        tracing_subscriber::registry()
-            .with(correlation::layer())
-            .with(layer),
-    );
-    Stack {
-        dispatch,
-        finish: Some(Box::new(move || {
-            let dropped = guard.dropped();
-            let ok = guard.shutdown(Duration::from_secs(60)).is_ok();
-            format!("otlp: dropped {dropped}, shutdown ok {ok}")
-        })),
-    }
+        .expect("OTLP layer")
 }
 
 /// `tracing-opentelemetry` (defaults) + `opentelemetry-otlp` (HTTP/protobuf through a
