@@ -11,6 +11,12 @@ pub const LOG_FORMAT_ENV: &str = "TRACING_INSIGHTS_LOG_FORMAT";
 /// exporter is on).
 pub const WATERFALL_ENV: &str = "TRACING_INSIGHTS_WATERFALL";
 
+/// `false` skips the connectivity check [`init`](crate::init) starts for each OTLP exporter
+/// (default `true`): one empty export per signal, on a background thread, that prints a line
+/// on stderr for each signal the endpoint did not accept (a wrong path, a missing key, no
+/// answer within 3 s). Start-up never waits for it; nothing is printed when all is well.
+pub const CHECK_ENV: &str = "TRACING_INSIGHTS_CHECK";
+
 /// `true` turns every exporter off, App Insights and Live Metrics included: no thread is
 /// started and no HTTP request is made (OpenTelemetry's variable).
 pub const SDK_DISABLED_ENV: &str = "OTEL_SDK_DISABLED";
@@ -60,6 +66,11 @@ impl Env {
 
     pub(crate) fn waterfall(&self) -> Result<Option<bool>, InitError> {
         self.bool(WATERFALL_ENV)
+    }
+
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn check(&self) -> Result<bool, InitError> {
+        Ok(self.bool(CHECK_ENV)?.unwrap_or(true))
     }
 
     #[cfg_attr(not(feature = "live-metrics"), allow(dead_code))]

@@ -124,6 +124,7 @@ pub(crate) fn build(
     #[cfg(feature = "otlp")]
     {
         use tracing_insights_otlp::{OtlpLayer, Signal};
+        let check = env.check()?;
         let signal_env = |s: Signal| tracing_insights_otlp::environment::signal_var(s, "ENDPOINT");
         let base = code.otlp_endpoint.is_some() || env.is_set(OTLP_ENDPOINT_ENV);
         let signals =
@@ -146,6 +147,9 @@ pub(crate) fn build(
             }
             let (layer, otlp_guard) = b.build().map_err(|e| exporter("OTLP", e))?;
             if layer.is_enabled() {
+                if check {
+                    report_check(&otlp_guard, "OTLP");
+                }
                 g = g.with("otlp", otlp_guard);
                 on.otlp.push(layer);
             }
@@ -158,6 +162,9 @@ pub(crate) fn build(
                 .build()
                 .map_err(|e| exporter(name, e))?;
             if layer.is_enabled() {
+                if check {
+                    report_check(&otlp_guard, name);
+                }
                 g = g.with(name, otlp_guard);
                 on.otlp.push(layer);
             }
@@ -165,6 +172,23 @@ pub(crate) fn build(
     }
     *guard = g;
     Ok(on)
+}
+
+/// Starts the OTLP connectivity check in the background: one stderr line per signal the
+/// endpoint did not accept, nothing when all is well. Start-up does not wait for it.
+#[cfg(feature = "otlp")]
+fn report_check(guard: &tracing_insights_otlp::OtlpGuard, name: &'static str) {
+    guard.check_in_background(move |report| {
+        for r in report.results.iter().filter(|r| {
+            !matches!(
+                r.outcome,
+                tracing_insights_otlp::CheckOutcome::Accepted { .. }
+            )
+        }) {
+            // Our own diagnostics never go through `tracing` (no telemetry loops).
+            eprintln!("[tracing-insights] {name} start-up check: {r}");
+        }
+    });
 }
 
 /// The exporter's name, and the variable its connection string came from when it did.

@@ -42,6 +42,7 @@
 //! | [`TRACING_INSIGHTS_SPANS`](filter::SPANS_ENV) | the **span** filter: which spans carry ids and are exported, and which metric events count (default `info`) |
 //! | [`TRACING_INSIGHTS_LOG_FORMAT`](env::LOG_FORMAT_ENV) | `json` (default), `text` or `none`: log lines on stdout |
 //! | [`TRACING_INSIGHTS_WATERFALL`](env::WATERFALL_ENV) | `true`/`false`: every trace as a waterfall on stderr (default: only when nothing exports) |
+//! | [`TRACING_INSIGHTS_CHECK`](env::CHECK_ENV) | `false` skips the OTLP start-up check (default: one empty export per signal in the background; a stderr line for each signal not accepted) |
 //!
 //! ## Filtering: logs and spans on their own
 //!

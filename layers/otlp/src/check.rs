@@ -6,7 +6,7 @@ use crate::config::{signal_name, Protocol, Signal};
 use crate::guard::OtlpGuard;
 use crate::pipeline::Endpoint;
 use std::fmt;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tracing_insights_export::redirect::mask_url;
 use tracing_insights_export::transport::Request;
@@ -24,37 +24,56 @@ impl OtlpGuard {
     /// at shutdown. Returns within 3 s whatever the endpoint does: a
     /// signal with no answer by then is reported as unreachable, "no answer within 3s".
     pub fn check(&self) -> CheckReport {
-        let deadline = Instant::now() + CHECK_TIMEOUT;
-        let (tx, rx) = mpsc::channel();
-        let mut outcomes: Vec<Option<CheckOutcome>> = vec![None; self.endpoints.len()];
-        for (i, ep) in self.endpoints.iter().enumerate() {
-            let (tx, ep, auth) = (tx.clone(), ep.clone(), self.auth.clone());
-            // Detached, not scoped: a request that hangs past the deadline is left to end
-            // on its own thread rather than hold the caller.
-            let spawned = std::thread::Builder::new()
-                .name("tracing-insights-otlp-check".into())
-                .spawn(move || {
-                    let _g = tracing::subscriber::set_default(
-                        tracing::subscriber::NoSubscriber::default(),
-                    );
-                    let outcome = check_signal(&ep, auth.as_deref());
-                    let _ = tx.send((i, outcome));
-                });
-            if let Err(e) = spawned {
-                outcomes[i] = Some(CheckOutcome::Unreachable(format!(
-                    "could not start a thread: {e}"
-                )));
-            }
+        run_check(&self.endpoints, self.auth.as_ref())
+    }
+
+    /// Runs [`check`](Self::check) on a thread of its own and hands the report to `report`
+    /// there (within about 3 s): for start-up, where the application must not wait. The
+    /// thread runs under no subscriber, so what `report` logs with `tracing` goes nowhere:
+    /// print it.
+    pub fn check_in_background(&self, report: impl FnOnce(CheckReport) + Send + 'static) {
+        let (endpoints, auth) = (self.endpoints.clone(), self.auth.clone());
+        let _ = std::thread::Builder::new()
+            .name("tracing-insights-otlp-check".into())
+            .spawn(move || {
+                let _g =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                report(run_check(&endpoints, auth.as_ref()));
+            });
+    }
+}
+
+/// Checks every endpoint at once, within [`CHECK_TIMEOUT`].
+fn run_check(endpoints: &[Endpoint], auth: Option<&Arc<dyn RequestAuth>>) -> CheckReport {
+    let deadline = Instant::now() + CHECK_TIMEOUT;
+    let (tx, rx) = mpsc::channel();
+    let mut outcomes: Vec<Option<CheckOutcome>> = vec![None; endpoints.len()];
+    for (i, ep) in endpoints.iter().enumerate() {
+        let (tx, ep, auth) = (tx.clone(), ep.clone(), auth.cloned());
+        // Detached, not scoped: a request that hangs past the deadline is left to end
+        // on its own thread rather than hold the caller.
+        let spawned = std::thread::Builder::new()
+            .name("tracing-insights-otlp-check".into())
+            .spawn(move || {
+                let _g =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                let outcome = check_signal(&ep, auth.as_deref());
+                let _ = tx.send((i, outcome));
+            });
+        if let Err(e) = spawned {
+            outcomes[i] = Some(CheckOutcome::Unreachable(format!(
+                "could not start a thread: {e}"
+            )));
         }
-        drop(tx);
-        while outcomes.iter().any(Option::is_none) {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok((i, outcome)) => outcomes[i] = Some(outcome),
-                Err(_) => break,
-            }
+    }
+    drop(tx);
+    while outcomes.iter().any(Option::is_none) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((i, outcome)) => outcomes[i] = Some(outcome),
+            Err(_) => break,
         }
-        let results = self
-            .endpoints
+    }
+    let results = endpoints
             .iter()
             .zip(outcomes)
             .map(|(ep, outcome)| CheckResult {
@@ -67,8 +86,7 @@ impl OtlpGuard {
                 }),
             })
             .collect();
-        CheckReport { results }
-    }
+    CheckReport { results }
 }
 
 /// One signal's empty export and its answer in words.
