@@ -5,7 +5,8 @@ use crate::guard::{AppInsightsGuard, Pipeline};
 use crate::layer::{Active, AppInsightsLayer};
 use crate::mapping;
 use crate::metrics::Metrics;
-use crate::shared::Shared;
+use crate::processor::TelemetryProcessor;
+use crate::shared::{Derived, Shared};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +79,7 @@ impl From<EnvError> for AppInsightsError {
 /// | [`with_metric_interval`](Self::with_metric_interval) | 60 s | `OTEL_METRIC_EXPORT_INTERVAL` (ms) |
 /// | [`with_standard_metrics`](Self::with_standard_metrics) | on (with traces and metrics) | |
 /// | [`with_performance_counters`](Self::with_performance_counters) | on (with metrics) | |
+/// | [`with_processor`](Self::with_processor) | none | |
 /// | [`with_trace_based_sampling_for_logs`](Self::with_trace_based_sampling_for_logs) | off: logs of dropped traces are sent | |
 /// | [`with_resource_metric`](Self::with_resource_metric) | on | `APPLICATIONINSIGHTS_OPENTELEMETRY_RESOURCE_METRIC_DISABLED` |
 /// | [`with_resource`](Self::with_resource) | the correlation layer's | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
@@ -103,6 +105,7 @@ pub struct AppInsightsBuilder {
     standard_metrics: bool,
     performance_counters: bool,
     trace_based_log_sampling: bool,
+    processors: Vec<Arc<dyn TelemetryProcessor>>,
     env: Env,
 }
 
@@ -129,6 +132,7 @@ impl fmt::Debug for AppInsightsBuilder {
             .field("standard_metrics", &self.standard_metrics)
             .field("performance_counters", &self.performance_counters)
             .field("trace_based_log_sampling", &self.trace_based_log_sampling)
+            .field("processors", &self.processors.len())
             .field("env", &self.env)
             .finish_non_exhaustive()
     }
@@ -156,6 +160,7 @@ impl Default for AppInsightsBuilder {
             standard_metrics: true,
             performance_counters: true,
             trace_based_log_sampling: false,
+            processors: Vec::new(),
             env: Env::process(),
         }
     }
@@ -309,6 +314,17 @@ impl AppInsightsBuilder {
         self
     }
 
+    /// Adds a telemetry processor: it sees every item (spans, logs, metrics) on the
+    /// exporter's threads before it is encoded, may change its properties, tags and fields,
+    /// and drops it by returning `false`. A panic in it drops that item and is counted.
+    /// Processors run in the order they were added. See [`Telemetry`](crate::Telemetry) and the ready-made
+    /// [`processors`](crate::processors).
+    #[must_use]
+    pub fn with_processor(mut self, processor: impl TelemetryProcessor) -> Self {
+        self.processors.push(Arc::new(processor));
+        self
+    }
+
     /// The most attribute sets per metric (default 2000, as OpenTelemetry's SDK). Beyond it,
     /// measurements go to one series with the attribute `otel.metric.overflow = True`, and are
     /// counted ([`AppInsightsGuard::metric_overflows`]).
@@ -395,8 +411,11 @@ impl AppInsightsBuilder {
             self.clock.clone(),
             self.resource.clone(),
             Metrics::new(self.metric_cardinality_limit),
-            self.standard_metrics && traces && metrics,
-            self.performance_counters && metrics,
+            Derived {
+                standard: self.standard_metrics && traces && metrics,
+                perf: self.performance_counters && metrics,
+                processors: self.processors.clone(),
+            },
         ));
         let mut export = ExportBuilder::new("appinsights", cs.track_url())
             .with_queue_capacity(self.queue_capacity)

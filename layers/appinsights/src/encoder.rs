@@ -205,8 +205,11 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
     }
 }
 
-fn send(shared: &Shared, exporter: &Exporter, env: serde_json::Value) {
+fn send(shared: &Shared, exporter: &Exporter, mut env: serde_json::Value) {
     shared.count_sent(&env);
+    if !shared.process(&mut env) {
+        return;
+    }
     if let Some(bytes) = mapping::encode(env) {
         exporter.try_send(bytes);
     }

@@ -81,7 +81,10 @@ impl Pipeline {
         }
     }
 
-    fn send(&self, env: serde_json::Value) {
+    fn send(&self, mut env: serde_json::Value) {
+        if !self.shared.process(&mut env) {
+            return;
+        }
         if let Some(bytes) = mapping::encode(env) {
             self.exporter.try_send(bytes);
         }
@@ -293,6 +296,16 @@ impl AppInsightsGuard {
             .pipeline
             .as_ref()
             .map_or(0, |p| p.shared.contained_panics())
+    }
+
+    /// Items the telemetry processors dropped: those a processor returned `false` for and
+    /// those a processor panicked on (the panics are also in
+    /// [`contained_panics`](Self::contained_panics)).
+    pub fn processor_dropped(&self) -> u64 {
+        self.handle
+            .pipeline
+            .as_ref()
+            .map_or(0, |p| p.shared.processor_dropped())
     }
 
     /// All counters, in the statistics type every exporter reports: envelopes produced, sent,

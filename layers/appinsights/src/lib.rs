@@ -127,6 +127,7 @@ mod main_agent;
 mod mapping;
 mod metrics;
 mod perf;
+mod processor;
 mod sdk;
 mod shared;
 mod standard;
@@ -147,6 +148,8 @@ pub use layer::AppInsightsLayer;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use mapping::span_property_filtered;
+pub use processor::processors;
+pub use processor::{Telemetry, TelemetryKind, TelemetryProcessor};
 pub use sdk::{AppInsightsSink, ForeignLog, ForeignMetric, ForeignSpan};
 pub use tracing_insights_azure::auth::AUTHENTICATION_STRING_ENV;
 pub use tracing_insights_azure::env::{

@@ -220,7 +220,10 @@ impl AppInsightsSink {
     }
 }
 
-fn send(pipeline: &Pipeline, env: serde_json::Value) {
+fn send(pipeline: &Pipeline, mut env: serde_json::Value) {
+    if !pipeline.shared.process(&mut env) {
+        return;
+    }
     if let Some(bytes) = mapping::encode(env) {
         pipeline.exporter.try_send(bytes);
     }

@@ -5,6 +5,7 @@
 use crate::mapping::PartA;
 use crate::metrics::Metrics;
 use crate::perf::PerfCounters;
+use crate::processor::{Telemetry, TelemetryProcessor};
 use crate::standard::{self, StandardMetrics};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -12,6 +13,14 @@ use tracing_insights_correlation::{
     find_span_data, Clock, CorrelationLayer, Resource, SpanContext, SystemClock,
 };
 use tracing_subscriber::registry::LookupSpan;
+
+/// What the builder switched on beyond the mapping: standard metrics, performance
+/// counters, telemetry processors.
+pub(crate) struct Derived {
+    pub(crate) standard: bool,
+    pub(crate) perf: bool,
+    pub(crate) processors: Vec<Arc<dyn TelemetryProcessor>>,
+}
 
 pub(crate) struct Shared {
     pub(crate) ikey: String,
@@ -29,6 +38,10 @@ pub(crate) struct Shared {
     pub(crate) standard: Option<StandardMetrics>,
     /// Performance counters (none: switched off).
     pub(crate) perf: Option<PerfCounters>,
+    /// Telemetry processors, in order.
+    processors: Vec<Arc<dyn TelemetryProcessor>>,
+    /// Items a processor dropped (by returning `false` or panicking).
+    processor_dropped: AtomicU64,
     /// Panics caught in a layer callback or on the encoder thread.
     panics: AtomicU64,
 }
@@ -40,9 +53,13 @@ impl Shared {
         clock: Option<Arc<dyn Clock>>,
         fallback_resource: Option<Resource>,
         metrics: Metrics,
-        standard: bool,
-        perf: bool,
+        derived: Derived,
     ) -> Self {
+        let Derived {
+            standard,
+            perf,
+            processors,
+        } = derived;
         let shared = Self {
             ikey,
             application_id,
@@ -53,6 +70,8 @@ impl Shared {
             metrics,
             standard: standard.then(StandardMetrics::default),
             perf: perf.then(PerfCounters::default),
+            processors,
+            processor_dropped: AtomicU64::new(0),
             panics: AtomicU64::new(0),
         };
         if let Some(clock) = clock {
@@ -134,6 +153,34 @@ impl Shared {
                 p.exception();
             }
         }
+    }
+
+    /// Runs the telemetry processors on an item about to be encoded; `false`: drop it (a
+    /// processor said so or panicked, counted).
+    pub(crate) fn process(&self, env: &mut serde_json::Value) -> bool {
+        for p in &self.processors {
+            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                p.process(&mut Telemetry::new(env))
+            }));
+            match keep {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.processor_dropped.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+                Err(_) => {
+                    self.processor_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.panics.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Items the telemetry processors dropped (panics included).
+    pub(crate) fn processor_dropped(&self) -> u64 {
+        self.processor_dropped.load(Ordering::Relaxed)
     }
 
     pub(crate) fn sampler_rate(&self) -> f64 {
