@@ -305,8 +305,19 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
             .then(a.3.cmp(&b.3))
     });
 
+    // Spans that a log record names after they end: their end time is fixed when they end,
+    // but the handle (a `tracing` span can only be a parent while open) is kept until the
+    // last such record is emitted.
+    let named_by_logs: std::collections::HashSet<&str> = scenario
+        .get("logs")
+        .map(J::arr)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| l.get("span_id").and_then(J::str))
+        .collect();
     tracing::subscriber::with_default(subscriber, || {
         let mut live: HashMap<String, tracing::Span> = HashMap::new();
+        let mut ended: HashMap<String, tracing::Span> = HashMap::new();
         for (t, _, _, _, action) in &actions {
             clock.set(at(base, *t));
             match action {
@@ -322,15 +333,20 @@ pub(crate) fn run(scenario: &J, port: u16, base: SystemTime) -> Result<(), Strin
                     let parent = live.get(span_id).and_then(tracing::Span::id);
                     emit_event(event, parent, Level::INFO, None, DEFAULT_SCOPE);
                 }
-                Action::Log { log } => emit_log(log, &live),
+                Action::Log { log } => emit_log(log, &live, &ended),
                 Action::End { span_id } => {
                     if let Some(span) = live.remove(span_id) {
                         fix_end_time(&span);
-                        drop(span);
+                        if named_by_logs.contains(span_id.as_str()) {
+                            ended.insert(span_id.clone(), span);
+                        } else {
+                            drop(span);
+                        }
                     }
                 }
             }
         }
+        drop(ended);
         clock.set(base);
         for metric in scenario.get("metrics").map(J::arr).unwrap_or_default() {
             emit_metric(metric);
@@ -447,7 +463,11 @@ fn emit_event(
     }
 }
 
-fn emit_log(log: &J, live: &HashMap<String, tracing::Span>) {
+fn emit_log(
+    log: &J,
+    live: &HashMap<String, tracing::Span>,
+    ended: &HashMap<String, tracing::Span>,
+) {
     let n = log.get("severity_number").and_then(J::f64).unwrap_or(0.0) as i64;
     let level = match n {
         ..=4 => Level::TRACE,
@@ -459,7 +479,7 @@ fn emit_log(log: &J, live: &HashMap<String, tracing::Span>) {
     let parent = log
         .get("span_id")
         .and_then(J::str)
-        .and_then(|s| live.get(s))
+        .and_then(|s| live.get(s).or_else(|| ended.get(s)))
         .and_then(tracing::Span::id);
     let target = log
         .get("scope")
