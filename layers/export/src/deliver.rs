@@ -40,6 +40,14 @@ impl<E: Encoder> Worker<E> {
                 },
                 None => None,
             };
+            if self.stats.halted.load(Ordering::Acquire) {
+                // The guard gave up waiting for a shutdown: nothing is sent after it returned.
+                return Delivery::Retry {
+                    items,
+                    retry_after: None,
+                    error: "the exporter was stopped".into(),
+                };
+            }
             let timeout = self.timeout(deadline);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let request = Request {

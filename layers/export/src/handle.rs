@@ -3,6 +3,7 @@
 //! errors.
 
 use crate::answer::DropReason;
+use crate::loss::Loss;
 use crate::stats::{ExportStats, Stats};
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -199,8 +200,11 @@ impl<T> ExportGuard<T> {
     }
 
     /// Flushes, replays what it can from the spool, spools what is still undelivered,
-    /// stops the worker and waits for it, up to `timeout` in all. An error reports items
-    /// dropped or spooled during the pipeline's life, or a timeout.
+    /// stops the worker and waits for it, up to `timeout` in all. Whenever anything was
+    /// dropped or spooled during the pipeline's life, or the worker did not finish in time,
+    /// the error is [`ShutdownError::Lost`] with the counters (the same line goes to
+    /// stderr). After it returns the worker sends nothing more: on a timeout it is told to
+    /// stop, and at most the request already in flight completes.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stop(timeout)
     }
@@ -213,17 +217,31 @@ impl<T> ExportGuard<T> {
         };
         let _ = self.stats.stopped.set(self.name.clone());
         let result = control(&self.tx, Msg::Shutdown, timeout);
-        if result.is_ok() || matches!(result, Err(ShutdownError::Export(_))) {
+        let timed_out = match &result {
+            Err(ShutdownError::Timeout(t)) => Some(*t),
+            _ => None,
+        };
+        if timed_out.is_some() {
+            // The worker may be inside a request: it sends nothing more once it sees this,
+            // and keeps (spool) or counts what it still holds.
+            self.stats.halted.store(true, Ordering::Release);
+        } else {
             let _ = thread.join();
         }
-        let queue_drops = self.stats.dropped[DropReason::QueueFull.index()].load(Ordering::Relaxed);
-        if queue_drops > 0 {
-            eprintln!(
-                "[tracing-insights] {}: {queue_drops} telemetry items were dropped (queue full)",
-                self.name
-            );
+        let stats = self.stats.snapshot();
+        if timed_out.is_none() && !Loss::counts_loss(&stats) {
+            return result;
         }
-        result
+        let loss = Loss {
+            name: self.name.clone(),
+            cause: stats.last_error.clone(),
+            stats,
+            timed_out,
+        };
+        // The same account as the error the caller gets: a guard dropped without
+        // `shutdown` has no other way to say it.
+        eprintln!("[tracing-insights] {loss}");
+        Err(ShutdownError::Lost(Box::new(loss)))
     }
 
     /// Whether the worker is still running (not yet shut down).
@@ -250,15 +268,14 @@ impl<T> ExportGuard<T> {
 impl<T> Drop for ExportGuard<T> {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            if let Err(e) = self.stop(DROP_TIMEOUT) {
-                eprintln!("[tracing-insights] {}: shutdown on drop: {e}", self.name);
-            }
+            // `stop` writes the account of anything lost to stderr itself.
+            let _ = self.stop(DROP_TIMEOUT);
         }
     }
 }
 
 /// Why the pipeline could not start.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
     /// The worker thread could not be spawned.
@@ -267,7 +284,7 @@ pub enum ExportError {
 }
 
 /// Why a flush or shutdown did not complete cleanly. Every exporter reports this one type.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShutdownError {
     /// The worker did not answer in time (a slow or unreachable endpoint).
@@ -279,4 +296,35 @@ pub enum ShutdownError {
     /// Items were dropped or spooled (the message counts them and gives the last error).
     #[error("export failed: {0}")]
     Export(String),
+    /// A shutdown that did not deliver everything, or did not finish in time: the
+    /// pipeline's counters (produced, sent, dropped by reason, failed, spooled) and why.
+    /// The same numbers are written to stderr.
+    #[error("{0}")]
+    Lost(Box<Loss>),
+}
+
+impl ShutdownError {
+    /// The counters carried by a [`Lost`](Self::Lost) error.
+    pub fn stats(&self) -> Option<&ExportStats> {
+        match self {
+            ShutdownError::Lost(l) => Some(&l.stats),
+            _ => None,
+        }
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExportError({self})")
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShutdownError({self})")
+    }
 }

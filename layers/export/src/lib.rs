@@ -91,6 +91,7 @@ pub mod answer;
 mod deliver;
 pub mod encode;
 mod handle;
+mod loss;
 pub mod redirect;
 pub mod spool;
 mod stats;
@@ -100,6 +101,7 @@ mod worker;
 pub use answer::{AppInsightsAnswers, Classify, DropReason};
 pub use encode::{Body, Encoder, JsonArray};
 pub use handle::{ExportError, ExportGuard, Exporter, ShutdownError, DROP_TIMEOUT};
+pub use loss::{reason_name, Loss};
 pub use stats::ExportStats;
 pub use transport::{Response, Transport, UreqTransport};
 

@@ -69,7 +69,17 @@ fn full_queue_drops_and_counts() {
     let accepted = (0..1000).filter(|_| exp.try_send(b"1".to_vec())).count() as u64;
     assert_eq!(accepted + exp.dropped(), 1000);
     assert!(exp.dropped() > 0);
-    guard.shutdown(Duration::from_secs(5)).unwrap();
+    // Queue-full drops are a loss too: the shutdown says so, with the counts.
+    let err = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    let stats = err.stats().expect("counters").clone();
+    assert_eq!(stats.produced, 1000);
+    assert_eq!(stats.sent, accepted);
+    assert_eq!(stats.dropped_by(DropReason::QueueFull), 1000 - accepted);
+    assert!(
+        err.to_string()
+            .contains(&format!("queue full {}", 1000 - accepted)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,7 +88,7 @@ fn failing_endpoint_is_reported_at_shutdown() {
     let (exp, guard) = ExportBuilder::new("fail", url).spawn().unwrap();
     exp.try_send(b"1".to_vec());
     let err = guard.shutdown(Duration::from_secs(5)).unwrap_err();
-    assert!(matches!(err, ShutdownError::Export(_)), "{err}");
+    assert!(matches!(err, ShutdownError::Lost(_)), "{err}");
     assert_eq!(bodies.lock().unwrap().len(), 1, "400 is not retried");
 }
 
@@ -129,7 +139,7 @@ fn shutdown_stops_retrying_at_its_deadline() {
         "{:?}",
         t0.elapsed()
     );
-    assert!(matches!(err, ShutdownError::Export(_)), "{err}");
+    assert!(matches!(err, ShutdownError::Lost(_)), "{err}");
     assert!(bodies.lock().unwrap().len() < 10);
 }
 
@@ -197,7 +207,11 @@ fn oversized_items_are_dropped_on_the_app_thread() {
         .unwrap();
     assert!(!exp.try_send(vec![b'1'; 9]));
     assert!(exp.try_send(b"1".to_vec()));
-    guard.shutdown(Duration::from_secs(5)).unwrap();
+    let err = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    assert_eq!(
+        err.stats().map(|s| s.dropped_by(DropReason::Oversized)),
+        Some(1)
+    );
     assert_eq!(exp.stats().dropped_by(DropReason::Oversized), 1);
     assert_eq!(bodies.lock().unwrap().len(), 1);
 }
@@ -291,4 +305,77 @@ fn the_queue_is_bounded_in_bytes_as_well_as_items() {
     assert!((2..=3).contains(&accepted), "accepted {accepted}");
     assert_eq!(exp.stats().dropped_by(DropReason::QueueFull), 10 - accepted);
     let _ = guard.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn shutdown_against_a_dead_endpoint_returns_in_time_with_every_count() {
+    let port = closed_port();
+    let (exp, guard) = ExportBuilder::new("dead", format!("http://127.0.0.1:{port}/"))
+        .with_retries(10, Duration::from_millis(200))
+        .with_offline_storage(OfflineStorage::Disabled)
+        .spawn()
+        .unwrap();
+    for _ in 0..5 {
+        assert!(exp.try_send(b"1".to_vec()));
+    }
+    let t0 = Instant::now();
+    let err = guard.shutdown(Duration::from_secs(1)).unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    let ShutdownError::Lost(loss) = &err else {
+        panic!("{err:?}")
+    };
+    let s = &loss.stats;
+    assert_eq!(s.produced, 5);
+    assert_eq!(s.sent, 0);
+    assert_eq!(s.dropped(), 5, "{err}");
+    assert_eq!(s.failed(), 5, "{err}");
+    assert!(loss.cause.is_some(), "{err}");
+    assert!(
+        err.to_string().contains("5 of 5 items not delivered"),
+        "{err}"
+    );
+    assert_eq!(exp.stats().dropped(), 5, "the live counters agree");
+}
+
+#[test]
+fn nothing_is_sent_after_a_timed_out_shutdown_returns() {
+    let requests = Arc::new(AtomicU16::new(0));
+    let r = requests.clone();
+    // Holds every request for 1.5 s, then answers 503 (retryable).
+    let server = LoopbackServer::start(move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1500));
+        Reply::status(503)
+    });
+    let (exp, guard) = ExportBuilder::new("halt", server.url("/v2.1/track"))
+        .with_max_batch(1)
+        .with_retries(50, Duration::from_millis(10))
+        .with_offline_storage(OfflineStorage::Disabled)
+        .spawn()
+        .unwrap();
+    exp.try_send(b"1".to_vec());
+    exp.try_send(b"2".to_vec());
+    let t0 = Instant::now();
+    while requests.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let err = guard.shutdown(Duration::from_millis(300)).unwrap_err();
+    let ShutdownError::Lost(loss) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(loss.timed_out.is_some(), "{err}");
+    let at_return = requests.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        at_return,
+        "a request was sent after shutdown returned"
+    );
+    // The worker counted what it still held once it saw the stop.
+    let s = exp.stats();
+    assert_eq!(s.sent + s.dropped(), 2, "{s:?}");
 }

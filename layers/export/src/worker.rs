@@ -142,6 +142,10 @@ impl<E: Encoder> Worker<E> {
     pub(crate) fn run(mut self) {
         let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
         loop {
+            if self.stats.halted.load(Ordering::Acquire) {
+                self.halt();
+                return;
+            }
             if self.tick() {
                 return;
             }
@@ -503,6 +507,24 @@ impl<E: Encoder> Worker<E> {
             }
             _ => self.stats.drop_items(reason, n),
         }
+    }
+
+    /// A shutdown gave up waiting: keep (spool) or count everything still held, queued
+    /// items included, and answer whoever waits; nothing more is sent.
+    fn halt(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            match m {
+                Msg::Item(item) => self.add(item),
+                Msg::Flush(a, _) | Msg::Shutdown(a, _) => {
+                    let _ = a.try_send(Err("the exporter was stopped".into()));
+                }
+            }
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty() {
+            self.park(batch, DropReason::Shutdown);
+        }
+        self.park_all_pending(DropReason::Shutdown);
     }
 
     fn park_all_pending(&mut self, reason: DropReason) {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_insights_export::{
-    DropReason, ExportGuard, ExportStats, RequestAuth, ShutdownError, DROP_TIMEOUT,
+    DropReason, ExportGuard, ExportStats, Loss, RequestAuth, ShutdownError, DROP_TIMEOUT,
 };
 
 /// One signal's pipeline guard, whatever its item type.
@@ -121,8 +121,11 @@ impl OtlpGuard {
     }
 
     /// Flushes, stops the pipelines and waits for them (in parallel), up to `timeout` in
-    /// all. Reports an export failure (the answer in words), a timeout, and (on stderr) how
-    /// many items were dropped.
+    /// all. Whenever anything was dropped or spooled, or a signal did not finish in time,
+    /// the error is [`ShutdownError::Lost`] with the counters ([`stats`](Self::stats): the
+    /// sum, and each signal under `by_kind`) and the causes; each signal's line with the
+    /// same numbers is on stderr. After it returns no worker sends anything (at most a
+    /// request already in flight completes).
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         self.stop(timeout)
     }
@@ -136,7 +139,45 @@ impl OtlpGuard {
                 .collect();
             handles.into_iter().map(join).collect()
         });
-        combine(results)
+        self.account(results)
+    }
+
+    /// One account for the signals' shutdowns: `Ok` when every signal delivered
+    /// everything, else [`ShutdownError::Lost`] with the sum of the counters (each signal
+    /// under `by_kind`), the longest timeout and every signal's cause. Each signal's own
+    /// line is on stderr.
+    fn account(&self, results: Vec<Result<(), ShutdownError>>) -> Result<(), ShutdownError> {
+        if results.iter().all(Result::is_ok) {
+            return Ok(());
+        }
+        if results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(ShutdownError::WorkerGone)))
+        {
+            return Err(ShutdownError::WorkerGone);
+        }
+        let mut timed_out = None;
+        let mut causes = Vec::new();
+        for r in &results {
+            match r {
+                Err(ShutdownError::Lost(l)) => {
+                    timed_out = timed_out.max(l.timed_out);
+                    causes.extend(l.cause.clone());
+                }
+                Err(ShutdownError::Timeout(t)) => timed_out = timed_out.max(Some(*t)),
+                Err(ShutdownError::Export(e)) => causes.push(e.clone()),
+                _ => {}
+            }
+        }
+        causes.dedup();
+        let cause = (!causes.is_empty()).then(|| causes.join("; "));
+        let loss = Loss::new(
+            format!("otlp {}", self.name),
+            self.stats(),
+            timed_out,
+            cause,
+        );
+        Err(ShutdownError::Lost(Box::new(loss)))
     }
 
     /// All counters: the signals' sum, and each signal under
@@ -211,12 +252,8 @@ fn combine(results: Vec<Result<(), ShutdownError>>) -> Result<(), ShutdownError>
 impl Drop for OtlpGuard {
     fn drop(&mut self) {
         if self.is_enabled() {
-            if let Err(e) = self.stop(DROP_TIMEOUT) {
-                eprintln!(
-                    "[tracing-insights] otlp {}: shutdown on drop: {e}",
-                    self.name
-                );
-            }
+            // Each signal's pipeline writes its own account of anything lost to stderr.
+            let _ = self.stop(DROP_TIMEOUT);
         }
     }
 }

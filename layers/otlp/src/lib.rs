@@ -132,7 +132,7 @@ pub use config::{
 pub use guard::OtlpGuard;
 pub use layer::OtlpLayer;
 pub use tracing_insights_export::{
-    DropReason, ExportStats, OfflineStorage, RequestAuth, ShutdownError,
+    DropReason, ExportStats, Loss, OfflineStorage, RequestAuth, ShutdownError,
 };
 
 /// The instrumentation scope name spans and metrics are exported under.
