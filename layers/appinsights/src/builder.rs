@@ -30,7 +30,7 @@ pub const RESOURCE_METRIC_DISABLED_ENV: &str =
     "APPLICATIONINSIGHTS_OPENTELEMETRY_RESOURCE_METRIC_DISABLED";
 
 /// Why the layer could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AppInsightsError {
     /// The connection string is missing or wrong.
@@ -484,5 +484,13 @@ fn metric_interval_from(env: &Env) -> Result<Duration, AppInsightsError> {
                 reason: "expected a positive whole number of milliseconds".into(),
             }),
         },
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for AppInsightsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AppInsightsError({self})")
     }
 }

@@ -199,7 +199,7 @@ pub struct AuthenticationString {
 }
 
 /// A malformed `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, thiserror::Error, PartialEq, Eq)]
 #[error("APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be `Authorization=AAD` or `Authorization=AAD;ClientId=<id>`")]
 pub struct AuthenticationStringError;
 
@@ -232,6 +232,14 @@ impl AuthenticationString {
         env.var(AUTHENTICATION_STRING_ENV)
             .map(|v| Self::parse(&v))
             .transpose()
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for AuthenticationStringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthenticationStringError({self})")
     }
 }
 

@@ -57,7 +57,7 @@ impl fmt::Debug for ConnectionString {
 }
 
 /// What is wrong with a connection string, and what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionStringError {
     /// Nothing configured: no string in code and no environment variable.
@@ -285,6 +285,14 @@ impl ConnectionString {
             "{}/v2.1/track",
             self.ingestion_endpoint.trim_end_matches('/')
         )
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for ConnectionStringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectionStringError({self})")
     }
 }
 

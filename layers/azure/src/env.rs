@@ -26,7 +26,7 @@ pub const METRICS_EXPORTER_ENV: &str = "OTEL_METRICS_EXPORTER";
 
 /// A variable that is set but malformed. The message names the variable and says what it
 /// accepts; it never shows the value (it may be a secret).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name}: {expected}")]
 pub struct EnvError {
     /// The variable.
@@ -146,6 +146,14 @@ pub fn hostname() -> String {
                 .find_map(|var| Env::process().var(var))
         })
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for EnvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnvError({self})")
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_DOCUMENTS_PER_SECOND: usize = 20;
 pub const LIVE_METRICS_ENABLED_ENV: &str = "APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED";
 
 /// Why the layer could not be built or stopped.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum LiveMetricsError {
     /// The connection string is missing or malformed.
@@ -312,5 +312,13 @@ impl LiveMetricsBuilder {
             },
             controller,
         ))
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for LiveMetricsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LiveMetricsError({self})")
     }
 }

@@ -171,7 +171,6 @@ impl IdSource for SharedIds {
 
 /// The tracer's provider does not draw ids from [`SharedIdGenerator`]: its spans and the
 /// correlation layer's would have two trace ids.
-#[derive(Debug)]
 pub struct SharedIdsError;
 
 impl fmt::Display for SharedIdsError {
@@ -230,4 +229,12 @@ pub fn shared_ids(
         return Err(SharedIdsError);
     }
     Ok((tracer, SharedIds { _private: () }))
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for SharedIdsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedIdsError({self})")
+    }
 }

@@ -133,7 +133,7 @@ impl Env {
 
 /// Why an OTLP layer could not be built. Every variant names what to fix; header values are
 /// never included (they are often API keys).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OtlpError {
     /// An endpoint is not an absolute `http://` or `https://` URL.
@@ -543,6 +543,14 @@ pub fn sampler_from_env_source<E: EnvSource + ?Sized>(
         }
     };
     Ok(Some(sampler))
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl fmt::Debug for OtlpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OtlpError({self})")
+    }
 }
 
 #[cfg(test)]

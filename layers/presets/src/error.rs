@@ -2,7 +2,7 @@ use thiserror::Error;
 
 /// Why a preset could not be built. Messages name the variable or field to fix and never
 /// contain a secret's value.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PresetError {
     /// A required environment variable is unset or empty.
@@ -31,5 +31,13 @@ impl PresetError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+// Debug carries the message, so `main() -> Result<(), Box<dyn Error>>` prints the
+// fix-it text, not only the variant's name.
+impl std::fmt::Debug for PresetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PresetError({self})")
     }
 }
