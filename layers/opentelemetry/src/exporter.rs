@@ -253,11 +253,9 @@ impl LogExporter for AppInsightsExporter {
                     }
                 }
             }
-            if let Some(name) = record.event_name() {
-                if !f.iter().any(|(n, _)| *n == "microsoft.custom_event.name") {
-                    f.push(("microsoft.custom_event.name", FieldValue::Str(name.into())));
-                }
-            }
+            // `event_name` is not a custom event: bridges set it to any event's name (the
+            // `tracing` appender to the callsite's). A custom event is the attribute
+            // `microsoft.custom_event.name`, as with Microsoft's exporter.
             let span = record
                 .trace_context()
                 .and_then(|c| Some((convert::trace_id(c.trace_id), convert::span_id(c.span_id)?)));
