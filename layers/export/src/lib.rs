@@ -81,8 +81,12 @@
 //!
 //! See [`OfflineStorage`] and the [`spool`] module for the file format. A batch goes to the
 //! spool when its in-memory attempts are exhausted (or at shutdown); the spool is replayed
-//! oldest first whenever a stored batch's lease has passed, and a stored batch is deleted
-//! only once accepted (or refused for good). If the spool cannot take a batch (full,
+//! oldest first whenever a stored batch's lease has passed, and at once, leases or not,
+//! for the batches this process spooled as soon as a send succeeds (a lease only keeps
+//! other processes away); a stored batch is deleted only once accepted (or refused for
+//! good). A batch that has been failing for [`DEFAULT_SPOOL_AFTER`]
+//! ([`ExportBuilder::with_spool_after`]) goes to the spool even if attempts remain, which
+//! bounds what a crash loses. If the spool cannot take a batch (full,
 //! read-only or failing disk), the batch stays in a bounded in-memory retry buffer
 //! ([`ExportBuilder::with_memory_retry_bytes`]); what does not fit is dropped and counted
 //! ([`DropReason::SpoolUnavailable`]). Nothing panics.
@@ -126,6 +130,10 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 2048;
 /// Queue bytes: 16 MiB of items whose size is known on the application side (encoded JSON
 /// items; OTLP log records), so a burst of large items cannot hold 2048 × 64 KiB.
 pub const DEFAULT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// How long a failing batch is retried in memory before it is written to the spool
+/// whatever attempts remain: 5 s. With the spool on, a crash (`kill -9`) loses at most the
+/// batches that have been failing for less than this, plus what is still queued.
+pub const DEFAULT_SPOOL_AFTER: Duration = Duration::from_secs(5);
 /// In-memory retry buffer when the spool cannot take a batch: 8 MiB.
 pub const DEFAULT_MEMORY_RETRY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -198,6 +206,7 @@ pub struct ExportBuilder {
     pub(crate) spool_max_bytes: u64,
     pub(crate) spool_retention: Duration,
     pub(crate) memory_retry_bytes: usize,
+    pub(crate) spool_after: Option<Duration>,
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
     pub(crate) spool_io: Option<Arc<dyn spool::SpoolIo>>,
     pub(crate) batch_prefix: Option<encode::BatchPrefix>,
@@ -262,6 +271,7 @@ impl ExportBuilder {
             spool_max_bytes: spool::DEFAULT_SPOOL_MAX_BYTES,
             spool_retention: spool::DEFAULT_SPOOL_RETENTION,
             memory_retry_bytes: DEFAULT_MEMORY_RETRY_BYTES,
+            spool_after: Some(DEFAULT_SPOOL_AFTER),
             auth: None,
             spool_io: None,
             batch_prefix: None,
@@ -381,6 +391,16 @@ impl ExportBuilder {
     #[must_use]
     pub fn with_memory_retry_bytes(mut self, max: usize) -> Self {
         self.memory_retry_bytes = max;
+        self
+    }
+
+    /// How long a failing batch is retried in memory before it goes to the offline spool
+    /// even if attempts remain (default [`DEFAULT_SPOOL_AFTER`], 5 s; `None`: only when its
+    /// attempts are exhausted). What a crash can lose is bounded by it: batches failing
+    /// for less than this, and the queue. Without a spool it has no effect.
+    #[must_use]
+    pub fn with_spool_after(mut self, after: Option<Duration>) -> Self {
+        self.spool_after = after;
         self
     }
 

@@ -261,8 +261,9 @@ impl Spool {
         v
     }
 
-    /// Stores a batch under a lease of `lease` (zero: available at once).
-    pub(crate) fn put(&self, items: &[Vec<u8>], lease: Duration) -> Result<(), PutError> {
+    /// Stores a batch under a lease of `lease` (zero: available at once). Returns the
+    /// batch's id (its file name's random part).
+    pub(crate) fn put(&self, items: &[Vec<u8>], lease: Duration) -> Result<u64, PutError> {
         let bytes = encode(items);
         let used: u64 = self.entries().iter().map(|e| e.2).sum();
         if used + bytes.len() as u64 > self.max_bytes {
@@ -287,7 +288,7 @@ impl Spool {
             return Err(PutError::Io(e));
         }
         sync_dir(&self.dir);
-        Ok(())
+        Ok(name.id)
     }
 
     /// Deletes dead `.tmp` files and batches past retention. Returns the items deleted
@@ -328,10 +329,23 @@ impl Spool {
 
     /// Takes the oldest available batch under a lease of `lease`. Corrupt files are
     /// deleted; their count is added to `corrupt`.
+    #[cfg(test)]
     pub(crate) fn take(&self, lease: Duration, corrupt: &mut u64) -> Option<Leased> {
+        self.take_own(lease, corrupt, &[])
+    }
+
+    /// As [`take`](Self::take), also taking the batches whose ids are in `own` while their
+    /// lease runs: this process wrote them, and a lease only keeps other processes away.
+    pub(crate) fn take_own(
+        &self,
+        lease: Duration,
+        corrupt: &mut u64,
+        own: &[u64],
+    ) -> Option<Leased> {
         let now = now_ms();
         for (name, path, _) in self.entries() {
-            if name.tmp || name.lease_until_ms.is_some_and(|u| u > now) {
+            let leased_away = name.lease_until_ms.is_some_and(|u| u > now);
+            if name.tmp || (leased_away && !own.contains(&name.id)) {
                 continue;
             }
             let mut leased = name.clone();

@@ -379,3 +379,71 @@ fn nothing_is_sent_after_a_timed_out_shutdown_returns() {
     let s = exp.stats();
     assert_eq!(s.sent + s.dropped(), 2, "{s:?}");
 }
+
+#[test]
+fn spooled_batches_are_replayed_as_soon_as_the_service_is_back_in_the_same_process() {
+    let dir = std::env::temp_dir().join(format!("tis-replay-now-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (url, bodies, status) = switchable(503);
+    let (exp, guard) = ExportBuilder::new("replay-now", url)
+        .with_max_batch(1)
+        .with_retries(1, Duration::from_millis(1))
+        // A long lease: only the success below can bring the batches back in time.
+        .with_retry_interval(Duration::from_secs(60))
+        .with_offline_storage(dir.clone())
+        .spawn()
+        .unwrap();
+    for i in 0..3 {
+        exp.try_send(format!("{i}").into_bytes());
+    }
+    let t0 = Instant::now();
+    while exp.stats().spooled < 3 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(exp.stats().spooled, 3, "the outage spooled every batch");
+    status.store(200, Ordering::Relaxed);
+    exp.try_send(b"3".to_vec());
+    let t0 = Instant::now();
+    while exp.stats().sent < 4 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = exp.stats();
+    assert_eq!(stats.sent, 4, "{stats:?}");
+    assert_eq!(stats.replayed, 3, "{stats:?}");
+    let delivered: Vec<Vec<u8>> = bodies.lock().unwrap().iter().skip(3).cloned().collect();
+    for i in 0..4 {
+        let item = format!("[{i}]").into_bytes();
+        assert_eq!(
+            delivered.iter().filter(|b| **b == item).count(),
+            1,
+            "item {i} delivered once after the outage"
+        );
+    }
+    guard.shutdown(Duration::from_secs(5)).ok();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_batch_failing_longer_than_spool_after_is_on_disk_while_attempts_remain() {
+    let dir = std::env::temp_dir().join(format!("tis-spool-after-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (url, _bodies) = server(503);
+    let (exp, guard) = ExportBuilder::new("spool-after", url)
+        .with_retries(1000, Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(50))
+        .with_spool_after(Some(Duration::from_millis(300)))
+        .with_offline_storage(dir.clone())
+        .with_max_delay(Duration::from_millis(1))
+        .spawn()
+        .unwrap();
+    exp.try_send(b"1".to_vec());
+    let t0 = Instant::now();
+    while exp.stats().spooled == 0 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(exp.stats().spooled, 1, "on disk long before 1000 attempts");
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(files, 1, "one batch file");
+    drop(guard);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -29,6 +29,9 @@ struct Pending {
     bytes: usize,
     attempts: u32,
     due: Instant,
+    /// When the batch first failed: after [`ExportBuilder::with_spool_after`] it goes to
+    /// the spool whatever attempts remain (what a crash can lose is bounded by it).
+    since: Instant,
 }
 
 #[derive(Clone, Copy)]
@@ -71,6 +74,11 @@ pub(crate) struct Worker<E: Encoder> {
     pending_bytes: usize,
     spool: Option<Arc<Spool>>,
     spool_next: Option<Instant>,
+    /// Ids of the spooled batches this process wrote: a successful send releases them at
+    /// once (their leases only keep other processes away).
+    own_spooled: Vec<u64>,
+    /// A send just succeeded: replay own spooled batches now, leases or not.
+    release_own: bool,
     next_maintenance: Instant,
     waiters: Vec<Waiter>,
     shutdown: Option<Waiter>,
@@ -131,6 +139,8 @@ impl<E: Encoder> Worker<E> {
             pending_bytes: 0,
             spool,
             spool_next: None,
+            own_spooled: Vec::new(),
+            release_own: false,
             next_maintenance: Instant::now(),
             waiters: Vec::new(),
             shutdown: None,
@@ -315,18 +325,29 @@ impl<E: Encoder> Worker<E> {
         }
         self.force_batch = false;
 
+        // Batches failing for longer than the spool-after bound go to disk now.
+        if self.spool.is_some() {
+            if let Some(after) = self.cfg.spool_after {
+                while let Some(i) = self.pending.iter().position(|p| p.since + after <= now) {
+                    let p = self.pending.swap_remove(i);
+                    self.pending_bytes -= p.bytes;
+                    self.spool_batch(p.items, None);
+                }
+            }
+        }
+
         // Pending retries that are due, one by one (each may take a request's time).
         while let Some(i) = self.pending.iter().position(|p| p.due <= Instant::now()) {
             let p = self.pending.swap_remove(i);
             self.pending_bytes -= p.bytes;
             self.stats.retried.fetch_add(1, Ordering::Relaxed);
             match self.deliver(p.items, deadline) {
-                Delivery::Settled { .. } => {}
+                Delivery::Settled { accepted } => self.service_answered(accepted),
                 Delivery::Retry {
                     items,
                     retry_after,
                     error,
-                } => self.retry_later(items, p.attempts + 1, retry_after, error),
+                } => self.retry_later_since(items, p.attempts + 1, retry_after, error, p.since),
             }
         }
 
@@ -395,12 +416,28 @@ impl<E: Encoder> Worker<E> {
         }
         let items = std::mem::take(&mut self.batch);
         match self.deliver(items, deadline) {
-            Delivery::Settled { .. } => {}
+            Delivery::Settled { accepted } => self.service_answered(accepted),
             Delivery::Retry {
                 items,
                 retry_after,
                 error,
             } => self.retry_later(items, 1, retry_after, error),
+        }
+    }
+
+    /// A batch was accepted: the service is back, so what waits for it goes now: this
+    /// process's spooled batches (leases or not) and in-memory retries.
+    fn service_answered(&mut self, accepted: u64) {
+        if accepted == 0 {
+            return;
+        }
+        let now = Instant::now();
+        for p in &mut self.pending {
+            p.due = p.due.min(now);
+        }
+        if !self.own_spooled.is_empty() {
+            self.release_own = true;
+            self.spool_next = Some(now);
         }
     }
 
@@ -414,6 +451,17 @@ impl<E: Encoder> Worker<E> {
         attempts: u32,
         retry_after: Option<Duration>,
         error: String,
+    ) {
+        self.retry_later_since(items, attempts, retry_after, error, Instant::now());
+    }
+
+    fn retry_later_since(
+        &mut self,
+        items: Vec<Vec<u8>>,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        error: String,
+        since: Instant,
     ) {
         self.stats.set_error(error);
         let bytes = len_of(&items);
@@ -429,6 +477,7 @@ impl<E: Encoder> Worker<E> {
                 bytes,
                 attempts,
                 due,
+                since,
             });
         } else {
             self.spool_batch(items, retry_after);
@@ -450,7 +499,8 @@ impl<E: Encoder> Worker<E> {
             .unwrap_or(Duration::ZERO)
             .max(self.cfg.retry_interval);
         match spool.put(&items, lease) {
-            Ok(()) => {
+            Ok(id) => {
+                self.own_spooled.push(id);
                 self.stats
                     .spooled
                     .fetch_add(items.len() as u64, Ordering::Relaxed);
@@ -494,6 +544,7 @@ impl<E: Encoder> Worker<E> {
             // One attempt, then the spool is tried again.
             attempts: self.cfg.max_attempts.saturating_sub(1),
             due: Instant::now() + self.cfg.retry_interval,
+            since: Instant::now(),
         });
     }
 
@@ -543,13 +594,20 @@ impl<E: Encoder> Worker<E> {
                 break;
             }
             let mut corrupt = 0;
-            let leased = spool.take(self.cfg.request_timeout + LEASE_MARGIN, &mut corrupt);
+            let own: &[u64] = if self.release_own {
+                &self.own_spooled
+            } else {
+                &[]
+            };
+            let leased = spool.take_own(self.cfg.request_timeout + LEASE_MARGIN, &mut corrupt, own);
             self.stats.drop_items(DropReason::Expired, corrupt);
             let Some(leased) = leased else { break };
             let n = leased.items.len();
             match self.deliver(leased.items.clone(), deadline) {
                 Delivery::Settled { accepted } => {
                     self.stats.replayed.fetch_add(accepted, Ordering::Relaxed);
+                    let id = leased.name.id;
+                    self.own_spooled.retain(|o| *o != id);
                     spool.delete(leased);
                 }
                 Delivery::Retry {
@@ -566,15 +624,19 @@ impl<E: Encoder> Worker<E> {
                     } else {
                         let replayed = (n - items.len()) as u64;
                         self.stats.replayed.fetch_add(replayed, Ordering::Relaxed);
+                        let id = leased.name.id;
+                        self.own_spooled.retain(|o| *o != id);
                         spool.delete(leased);
-                        if spool.put(&items, lease).is_err() {
-                            self.memory_retry(items);
+                        match spool.put(&items, lease) {
+                            Ok(id) => self.own_spooled.push(id),
+                            Err(_) => self.memory_retry(items),
                         }
                     }
                     break;
                 }
             }
         }
+        self.release_own = false;
         self.spool_next = spool.next_available().map(to_instant);
     }
 }
