@@ -218,4 +218,70 @@ fn a_bad_connection_string_is_an_error_and_disabled_sends_nothing() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("InstrumentationKey"), "{err}");
+
+    let (port, captured) = receiver();
+    let cs = format!("InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/");
+    let builder =
+        AppInsightsExporter::builder().with_env(tracing_insights_appinsights::Env::from_pairs([
+            ("APPLICATIONINSIGHTS_CONNECTION_STRING", cs.as_str()),
+            ("OTEL_SDK_DISABLED", "true"),
+        ]));
+    let (exporter, guard) = AppInsightsExporter::build(builder).unwrap();
+    let tracers = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .build();
+    let tracer = tracers.tracer("app");
+    tracer.span_builder("work").start(&tracer).end();
+    tracers.shutdown().unwrap();
+    guard.shutdown(Duration::from_secs(5)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        captured.lock().unwrap().is_empty(),
+        "a disabled exporter sent a request"
+    );
+}
+
+/// The SDK exporter rides the layer's pipeline: an Entra ID token on every request, and a
+/// 503 with `Retry-After: 1` answered by waiting that long and sending the same batch again.
+#[test]
+fn entra_id_and_retry_after_apply_to_sdk_spans() {
+    use tracing_insights_azure::{AccessToken, TokenError};
+    use tracing_insights_testing::http::{LoopbackServer, Reply};
+    let (server, script) = LoopbackServer::scripted();
+    script.push([Reply::status(503).header("Retry-After", "1")]);
+    let builder = AppInsightsExporter::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{}/",
+            server.port
+        ))
+        .with_batch_delay(Duration::from_millis(50))
+        .with_token_provider(|_scope: &str| -> Result<AccessToken, TokenError> {
+            Ok(AccessToken::new(
+                "token-from-entra",
+                std::time::SystemTime::now() + Duration::from_secs(3600),
+            ))
+        });
+    let (exporter, guard) = AppInsightsExporter::build(builder).unwrap();
+    let tracers = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .build();
+    let tracer = tracers.tracer("app");
+    let mut span = tracer.span_builder("work").start(&tracer);
+    let trace_id = span.span_context().trace_id().to_string();
+    span.end();
+    tracers.shutdown().unwrap();
+    let track = server.wait_for(Duration::from_secs(10), |r| {
+        r.iter().filter(|r| r.path == "/v2.1/track").count() >= 2
+    });
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let track: Vec<_> = track.iter().filter(|r| r.path == "/v2.1/track").collect();
+    assert_eq!(track.len(), 2, "the 503 and the retry");
+    for r in &track {
+        assert_eq!(r.header("authorization"), Some("Bearer token-from-entra"));
+        assert!(String::from_utf8_lossy(&r.body).contains(&trace_id));
+    }
+    assert!(
+        track[1].at.duration_since(track[0].at) >= Duration::from_millis(900),
+        "Retry-After: 1 honoured"
+    );
 }
