@@ -29,7 +29,12 @@
 //! ```
 //!
 //! Span events become log records inside the span (an `exception` event an Exception);
-//! logs are kept outside spans too. What only the `tracing` path does (an ERROR event
+//! logs are kept outside spans too. The SDK's sampler decides which spans arrive; a
+//! `_MS.sampleRate` attribute sets the envelope's `sampleRate`, as for `tracing` spans. Live
+//! Metrics is not fed from SDK spans (use the Live Metrics layer on `tracing` spans).
+//!
+//! The mapping runs on the SDK's export thread (the batch processor's, or the caller's with
+//! a simple processor), never adding to the application thread's cost beyond the SDK's own. What only the `tracing` path does (an ERROR event
 //! failing its span) is marked per path in the conformance crate's `DEVIATIONS.md`.
 //!
 //! ## One trace with OpenTelemetry API code
