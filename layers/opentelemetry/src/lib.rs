@@ -33,8 +33,9 @@
 //! `_MS.sampleRate` attribute sets the envelope's `sampleRate`, as for `tracing` spans. Live
 //! Metrics is not fed from SDK spans (use the Live Metrics layer on `tracing` spans).
 //!
-//! The mapping runs on the SDK's export thread (the batch processor's, or the caller's with
-//! a simple processor), never adding to the application thread's cost beyond the SDK's own. What only the `tracing` path does (an ERROR event
+//! The mapping runs where the SDK calls its exporter: on the batch processor's thread, or,
+//! with a simple processor, on the thread that ends the span (use the batch processor in
+//! services); sending is always on the export pipeline's own thread. What only the `tracing` path does (an ERROR event
 //! failing its span) is marked per path in the conformance crate's `DEVIATIONS.md`.
 //!
 //! ## One trace with OpenTelemetry API code
