@@ -97,6 +97,62 @@
 //! `RUST_LOG=warn` hides the INFO request span from every layer: do not filter spans with
 //! the log level.
 //!
+//! ## What is sent where
+//!
+//! One `tracing` call, every exporter (each crate's docs table the fields in detail):
+//!
+//! | `tracing` | Application Insights | OTLP | Live Metrics |
+//! |---|---|---|---|
+//! | span with `otel.kind = "server"` / `"consumer"` | request (`RequestData`) | span, kind SERVER / CONSUMER | request rate, duration, failures |
+//! | span with `otel.kind = "client"` / `"producer"`, or no kind | dependency (`RemoteDependencyData`; no kind: `InProc`) | span, kind CLIENT / PRODUCER / INTERNAL | dependency rate, duration, failures |
+//! | span failed (`otel.status_code = "error"`, or an ERROR event inside it) | `success: false` | status ERROR | a failed request / dependency |
+//! | event | trace (`MessageData`), `severityLevel` from the level, target as `logger_name` | log record, target as the scope | a document while the portal watches |
+//! | event with an `error` field or `exception.*` fields | exception (`ExceptionData`) | log record with the error's attributes | exception rate |
+//! | event with `monotonic_counter.*`, `counter.*`, `gauge.*`, `histogram.*` fields | `MetricData` per interval | a metric per interval | |
+//! | the correlation ids | `ai.operation.id` / `ai.operation.parentId` | `trace_id` / `span_id` / `parent_span_id` | |
+//!
+//! The JSON and text log lines carry the same ids (`operation_Id`, `operation_ParentId`,
+//! `trace_id`, `span_id`).
+//!
+//! ## Records from the `log` crate
+//!
+//! Libraries that log with the `log` crate (`log::warn!`) are part of the same output:
+//! [`init`] (with the `log` feature, on by default) installs `tracing-log`'s `LogTracer`,
+//! unless the application already installed a `log` logger, which it keeps. [`from_env`] and
+//! [`TelemetryBuilder::build`] do not touch the global `log` logger: call
+//! `tracing_log::LogTracer::init()` yourself when you build your own stack.
+//!
+//! A bridged record is an event inside the current span, so it carries the request's
+//! `operation_Id`. Its line shows the record's own target, module, file and line, as
+//! `tracing_subscriber::fmt` does, not the bridge's `"target":"log"` and `log.*` fields:
+//! `log::warn!(target: "upstream::client", "retrying")` inside a request is a JSON line with
+//! `"level":"WARN"`, `"target":"upstream::client"`, `"fields":{"message":"retrying"}` and the
+//! request's `"operation_Id"` (`tests/init_log.rs` checks exactly that).
+//!
+//! `RUST_LOG` filters them by their own target (`RUST_LOG=info,hyper=warn`).
+//!
+//! ## Exporter settings side by side
+//!
+//! The exporters' builders use the same names for the same things. [`init`] and
+//! [`Telemetry::builder`] use every default; build an exporter yourself (its crate's
+//! builder) to change one, and add it to your own stack.
+//!
+//! | setting | `AppInsightsLayer::builder()` | `OtlpLayer::builder()` | `LiveMetricsLayer::builder()` |
+//! |---|---|---|---|
+//! | destination | `with_connection_string` (default `APPLICATIONINSIGHTS_CONNECTION_STRING`) | `with_endpoint`, `with_signal_endpoint` (default `OTEL_EXPORTER_OTLP_*ENDPOINT`) | `with_connection_string` (its `LiveEndpoint`) |
+//! | where variables come from | `with_env` | `with_env` | `with_env` |
+//! | resource (service name, …) | `with_resource` | `with_resource` | `with_resource` |
+//! | authentication | `with_token_provider` (Entra ID) | `with_auth`, `with_header` | `with_token_provider` |
+//! | request timeout | `with_request_timeout` (10 s) | `with_request_timeout` (10 s; `OTEL_EXPORTER_OTLP_TIMEOUT`) | `with_request_timeout` (5 s) |
+//! | queue | `with_queue_capacity` (2048) | `with_queue_capacity` (2048 per signal) | bounded documents: `with_max_documents_per_second` (20) |
+//! | batch size | `with_max_batch` (512) | `with_max_batch` (512), `with_max_request_bytes` (4 MiB) | |
+//! | batch delay | `with_batch_delay` (5 s) | `with_batch_delay` (5 s spans, 1 s logs) | |
+//! | retries | `with_retries` (4 attempts from 0.8 s) | `with_retries` (5 attempts from 500 ms) | none (live) |
+//! | offline spool | `with_offline_storage` (on; off for loopback), `with_offline_storage_dir` | `with_offline_storage` (off) | none (live) |
+//! | signals | `with_traces`, `with_logs`, `with_metrics` (on; `OTEL_*_EXPORTER=none`) | `with_traces`, `with_logs`, `with_metrics` (on; same variables) | |
+//! | metric interval | `with_metric_interval` (60 s; `OTEL_METRIC_EXPORT_INTERVAL`) | `with_metric_interval` (60 s) | 1 s while watched |
+//! | dropping the guard | flushes for about 3 s (measured 1.8 s against a silent endpoint) | flushes for at most 2 s | returns at once; keeps running while the layer lives |
+//!
 //! ## Local development
 //!
 //! With no exporter configured, [`init`] writes JSON log lines with ids on stdout and, when
@@ -107,7 +163,24 @@
 //! [`TelemetryGuard`] holds every exporter's guard: [`TelemetryGuard::shutdown`] and
 //! [`TelemetryGuard::flush`] run on every exporter at once within one deadline (a dead
 //! endpoint cannot starve a healthy one); [`TelemetryGuard::stats`] reports each exporter's
-//! counters; dropping it shuts down within [`DROP_TIMEOUT`].
+//! counters; dropping it shuts down within [`DROP_TIMEOUT`] (5 s) and prints on stderr what
+//! was not delivered.
+//!
+//! Keep every guard until the end of `main`: `let (layer, _guard) = …`, never
+//! `let (layer, _) = …`, which drops the guard at once (`#[must_use]` cannot catch it on a
+//! destructured tuple). If it happens anyway, nothing is lost quietly: App Insights and OTLP
+//! print one line on stderr at the first item after their guard is gone, naming the
+//! exporter and this fix, and Live Metrics keeps running for as long as its layer lives.
+//!
+//! ## When something is wrong
+//!
+//! The exporters' own problems never go through `tracing` (no telemetry loops): they are
+//! lines on stderr starting with `[tracing-insights]`, and counters in
+//! [`TelemetryGuard::stats`]. At start-up [`init`] checks each OTLP endpoint in the
+//! background ([`env::CHECK_ENV`]) and prints a line for each signal it does not accept, in
+//! words (`traces → https://…/v1/traces: HTTP 404 Not Found (wrong path? …)`). Errors print
+//! their fix-it message under `fn main() -> Result<(), Box<dyn Error>>` too: every error's
+//! `Debug` carries its message.
 //!
 //! ## Feature flags
 //!

@@ -91,6 +91,18 @@
 //! one series with `otel.metric.overflow = True`, counted by [`AppInsightsGuard::metric_overflows`].
 //! Recording takes a shared read lock and updates atomics; no lock is held while sending.
 //!
+//! ## When the endpoint is down: the offline spool
+//!
+//! A batch that still fails after its attempts ([`AppInsightsBuilder::with_retries`],
+//! default 4 from 0.8 s, `Retry-After` honoured) is written to an **offline spool** on disk
+//! and sent again every 30 s, also by the next run of the process, as Microsoft's exporters
+//! do. It is **on by default**: a directory under the OS temp dir keyed by the endpoint
+//! (`0700`, files `0600`), at most 50 MiB, batches kept 48 h; it stays off for loopback
+//! endpoints (tests, local collectors). [`AppInsightsBuilder::with_offline_storage_dir`] puts
+//! it elsewhere, `with_offline_storage(false)` turns it off (failed batches are then dropped
+//! and counted). What is in it shows as `spooled` in [`AppInsightsGuard::stats`], and
+//! [`AppInsightsGuard::shutdown`]'s error counts what was spooled rather than delivered.
+//!
 //! ## Turning it off
 //!
 //! `OTEL_SDK_DISABLED=true` makes [`AppInsightsBuilder::build`] return a layer that does

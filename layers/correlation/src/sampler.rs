@@ -12,8 +12,17 @@ use std::sync::Arc;
 /// service and a Python or .NET service using Microsoft's `ApplicationInsightsSampler` with the
 /// same ratio keep or drop the very same traces. [`Sampler::rate_limited`] is Microsoft's
 /// `RateLimitedSampler`: an adaptive percentage that keeps about a given number of traces per
-/// second. A remote parent's `sampled` flag is ignored unless
-/// [`Sampler::respect_remote_parent`] turns it on; Microsoft's exporters ignore it.
+/// second.
+///
+/// **The caller's `sampled` flag, plainly:** by default it does not decide. A request whose
+/// incoming `traceparent` ends in `-00` (the caller did not sample it) is still exported
+/// when this sampler keeps the trace (the default sampler keeps every trace), and one ending
+/// in `-01` can still be dropped by a ratio; Microsoft's exporters behave the same, relying
+/// on the shared score for consistency across services. To follow the caller instead
+/// (`-00` dropped, `-01` kept, whatever the ratio), use
+/// [`respect_remote_parent(true)`](Sampler::respect_remote_parent) or
+/// `OTEL_TRACES_SAMPLER=parentbased_always_on` / `parentbased_traceidratio`. Either way the
+/// trace id and parent span id of the incoming `traceparent` are kept.
 ///
 /// Clones share a rate-limited sampler's state. [`sampler_from_env`](crate::sampler_from_env)
 /// reads `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
