@@ -107,6 +107,7 @@ impl Active {
         let p = &self.pipeline;
         let mut fields = FieldCollector::default();
         event.record(&mut fields);
+        normalize_log_record(&mut fields.fields);
         // An event that carries metric fields is a measurement, not a log line.
         if self.metrics {
             if p.shared.metrics.record_event(&fields.fields) {
@@ -200,6 +201,25 @@ impl Active {
             }
         }
     }
+}
+
+/// A `log`-crate record (through `tracing-log`'s bridge, target `log`): its own target
+/// becomes `logger_name`, as the record's target would be for a `tracing` event, and the
+/// bridge's other metadata fields (`log.module_path`, `log.file`, `log.line`) are not
+/// properties (`tracing_insights_correlation::normalized_metadata` reads the same fields).
+fn normalize_log_record(fields: &mut Vec<(&'static str, FieldValue)>) {
+    use tracing_insights_correlation::is_log_field;
+    if !fields.iter().any(|(k, _)| is_log_field(k)) {
+        return;
+    }
+    fields.retain_mut(|(k, _)| {
+        if *k == "log.target" {
+            *k = "logger_name";
+            true
+        } else {
+            !is_log_field(k)
+        }
+    });
 }
 
 /// Collects an event's fields with their types (as the correlation layer records spans'),

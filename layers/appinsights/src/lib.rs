@@ -59,7 +59,8 @@
 //! Every event that passes the layer's filter is exported when it happens, inside or
 //! outside a span, with no per-span cap: a Message with `severityLevel` from its level
 //! (TRACE/DEBUG 0, INFO 1, WARN 2, ERROR 3), its fields as properties and its target as
-//! `logger_name`. Inside a span it carries `ai.operation.id` / `ai.operation.parentId` of
+//! `logger_name` (for a `log`-crate record through `tracing-log`, the record's own target;
+//! the bridge's `log.*` fields are not properties). Inside a span it carries `ai.operation.id` / `ai.operation.parentId` of
 //! that span, as the correlation layer saw it, even when this layer's own filter hides the
 //! span; outside any span it has no operation tags. Times come from the correlation layer's
 //! clock.

@@ -284,6 +284,11 @@ pub(crate) struct EventVisitor {
 impl EventVisitor {
     fn push(&mut self, field: &Field, value: FieldValue) {
         let name = field.name();
+        // A `log`-crate record's metadata (`log.target`, `log.file`, ...): the record's
+        // target is the scope (`normalized_metadata`), not an attribute.
+        if tracing_insights_correlation::is_log_field(name) {
+            return;
+        }
         if self.want_metrics {
             if let Some((kind, metric)) = metric_prefix(name) {
                 let n = match &value {

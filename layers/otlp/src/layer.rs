@@ -280,8 +280,13 @@ where
         }
         if let Some(logs) = &inner.logs {
             let meta = event.metadata();
+            // A `log`-crate record's scope is its own target, not the bridge's `log`.
+            let target = match tracing_insights_correlation::normalized_metadata(event) {
+                Some(normalized) => std::borrow::Cow::Owned(normalized.target().to_owned()),
+                None => std::borrow::Cow::Borrowed(meta.target()),
+            };
             let record = visitor.into_log(meta.level(), inner.now(), span_ctx);
-            logs.try_send(Box::new((meta.target(), record)));
+            logs.try_send(Box::new((target, record)));
         }
     }
 }

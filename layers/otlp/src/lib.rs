@@ -34,7 +34,7 @@
 //! | name (`otel.name`), kind (`otel.kind`), status (`otel.status_code`/`_message`, or an ERROR event) | `name`, `kind`, `status` |
 //! | span fields | attributes (ints stay ints, floats doubles, bools bools) |
 //! | an error field (`&dyn Error`) | the attribute (its message) and an `exception` span event with `exception.message` and the `source()` chain in `exception.stacktrace` |
-//! | event | `LogRecord`: body = message, severity from the level, attributes = fields, trace/span id of the event's span, scope = the event's target |
+//! | event | `LogRecord`: body = message, severity from the level, attributes = fields, trace/span id of the event's span, scope = the event's target (a `log`-crate record's own target; the bridge's `log.*` fields are not attributes) |
 //! | event, with [`OtlpBuilder::with_span_events`] | also a span event on its span (for trace-only backends) |
 //! | `monotonic_counter.x = n` | Sum `x`, monotonic |
 //! | `counter.x = n` | Sum `x`, not monotonic |

@@ -49,7 +49,7 @@ pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 const ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// A log record with its event's target (its instrumentation scope).
-pub(crate) type LogItem = Box<(&'static str, LogRecord)>;
+pub(crate) type LogItem = Box<(std::borrow::Cow<'static, str>, LogRecord)>;
 
 /// The resource every request carries: the correlation layer's once it is known, else the
 /// builder's fallback.
@@ -264,7 +264,7 @@ impl Encoder for LogsEncoder {
         let (target, mut record) = *item;
         self.limits.apply_log(&mut record, self.max_item);
         let scope = ScopeLogs {
-            scope: Some(convert::scope(target)),
+            scope: Some(convert::scope(&target)),
             log_records: vec![record],
             ..Default::default()
         };
