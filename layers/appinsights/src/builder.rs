@@ -16,7 +16,8 @@ use tracing_insights_azure::env::{
     Env, EnvError, EnvSource, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, TRACES_EXPORTER_ENV,
 };
 use tracing_insights_azure::{
-    Authorization, BearerAuth, ConnectionString, ConnectionStringError, TokenProvider,
+    Authorization, BearerAuth, ConnectionString, ConnectionStringError, ManagedIdentity,
+    TokenProvider,
 };
 use tracing_insights_correlation::{Clock, Resource};
 use tracing_insights_export::{ExportBuilder, ExportError, OfflineStorage};
@@ -36,8 +37,9 @@ pub enum AppInsightsError {
     /// The connection string is missing or wrong.
     #[error(transparent)]
     ConnectionString(#[from] ConnectionStringError),
-    /// `Authorization=AAD` (or `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`) needs a token
-    /// provider ([`AppInsightsBuilder::with_token_provider`]).
+    /// Kept for compatibility; no longer returned: `Authorization=AAD` (or
+    /// `APPLICATIONINSIGHTS_AUTHENTICATION_STRING`) without a token provider uses the
+    /// environment's managed identity ([`ManagedIdentity`](tracing_insights_azure::ManagedIdentity)).
     #[error("Microsoft Entra ID is required (Authorization=AAD in the connection string, or APPLICATIONINSIGHTS_AUTHENTICATION_STRING) but no token provider was given: call with_token_provider(..) with a credential (managed identity, workload identity, client secret), or allow local authentication on the resource")]
     EntraIdNotSupported,
     /// An environment variable or a builder setting is malformed.
@@ -67,7 +69,7 @@ impl From<EnvError> for AppInsightsError {
 /// | setting | default | environment |
 /// |---|---|---|
 /// | [`with_connection_string`](Self::with_connection_string) | | `APPLICATIONINSIGHTS_CONNECTION_STRING` |
-/// | [`with_token_provider`](Self::with_token_provider) | none | `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` asks for one |
+/// | [`with_token_provider`](Self::with_token_provider) | none; with `Authorization=AAD` the environment's managed identity | `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` (`Authorization=AAD;ClientId=…`), `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`, `MSI_ENDPOINT`/`MSI_SECRET` |
 /// | [`with_traces`](Self::with_traces) / [`with_logs`](Self::with_logs) / [`with_metrics`](Self::with_metrics) | on | `OTEL_{TRACES,LOGS,METRICS}_EXPORTER=none` turns one off |
 /// | (everything) | on | `OTEL_SDK_DISABLED=true` turns the layer off |
 /// | [`with_batch_delay`](Self::with_batch_delay) | 5 s | |
@@ -379,24 +381,28 @@ impl AppInsightsBuilder {
             ));
         }
         let cs = ConnectionString::resolve_in(self.connection_string.as_deref(), env)?;
-        // Entra ID: a token provider turns bearer auth on; AAD asked for by the connection
-        // string or the environment without one is an error.
-        let bearer = match &self.token_provider {
-            Some(p) => Some(Arc::new(BearerAuth::new(p.clone(), auth::scope(&cs)))),
-            None if cs.authorization() == Authorization::EntraId => {
-                return Err(AppInsightsError::EntraIdNotSupported)
-            }
-            None => match AuthenticationString::from_env_in(env) {
-                Ok(None) => None,
-                Ok(Some(_)) => return Err(AppInsightsError::EntraIdNotSupported),
-                Err(e) => {
-                    return Err(AppInsightsError::InvalidConfig {
+        // Entra ID: a token provider turns bearer auth on. Without one, AAD asked for by the
+        // connection string or `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` uses the managed
+        // identity the environment points to (`IDENTITY_ENDPOINT`, `MSI_ENDPOINT`, else the
+        // instance metadata service), with the string's `ClientId` if it names one.
+        let provider: Option<Arc<dyn TokenProvider>> = match &self.token_provider {
+            Some(p) => Some(p.clone()),
+            None => {
+                let auth_string = AuthenticationString::from_env_in(env).map_err(|e| {
+                    AppInsightsError::InvalidConfig {
                         name: AUTHENTICATION_STRING_ENV,
                         reason: e.to_string(),
-                    })
+                    }
+                })?;
+                if auth_string.is_some() || cs.authorization() == Authorization::EntraId {
+                    let client_id = auth_string.and_then(|a| a.client_id);
+                    Some(Arc::new(ManagedIdentity::from_env_in(env, client_id)))
+                } else {
+                    None
                 }
-            },
+            }
         };
+        let bearer = provider.map(|p| Arc::new(BearerAuth::new(p, auth::scope(&cs))));
         let resource_metric = match self.resource_metric {
             Some(on) => on,
             None => !env.flag(RESOURCE_METRIC_DISABLED_ENV)?.unwrap_or(false),

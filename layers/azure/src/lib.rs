@@ -29,6 +29,8 @@ mod azure_core_credential;
 pub mod classify;
 mod connection_string;
 pub mod env;
+mod managed_identity;
+pub mod process;
 
 pub use connection_string::{
     Authorization, ConnectionString, ConnectionStringError, CONNECTION_STRING_ENV,
@@ -40,6 +42,7 @@ pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
 #[cfg_attr(docsrs, doc(cfg(feature = "azure-core")))]
 pub use azure_core_credential::AzureCredential;
 pub use env::{Env, EnvError};
+pub use managed_identity::{ManagedIdentity, IMDS_ENDPOINT};
 
 /// The Azure host suffixes within which a service may redirect a client (what Microsoft's
 /// exporters accept for a cross-host redirect),

@@ -34,7 +34,8 @@ pub enum LiveMetricsError {
     /// The connection string is missing or malformed.
     #[error("Live Metrics: {0}")]
     ConnectionString(#[from] ConnectionStringError),
-    /// `Authorization=AAD` without a token provider.
+    /// Kept for compatibility; no longer returned: `Authorization=AAD` without a token
+    /// provider uses the environment's managed identity.
     #[error("Live Metrics: the connection string asks for Entra ID (Authorization=AAD); give a token provider with LiveMetricsBuilder::with_token_provider")]
     MissingTokenProvider,
     /// The `LiveEndpoint` is not an `http(s)://` URL.
@@ -264,9 +265,26 @@ impl LiveMetricsBuilder {
         transport: impl Transport,
     ) -> Result<(LiveMetricsLayer, Controller), LiveMetricsError> {
         let cs = ConnectionString::resolve_in(self.connection_string.as_deref(), &self.env)?;
-        if cs.authorization() == Authorization::EntraId && self.token_provider.is_none() {
-            return Err(LiveMetricsError::MissingTokenProvider);
-        }
+        // Without a token provider, Entra ID asked for by the connection string or
+        // `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` uses the environment's managed
+        // identity, as the App Insights layer does.
+        let token_provider = match self.token_provider.clone() {
+            Some(p) => Some(p),
+            None => {
+                let auth =
+                    tracing_insights_azure::auth::AuthenticationString::from_env_in(&self.env)
+                        .map_err(|e| LiveMetricsError::InvalidConfig {
+                            name: tracing_insights_azure::auth::AUTHENTICATION_STRING_ENV,
+                            reason: e.to_string(),
+                        })?;
+                (auth.is_some() || cs.authorization() == Authorization::EntraId).then(|| {
+                    let id = auth.and_then(|a| a.client_id);
+                    Arc::new(tracing_insights_azure::ManagedIdentity::from_env_in(
+                        &self.env, id,
+                    )) as Arc<dyn TokenProvider>
+                })
+            }
+        };
         let base = cs.live_endpoint().trim().to_owned();
         let lower = base.to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
@@ -298,7 +316,7 @@ impl LiveMetricsBuilder {
             collector.clone(),
             cs.instrumentation_key().to_owned(),
             base,
-            self.token_provider
+            token_provider
                 .map(|p| Arc::new(BearerAuth::new(p, tracing_insights_azure::auth::scope(&cs)))),
             ident.clone(),
         );
