@@ -170,7 +170,9 @@ fn control<T>(
 /// Keeps the worker alive; [`shutdown`](Self::shutdown) flushes and stops it.
 ///
 /// Dropping it without `shutdown` flushes as a best effort for at most 2 s
-/// ([`DROP_TIMEOUT`]).
+/// ([`DROP_TIMEOUT`]). An item [`Exporter::try_send`] gets after the guard stopped the
+/// worker is dropped and counted, and the first one prints one line on stderr naming the
+/// pipeline and the fix (keep the guard until the end of `main`).
 #[must_use = "dropping the guard stops the exporter; keep it until the end of main and call shutdown()"]
 pub struct ExportGuard<T = Vec<u8>> {
     pub(crate) tx: Sender<Msg<T>>,

