@@ -127,3 +127,32 @@ fn telemetry_guard_errors() {
 fn opentelemetry_errors() {
     reads_well(&tracing_insights::opentelemetry::SharedIdsError);
 }
+
+/// A shutdown error says why, in words: an endpoint that never answers is "no answer
+/// within …", not the HTTP client's "timeout: global". Only 127.0.0.1 is contacted.
+#[cfg(feature = "appinsights")]
+#[test]
+fn a_shutdown_error_says_why_in_words() {
+    use std::time::Duration;
+    use tracing_insights_testing::http::{LoopbackServer, Reply};
+    use tracing_subscriber::prelude::*;
+    let server = LoopbackServer::start(|_| Reply::hang());
+    let (layer, guard) = tracing_insights::appinsights::AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey=00000000-0000-4000-8000-00000000cafe;IngestionEndpoint={}/",
+            server.origin
+        ))
+        .with_request_timeout(Duration::from_millis(500))
+        .with_retries(1, Duration::from_millis(10))
+        .with_offline_storage(false)
+        .build()
+        .expect("App Insights layer");
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_insights::correlation::layer())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || tracing::warn!("lost"));
+    let e = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    let debug = reads_well(&e);
+    assert!(debug.contains("no answer within 500ms"), "{debug}");
+    assert!(!debug.contains("timeout: global"), "{debug}");
+}

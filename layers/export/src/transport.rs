@@ -163,7 +163,27 @@ impl Transport for UreqTransport {
                     .with_retry_after(retry_after)
                     .with_location(location))
             }
-            Err(e) => Err(format!("request to {} failed: {e}", r.url)),
+            Err(e) => Err(format!(
+                "request to {} failed: {}",
+                r.url,
+                in_words(&e, r.timeout)
+            )),
         }
+    }
+}
+
+/// The HTTP client's error in words: its own say `timeout: global` for a receiver that
+/// takes the connection and never answers.
+fn in_words(e: &ureq::Error, timeout: Option<Duration>) -> String {
+    match e {
+        ureq::Error::Timeout(_) => match timeout {
+            Some(t) => format!("no answer within {t:?} (the endpoint is slow or does not reply)"),
+            None => "no answer in time (the endpoint is slow or does not reply)".into(),
+        },
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused: nothing listens there ({io})")
+        }
+        ureq::Error::HostNotFound => "host not found (check the endpoint's host name)".into(),
+        other => other.to_string(),
     }
 }
