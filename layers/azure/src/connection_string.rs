@@ -79,7 +79,7 @@ pub enum ConnectionStringError {
     #[error("`InstrumentationKey` is not a GUID (expected 8-4-4-4-12 hex digits, e.g. 00000000-0000-0000-0000-000000000000)")]
     InvalidInstrumentationKey,
     /// An endpoint is not an `http://` or `https://` URL with a host.
-    #[error("`{key}` must be an http:// or https:// URL with a host, got {value:?}")]
+    #[error("`{key}` must be an http:// or https:// URL with a host (IPv6 in closed brackets) and, if given, a port from 1 to 65535, got {value:?}")]
     InvalidEndpoint {
         /// The connection-string key (`IngestionEndpoint`, `LiveEndpoint`, `EndpointSuffix`).
         key: &'static str,
@@ -128,6 +128,8 @@ fn endpoint(key: &'static str, value: &str) -> Result<String, ConnectionStringEr
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(bad());
     }
+    // Unclosed IPv6 brackets (`http://[::1`), a port beyond 65535 or 0.
+    tracing_insights_export::endpoint::check_endpoint(value).map_err(|_| bad())?;
     Ok(value.to_owned())
 }
 

@@ -94,6 +94,7 @@
 pub mod answer;
 mod deliver;
 pub mod encode;
+pub mod endpoint;
 mod handle;
 mod loss;
 pub mod redirect;
@@ -156,7 +157,7 @@ pub enum OfflineStorage {
     /// The default: a directory under the OS temp dir, `tracing-insights-<hash>`, keyed by a
     /// hash of the endpoint, the pipeline name and the user (like Microsoft's
     /// `Microsoft-AzureMonitor-<sha256>`). Off for loopback endpoints (`127.0.0.1`,
-    /// `localhost`, `[::1]`): those are test servers and local collectors whose ports are
+    /// `localhost`, `[::1]`, `[::ffff:127.0.0.1]`): those are test servers and local collectors whose ports are
     /// reused, and replaying a previous run's telemetry into them would be wrong.
     #[default]
     Auto,
@@ -480,7 +481,7 @@ impl ExportBuilder {
             OfflineStorage::At(p) => Some(p.clone()),
             OfflineStorage::Auto => {
                 let host = redirect::split_url(&self.url).map(|(o, _)| o.host)?;
-                if host == "localhost" || host == "::1" || host.starts_with("127.") {
+                if endpoint::is_loopback_host(&host) {
                     return None;
                 }
                 let user = std::env::var("USER")

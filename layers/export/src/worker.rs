@@ -32,6 +32,9 @@ struct Pending {
     /// When the batch first failed: after [`ExportBuilder::with_spool_after`] it goes to
     /// the spool whatever attempts remain (what a crash can lose is bounded by it).
     since: Instant,
+    /// The service said when to come back (`Retry-After`): a later success elsewhere does
+    /// not bring it forward.
+    throttled: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -432,7 +435,7 @@ impl<E: Encoder> Worker<E> {
             return;
         }
         let now = Instant::now();
-        for p in &mut self.pending {
+        for p in self.pending.iter_mut().filter(|p| !p.throttled) {
             p.due = p.due.min(now);
         }
         if !self.own_spooled.is_empty() {
@@ -478,6 +481,7 @@ impl<E: Encoder> Worker<E> {
                 attempts,
                 due,
                 since,
+                throttled: retry_after.is_some(),
             });
         } else {
             self.spool_batch(items, retry_after);
@@ -545,6 +549,7 @@ impl<E: Encoder> Worker<E> {
             attempts: self.cfg.max_attempts.saturating_sub(1),
             due: Instant::now() + self.cfg.retry_interval,
             since: Instant::now(),
+            throttled: false,
         });
     }
 

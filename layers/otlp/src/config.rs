@@ -258,7 +258,13 @@ pub(crate) fn validate_url(source_name: &str, url: &str) -> Result<(), OtlpError
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(err("it contains whitespace or control characters"));
     }
-    let uri: ureq::http::Uri = url.parse().map_err(|_| err("it does not parse as a URL"))?;
+    let uri: ureq::http::Uri = url.parse().map_err(|_| {
+        // Say what is wrong when it is a bracket or a port.
+        match tracing_insights_export::endpoint::check_endpoint(url) {
+            Err(reason) => err(&reason),
+            Ok(()) => err("it does not parse as a URL"),
+        }
+    })?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
         Some(other) => {
@@ -272,7 +278,27 @@ pub(crate) fn validate_url(source_name: &str, url: &str) -> Result<(), OtlpError
         Some(h) if !h.is_empty() => {}
         _ => return Err(err("it has no host")),
     }
-    Ok(())
+    // Unclosed IPv6 brackets, ports beyond 65535 or 0.
+    tracing_insights_export::endpoint::check_endpoint(url).map_err(|reason| err(&reason))
+}
+
+/// Checks that every `%` in `s` starts a `%XX` escape (two hex digits): a malformed escape
+/// would otherwise be sent as written.
+fn check_percent_escapes(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
 }
 
 /// The per-signal URL for a base endpoint: the specification's rule (make sure the base
@@ -307,6 +333,13 @@ pub fn parse_headers(source_name: &str, value: &str) -> Result<Vec<(String, Stri
         let Some((k, v)) = pair.split_once('=') else {
             return Err(err(format!("entry {} has no `=`", i + 1)));
         };
+        if !check_percent_escapes(k) || !check_percent_escapes(v) {
+            // The value is never shown: it is often an API key.
+            return Err(err(format!(
+                "entry {} has a `%` that does not start a %XX escape (write %25 for a literal %)",
+                i + 1
+            )));
+        }
         let key = percent_encoding::percent_decode_str(k.trim())
             .decode_utf8()
             .map_err(|_| err(format!("entry {}: the name is not UTF-8", i + 1)))?

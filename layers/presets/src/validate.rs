@@ -18,23 +18,45 @@ pub(crate) fn check_url<'a>(url: &'a str, field: &'static str) -> Result<&'a str
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();
-    let host_only = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or_default()
+    let (host_only, port) = match host.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(|| {
+                PresetError::invalid(field, "has an IPv6 host with no closing `]`")
+            })?;
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(PresetError::invalid(
+                    field,
+                    "has a bracketed host that is not an IPv6 address",
+                ));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| {
+                    PresetError::invalid(field, "has text after the IPv6 host's `]`")
+                })?),
+            };
+            (addr, port)
+        }
+        None => match host.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host, None),
+        },
     };
     if host_only.is_empty() {
         return Err(PresetError::invalid(field, "has no host"));
     }
-    if let Some(port) = host.strip_prefix('[').map_or_else(
-        || host.split_once(':').map(|(_, p)| p),
-        |h| h.split_once("]:").map(|(_, p)| p),
-    ) {
-        if port.parse::<u16>().is_err() {
-            return Err(PresetError::invalid(field, "has an invalid port"));
+    if host_only.contains(['[', ']']) {
+        return Err(PresetError::invalid(
+            field,
+            "has a stray `[` or `]` in its host",
+        ));
+    }
+    if let Some(port) = port {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(PresetError::invalid(
+                field,
+                "has a port that is not a number from 1 to 65535",
+            ));
         }
     }
     Ok(url)
