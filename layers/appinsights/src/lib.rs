@@ -91,6 +91,69 @@
 //! ([`AppInsightsBuilder::with_metric_cardinality_limit`]); beyond that, measurements go to
 //! one series with `otel.metric.overflow = True`, counted by [`AppInsightsGuard::metric_overflows`].
 //! Recording takes a shared read lock and updates atomics; no lock is held while sending.
+//! Metric fields are never subject to trace sampling: an event in a trace the sampler
+//! dropped still counts.
+//!
+//! ## Standard metrics and performance counters
+//!
+//! As Microsoft's distro does, the layer sends what the portal's Performance and Failures
+//! blades and the Metrics explorer read, on the metric interval:
+//!
+//! - **Standard metrics** ([`AppInsightsBuilder::with_standard_metrics`], on): every request
+//!   and dependency span, sampled or not, counts in `requests/duration` /
+//!   `dependencies/duration` (MetricData named `Server response time` / `Dependency
+//!   duration`, `_MS.MetricId` and the result code, success, `Dependency.Type`,
+//!   `dependency/target`, `operation/synthetic` and cloud role dimensions in the
+//!   properties; values in ms, pre-aggregated per interval; shutdown sends the last partial
+//!   interval). The spans' envelopes carry `_MS.ProcessedByMetricExtractors = "True"`, so
+//!   the service does not count them twice. With them on, do not also record the
+//!   `http.*.duration` histograms above for the same requests.
+//! - **Performance counters** ([`AppInsightsBuilder::with_performance_counters`], on): the
+//!   nine counters of Microsoft's `enable_performance_counters`, under the same names
+//!   (`\Processor(_Total)\% Processor Time`, `\Process(??APP_WIN32_PROC??)\Private Bytes`,
+//!   `\ASP.NET Applications(??APP_W3SVC_PROC??)\Requests/Sec`, ...). Linux reads the
+//!   machine and process counters from `/proc`; on other platforms only the request and
+//!   exception counters are sent. Request Execution Time is in milliseconds.
+//!
+//! ## Sampling and logs
+//!
+//! Logs and exceptions inside a trace the sampler dropped are still sent (Microsoft's
+//! default), with the trace's ids and no `sampleRate`;
+//! [`AppInsightsBuilder::with_trace_based_sampling_for_logs`] drops them with their trace.
+//!
+//! ## Telemetry processors
+//!
+//! [`AppInsightsBuilder::with_processor`] adds code that sees every item before it is
+//! encoded, on the exporter's threads, and may change it or drop it; ready-made ones in
+//! [`processors`]. Redacting before anything leaves the process:
+//!
+//! ```
+//! use tracing_insights_appinsights::processors::{RedactGenAiContent, RedactMatching, RedactUrlQuery};
+//! use tracing_insights_appinsights::AppInsightsLayer;
+//!
+//! let builder = AppInsightsLayer::builder()
+//!     .with_processor(RedactGenAiContent) // prompts, completions, tool arguments
+//!     .with_processor(RedactUrlQuery) // ?token=abc -> ?token=REDACTED
+//!     .with_processor(RedactMatching::glob("*@*.*")); // values holding an e-mail address
+//! # let _ = builder;
+//! ```
+//!
+//! ## GenAI
+//!
+//! A span with `gen_ai.provider.name` (today's conventions) or `gen_ai.system` is a
+//! dependency typed `GenAI | {provider}`; conversation contents
+//! (`gen_ai.input.messages`, ...) keep up to 256 KiB. Spans under an agent carry
+//! `microsoft.gen_ai.main_agent.{name,id,version,conversation_id}`, taken from the parent
+//! (a root `invoke_agent` span attributes itself), as Microsoft's distro adds them.
+//!
+//! ## Entra ID
+//!
+//! [`AppInsightsBuilder::with_token_provider`] gives a credential; give both Azure layers
+//! clones of one [`SharedCredential`] and they fetch one token between them. Without one,
+//! `Authorization=AAD` in the connection string or
+//! `APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD[;ClientId=…]` uses the
+//! managed identity the environment points to (`IDENTITY_ENDPOINT`, `MSI_ENDPOINT`, else
+//! the instance metadata service), as Microsoft's SDKs do.
 //!
 //! ## When the endpoint is down: the offline spool
 //!
@@ -169,7 +232,9 @@ pub use tracing_insights_azure::env::{
     Env, EnvSource, LOGS_EXPORTER_ENV, METRICS_EXPORTER_ENV, SDK_DISABLED_ENV, TRACES_EXPORTER_ENV,
 };
 pub use tracing_insights_azure::CONNECTION_STRING_ENV;
-pub use tracing_insights_azure::{ConnectionString, ConnectionStringError};
+pub use tracing_insights_azure::{
+    ConnectionString, ConnectionStringError, ManagedIdentity, SharedCredential,
+};
 pub use tracing_insights_export::{DropReason, ExportStats, ShutdownError};
 
 /// The largest envelope sent, in bytes of JSON (the export queue's per-item limit, from

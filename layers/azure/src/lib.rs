@@ -31,6 +31,7 @@ mod connection_string;
 pub mod env;
 mod managed_identity;
 pub mod process;
+mod shared_credential;
 
 pub use connection_string::{
     Authorization, ConnectionString, ConnectionStringError, CONNECTION_STRING_ENV,
@@ -43,6 +44,7 @@ pub use auth::{AccessToken, BearerAuth, TokenError, TokenProvider};
 pub use azure_core_credential::AzureCredential;
 pub use env::{Env, EnvError};
 pub use managed_identity::{ManagedIdentity, IMDS_ENDPOINT};
+pub use shared_credential::SharedCredential;
 
 /// The Azure host suffixes within which a service may redirect a client (what Microsoft's
 /// exporters accept for a cross-host redirect),

@@ -83,7 +83,9 @@ pub use layer::LiveMetricsLayer;
 pub use telemetry::is_exception;
 pub use tracing_insights_azure::env::{Env, EnvSource, SDK_DISABLED_ENV};
 /// The Entra ID token source, shared with the Application Insights layer.
-pub use tracing_insights_azure::{AccessToken, TokenError, TokenProvider};
+pub use tracing_insights_azure::{
+    AccessToken, ManagedIdentity, SharedCredential, TokenError, TokenProvider,
+};
 pub use tracing_insights_export::{DropReason, ExportStats, ShutdownError};
 
 /// The control loop's parts, to drive it by hand: an injectable clock and transport, the
