@@ -172,3 +172,38 @@ fn dropping_a_guard_before_a_silent_endpoint_returns_within_its_bound() {
     );
     assert!(otlp < Duration::from_secs(10), "OTLP drop took {otlp:?}");
 }
+
+#[test]
+fn dropping_the_telemetry_guard_before_a_silent_endpoint_returns_within_its_bound() {
+    let server = LoopbackServer::start(|_| Reply::hang());
+    let (ai, ai_guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint={}/",
+            server.origin
+        ))
+        .build()
+        .expect("App Insights layer");
+    let (otlp, otlp_guard) = OtlpLayer::builder()
+        .with_endpoint(&server.origin)
+        .build()
+        .expect("OTLP layer");
+    let guard = tracing_insights::TelemetryGuard::new()
+        .with("appinsights", ai_guard)
+        .with("otlp", otlp_guard);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_insights::correlation::CorrelationLayer::new())
+        .with(ai)
+        .with(otlp);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("GET /slow", otel.kind = "server").in_scope(|| tracing::info!("q"));
+    });
+    // Both exporters stop at once: about the slower one's bound, within DROP_TIMEOUT (5 s).
+    let t = Instant::now();
+    drop(guard);
+    let took = t.elapsed();
+    eprintln!("TelemetryGuard drop against a silent endpoint: {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "TelemetryGuard drop took {took:?}"
+    );
+}
