@@ -53,6 +53,15 @@
 //! [`CorrelationLayer::with_id_source`], is asked for each new span's ids first, and the
 //! layer makes its own only when it answers `None`.
 //!
+//! ## For exporters: one finished record per span
+//!
+//! `tracing_subscriber` runs the inner layers' `on_close` first, so the correlation layer
+//! (stacked first) closes a span before any exporter sees it. An exporter that calls
+//! [`CorrelationLayer::share_finished_spans`] when it finds the layer gets, from
+//! [`SpanData::finished`] in its own `on_close`, the one immutable [`FinishedSpan`] the
+//! correlation layer made (an `Arc` clone): its share of the application's thread is that
+//! clone and a queue hand-off, and mapping and encoding run on its own thread.
+//!
 //! ## Span fields it reads
 //!
 //! | field | meaning |
