@@ -126,7 +126,17 @@ impl Active {
         let time = p.shared.clock().now();
         let level = event.metadata().level();
         let target = event.metadata().target();
-        let FieldCollector { fields, extra } = fields;
+        let FieldCollector { mut fields, extra } = fields;
+        // GenAI main-agent attribution of the event's span, as Microsoft's distro adds it to
+        // log records (looked up only once some span has an attribution).
+        if p.shared.main_agents_seen() {
+            if let Some(agent) = ctx
+                .event_span(event)
+                .and_then(|s| s.extensions().get::<Arc<MainAgent>>().cloned())
+            {
+                agent.add_fields(&mut fields);
+            }
+        }
         let mut job = Some((fields, extra));
         let mut emit = |span: Option<EventSpanJob>| {
             if let Some((fields, extra)) = job.take() {
@@ -323,7 +333,9 @@ where
         // GenAI main-agent attribution, taken from the parent while both are open.
         a.pipeline.shared.contain(|| {
             if let Some(span) = ctx.span(id) {
-                crate::main_agent::on_new_span(&span);
+                if crate::main_agent::on_new_span(&span) {
+                    a.pipeline.shared.saw_main_agent();
+                }
             }
         });
     }

@@ -72,10 +72,23 @@ impl MainAgent {
             }
         }
     }
+
+    /// Adds the attribution to an event's fields (a log record in the span), never over a
+    /// field the event has itself.
+    pub(crate) fn add_fields(&self, fields: &mut Vec<(&'static str, FieldValue)>) {
+        for (key, value) in KEYS.iter().zip(&self.values) {
+            if let Some(v) = value {
+                if !fields.iter().any(|(k, _)| k == key) {
+                    fields.push((key, FieldValue::Str(v.clone())));
+                }
+            }
+        }
+    }
 }
 
-/// Attributes a span that has just started (its correlation record is already there).
-pub(crate) fn on_new_span<S>(span: &SpanRef<'_, S>)
+/// Attributes a span that has just started (its correlation record is already there);
+/// `true` when it has an attribution.
+pub(crate) fn on_new_span<S>(span: &SpanRef<'_, S>) -> bool
 where
     S: for<'a> LookupSpan<'a>,
 {
@@ -104,8 +117,12 @@ where
             })
         }
     };
-    if let Some(agent) = found {
-        span.extensions_mut().insert(agent);
+    match found {
+        Some(agent) => {
+            span.extensions_mut().insert(agent);
+            true
+        }
+        None => false,
     }
 }
 

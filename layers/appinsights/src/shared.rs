@@ -7,7 +7,7 @@ use crate::metrics::Metrics;
 use crate::perf::PerfCounters;
 use crate::processor::{Telemetry, TelemetryProcessor};
 use crate::standard::{self, StandardMetrics};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tracing_insights_correlation::{
     find_span_data, Clock, CorrelationLayer, Resource, SpanContext, SystemClock,
@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     processors: Vec<Arc<dyn TelemetryProcessor>>,
     /// Items a processor dropped (by returning `false` or panicking).
     processor_dropped: AtomicU64,
+    /// Whether some span has had a GenAI main-agent attribution (until then events skip
+    /// the lookup).
+    main_agents: AtomicBool,
     /// Panics caught in a layer callback or on the encoder thread.
     panics: AtomicU64,
 }
@@ -72,6 +75,7 @@ impl Shared {
             perf: perf.then(PerfCounters::default),
             processors,
             processor_dropped: AtomicU64::new(0),
+            main_agents: AtomicBool::new(false),
             panics: AtomicU64::new(0),
         };
         if let Some(clock) = clock {
@@ -181,6 +185,18 @@ impl Shared {
     /// Items the telemetry processors dropped (panics included).
     pub(crate) fn processor_dropped(&self) -> u64 {
         self.processor_dropped.load(Ordering::Relaxed)
+    }
+
+    /// A span got a GenAI main-agent attribution.
+    pub(crate) fn saw_main_agent(&self) {
+        if !self.main_agents.load(Ordering::Relaxed) {
+            self.main_agents.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any span has had a GenAI main-agent attribution.
+    pub(crate) fn main_agents_seen(&self) -> bool {
+        self.main_agents.load(Ordering::Relaxed)
     }
 
     pub(crate) fn sampler_rate(&self) -> f64 {

@@ -1,5 +1,5 @@
 //! GenAI spans on the wire (a loopback ingestion endpoint, decoded): main-agent attribution
-//! from the parent span, as Microsoft's distro adds it.
+//! from the parent span, as Microsoft's distro adds it, also on log records.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -39,6 +39,7 @@ fn spans_under_an_agent_carry_the_main_agent() {
                 gen_ai.provider.name = "openai"
             )
             .in_scope(|| {
+                tracing::info!("model answered");
                 tracing::info_span!("execute_tool search").in_scope(|| {});
             });
         });
