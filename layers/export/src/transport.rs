@@ -177,7 +177,11 @@ impl Transport for UreqTransport {
 fn in_words(e: &ureq::Error, timeout: Option<Duration>) -> String {
     match e {
         ureq::Error::Timeout(_) => match timeout {
-            Some(t) => format!("no answer within {t:?} (the endpoint is slow or does not reply)"),
+            Some(t) => {
+                // Whole milliseconds: a deadline's remainder reads `1.799s`, not nanoseconds.
+                let t = Duration::from_millis(u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+                format!("no answer within {t:?} (the endpoint is slow or does not reply)")
+            }
             None => "no answer in time (the endpoint is slow or does not reply)".into(),
         },
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
