@@ -72,4 +72,12 @@ fn spans_under_an_agent_carry_the_main_agent() {
     assert!(props("unrelated")
         .get("microsoft.gen_ai.main_agent.name")
         .is_none());
+    // A log record gets the attribution of the span it is in.
+    let log = envs
+        .iter()
+        .find(|e| e["data"]["baseData"]["message"] == "model answered")
+        .unwrap();
+    let p = &log["data"]["baseData"]["properties"];
+    assert_eq!(p["microsoft.gen_ai.main_agent.name"], "planner", "{p:#}");
+    assert_eq!(p["microsoft.gen_ai.main_agent.conversation_id"], "conv-7");
 }
