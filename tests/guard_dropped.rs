@@ -4,8 +4,8 @@
 //! - App Insights and OTLP print one clear line on stderr at the first item after the guard
 //!   is gone (checked in a child process: this test binary again, with `GUARD_CHILD` set);
 //! - Live Metrics keeps running while its layer lives, and stops once the layer is dropped;
-//! - dropping a guard in front of an endpoint that never answers returns within its
-//!   documented bound.
+//! - dropping a guard (each exporter's, and `TelemetryGuard`) in front of an endpoint that
+//!   never answers returns within its documented bound (the measured times are printed).
 //!
 //! Only 127.0.0.1 is contacted.
 #![cfg(all(feature = "appinsights", feature = "otlp", feature = "live-metrics"))]
