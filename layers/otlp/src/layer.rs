@@ -248,11 +248,19 @@ where
             // On the span this layer sees the event in (its own filter may hide the
             // innermost one).
             if let Some(span) = ctx.event_span(event) {
-                let mut attributes = visitor.attributes.clone();
+                // The log record below needs the fields too; without logs they move here.
+                let (mut attributes, message) = if inner.logs.is_some() {
+                    (visitor.attributes.clone(), visitor.message.clone())
+                } else {
+                    (
+                        std::mem::take(&mut visitor.attributes),
+                        visitor.message.take(),
+                    )
+                };
                 attributes.push(convert::str_kv("level", event.metadata().level().as_str()));
                 let ev = opentelemetry_proto::tonic::trace::v1::span::Event {
                     time_unix_nano: convert::unix_nanos(inner.now()),
-                    name: visitor.message.clone().unwrap_or_else(|| "event".into()),
+                    name: message.unwrap_or_else(|| "event".into()),
                     attributes,
                     ..Default::default()
                 };
