@@ -100,6 +100,14 @@ impl<T> Exporter<T> {
         true
     }
 
+    /// Counts `n` items produced and lost before they reached this queue (an exporter's
+    /// own queue in front of it was full, say), so that the shutdown's account and
+    /// [`stats`](Self::stats) include them.
+    pub fn count_lost(&self, reason: DropReason, n: u64) {
+        self.stats.produced.fetch_add(n, Ordering::Relaxed);
+        self.stats.drop_items(reason, n);
+    }
+
     /// Counts `n` items dropped for `reason` on the application side (e.g. a panic caught
     /// in a layer callback lost its item).
     pub fn count_dropped(&self, reason: DropReason, n: u64) {
@@ -109,7 +117,7 @@ impl<T> Exporter<T> {
     fn warn_once(&self, what: &str) {
         if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
             // Our own diagnostics never go through `tracing` (no telemetry loops).
-            eprintln!("[tracing-insights] {what}");
+            crate::diagnostics::report("export", "queue", "warnings", what);
         }
     }
 

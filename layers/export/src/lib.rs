@@ -31,8 +31,9 @@
 //!   the default; OTLP's lives in `tracing-insights-otlp`;
 //! - a [`Transport`]: HTTP/1.1 over `ureq` ([`UreqTransport`]) by default; OTLP adds gRPC.
 //!
-//! The queue, batching, retries, redirects, spool, authorization, statistics and guard are
-//! the same for all of them.
+//! The queue, batching, retries, redirects, spool, authorization, statistics, guard and
+//! [`diagnostics`] (the exporters' own problems, rate-limited on stderr by default) are the
+//! same for all of them.
 //!
 //! One request is in flight at a time, for at most the request timeout (10 s by default); the
 //! queue keeps absorbing items meanwhile and drops (counted) only once it is full. The
@@ -93,6 +94,7 @@
 
 pub mod answer;
 mod deliver;
+pub mod diagnostics;
 pub mod encode;
 pub mod endpoint;
 mod handle;

@@ -466,6 +466,7 @@ impl<E: Encoder> Worker<E> {
         error: String,
         since: Instant,
     ) {
+        self.diagnose_failure(&error);
         self.stats.set_error(error);
         let bytes = len_of(&items);
         // The in-memory retry buffer is bounded: beyond it a batch skips its remaining
@@ -523,9 +524,11 @@ impl<E: Encoder> Worker<E> {
                 };
                 if !self.warned_spool {
                     self.warned_spool = true;
-                    eprintln!(
-                        "[tracing-insights] {}: {msg}; keeping undelivered telemetry in memory",
-                        self.cfg.name
+                    crate::diagnostics::report(
+                        &self.cfg.name,
+                        "spool",
+                        "offline storage failures",
+                        &format!("{msg}; keeping undelivered telemetry in memory"),
                     );
                 }
                 self.stats.set_error(msg);
@@ -581,6 +584,23 @@ impl<E: Encoder> Worker<E> {
             self.park(batch, DropReason::Shutdown);
         }
         self.park_all_pending(DropReason::Shutdown);
+    }
+
+    /// One line on the diagnostics channel (rate-limited there): the cause, the endpoint
+    /// and what waits in the spool.
+    fn diagnose_failure(&self, error: &str) {
+        let url = crate::redirect::mask_url(&self.url);
+        let mut detail = if error.contains(&url) {
+            error.to_owned()
+        } else {
+            format!("{error} ({url})")
+        };
+        if self.spool.is_some() {
+            let s = self.stats.snapshot();
+            let waiting = s.spooled.saturating_sub(s.replayed);
+            detail.push_str(&format!("; {waiting} items in the offline spool"));
+        }
+        crate::diagnostics::report(&self.cfg.name, "failed", "requests failed", &detail);
     }
 
     fn park_all_pending(&mut self, reason: DropReason) {
