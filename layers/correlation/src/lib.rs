@@ -149,8 +149,8 @@ pub mod traceparent;
 
 pub use clock::{Clock, SystemClock};
 pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};
-pub use door::{cut_debug, cut_str, CUT_MARKER, MAX_VALUE_BYTES};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
+pub use door::{cut_debug, cut_str, CUT_MARKER, MAX_VALUE_BYTES};
 pub use event_context::event_context;
 pub use finished::FinishedSpan;
 pub use format::{json, text, JsonFormat, NoSpanFields, TextFields, TextFormat, UtcTime};
