@@ -100,3 +100,41 @@ fn otlp_shutdown_against_a_dead_endpoint_counts_every_item_per_signal() {
         "{err}"
     );
 }
+
+#[test]
+fn app_insights_queue_full_drops_are_in_the_shutdown_account() {
+    let (port, _captured) = tracing_insights_testing::loopback_receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+        ))
+        .with_queue_capacity(1)
+        .with_metrics(false)
+        .with_standard_metrics(false)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer),
+        || {
+            for i in 0..2000 {
+                tracing::info!(i, "burst");
+            }
+        },
+    );
+    let live = guard.stats();
+    let err = guard.shutdown(Duration::from_secs(5)).unwrap_err();
+    let s = account(&err);
+    assert_eq!(s.produced, 2000, "{err}");
+    assert!(
+        s.dropped_by(tracing_insights::otlp::DropReason::QueueFull) > 0,
+        "{err}"
+    );
+    assert!(
+        s.dropped_by(tracing_insights::otlp::DropReason::QueueFull)
+            >= live.dropped_by(tracing_insights::otlp::DropReason::QueueFull),
+        "the account holds every drop the live counters saw: {err}"
+    );
+    assert_eq!(s.sent + s.dropped(), 2000, "{err}");
+}

@@ -10,14 +10,14 @@
 use crate::main_agent::MainAgent;
 use crate::mapping::{self, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use tracing_core::Level;
 use tracing_insights_correlation::{FieldValue, FinishedSpan};
-use tracing_insights_export::Exporter;
+use tracing_insights_export::{DropReason, Exporter};
 
 /// The span an event happened in: its ids and the span fields event mapping reads.
 pub(crate) struct EventSpanJob {
@@ -81,7 +81,9 @@ pub(crate) enum Job {
 #[derive(Clone)]
 pub(crate) struct Encoder {
     tx: SyncSender<Job>,
-    dropped: Arc<AtomicU64>,
+    /// Jobs this queue drops are counted in the export pipeline's account (produced and
+    /// dropped as a full queue), so the shutdown's error and statistics include them.
+    lost: Exporter,
 }
 
 impl Encoder {
@@ -91,16 +93,11 @@ impl Encoder {
         capacity: usize,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let lost = exporter.clone();
         let thread = std::thread::Builder::new()
             .name("tracing-insights-appinsights-encoder".into())
             .spawn(move || run(&rx, &shared, &exporter))?;
-        Ok((
-            Self {
-                tx,
-                dropped: Arc::default(),
-            },
-            thread,
-        ))
+        Ok((Self { tx, lost }, thread))
     }
 
     /// Hands a job over, or drops and counts it when the queue is full (or stopped).
@@ -108,10 +105,10 @@ impl Encoder {
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.lost.count_lost(DropReason::QueueFull, 1);
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.lost.count_lost(DropReason::QueueFull, 1);
                 // The guard stopped the encoder: say so once rather than lose everything
                 // quietly (`let (layer, _) = ...build()?` drops the guard at once).
                 static WARNED: std::sync::atomic::AtomicBool =
@@ -123,11 +120,6 @@ impl Encoder {
                 }
             }
         }
-    }
-
-    /// Jobs dropped because the encoder queue was full or stopped.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits (up to `timeout`) until every job sent so far is encoded and in the export queue.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation::FieldValue;
-use tracing_insights_export::{DropReason, ExportGuard, ExportStats, Exporter, ShutdownError};
+use tracing_insights_export::{ExportGuard, ExportStats, Exporter, ShutdownError};
 
 /// The running pipeline: shared state, the encoder's queue and the export queue.
 #[derive(Clone)]
@@ -104,15 +104,14 @@ impl Pipeline {
     }
 
     fn dropped(&self) -> u64 {
-        self.exporter.dropped() + self.encoder.dropped()
+        // The encoder queue's drops are counted in the export pipeline's account.
+        self.exporter.dropped()
     }
 
-    /// The export pipeline's counters, plus what the encoder queue dropped (as a full queue)
+    /// The export pipeline's counters (the encoder queue's drops included, as a full queue)
     /// and the panics contained in the layer and on the encoder thread.
     pub(crate) fn stats(&self) -> ExportStats {
         let mut stats = self.exporter.stats();
-        stats.add_dropped(DropReason::QueueFull, self.encoder.dropped());
-        stats.produced += self.encoder.dropped();
         stats.contained_panics += self.shared.contained_panics();
         stats
     }

@@ -69,9 +69,10 @@ impl AppInsightsLayer {
     /// Items dropped: the encoder's or the export queue was full, or the export pipeline
     /// gave them up.
     pub fn dropped(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |a| {
-            a.pipeline.exporter.dropped() + a.pipeline.encoder.dropped()
-        })
+        // The encoder queue's drops are counted in the export pipeline's account.
+        self.inner
+            .as_ref()
+            .map_or(0, |a| a.pipeline.exporter.dropped())
     }
 
     /// Envelopes delivered.
