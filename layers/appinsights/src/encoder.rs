@@ -241,6 +241,18 @@ fn encode_span(
     // Standard metrics count every span, sampled or not, before the sampling decision.
     shared.count_standard(&mut env, sampled);
     if !sampled {
+        // The exception rate counts the errors of dropped traces too.
+        if errors {
+            if let Some(perf) = &shared.perf {
+                for _ in input
+                    .fields
+                    .iter()
+                    .filter(|(_, v)| matches!(v, FieldValue::Error(_)))
+                {
+                    perf.exception();
+                }
+            }
+        }
         return;
     }
     send(shared, exporter, env);

@@ -266,3 +266,50 @@ fn performance_counters_switch_off() {
         "the standard metrics stay on"
     );
 }
+
+#[test]
+fn the_exception_rate_counts_errors_of_dropped_traces() {
+    let (port, captured) = receiver();
+    let (layer, guard) = builder(port)
+        .with_metric_interval(Duration::from_millis(300))
+        .with_batch_delay(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer().with_sampler(Sampler::ratio(0.0).unwrap()))
+        .with(layer);
+    let err = std::io::Error::other("disk full");
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..3 {
+            let e: &(dyn std::error::Error + 'static) = &err;
+            tracing::info_span!("save", otel.kind = "server", error = e).in_scope(|| {});
+        }
+    });
+    let name = r"\.NET CLR Exceptions(??APP_CLR_PROC??)\# of Exceps Thrown / sec";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let total = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let envs = envelopes(&captured);
+        // rate × interval ≈ count; summed over the intervals it is 3 (within rounding).
+        let total: f64 = envs
+            .iter()
+            .filter(|e| e["data"]["baseData"]["metrics"][0]["name"] == name)
+            .map(|e| {
+                e["data"]["baseData"]["metrics"][0]["value"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .sum();
+        if total > 0.0 || std::time::Instant::now() > deadline {
+            break total;
+        }
+    };
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(total > 0.0, "no exception counted");
+    assert!(
+        envelopes(&captured)
+            .iter()
+            .all(|e| e["data"]["baseType"] != "ExceptionData"),
+        "the dropped trace's exceptions are not sent"
+    );
+}
