@@ -440,8 +440,8 @@ fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
         ep.url.clone(),
     )
     .with_queue_capacity(s.queue_capacity)
-    .with_max_item_bytes(max_item_bytes(s))
-    .with_max_request_bytes(batch_bytes(s))
+    .with_max_item_bytes(max_item_bytes(s, ep))
+    .with_max_request_bytes(batch_bytes(s, ep))
     .with_max_batch(s.max_batch)
     .with_max_delay(delay)
     .with_request_timeout(ep.timeout.unwrap_or(Duration::ZERO))
@@ -470,14 +470,26 @@ fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
     })
 }
 
-/// The bytes of stored items one request may carry: the request bound less the envelope.
-fn batch_bytes(s: &Settings) -> usize {
-    s.max_request_bytes.saturating_sub(ENVELOPE_BYTES).max(1024)
+/// How much larger OTLP/JSON is than the protobuf bytes items are stored as, at most:
+/// hex ids, quoted 64-bit integers and field names cost up to about three times the
+/// protobuf size of small attributes (long strings cost the same in both).
+const JSON_GROWTH: usize = 3;
+
+/// The bytes of stored items one request may carry: the request bound less the envelope
+/// (for `http/json`, divided by how much larger JSON can be).
+fn batch_bytes(s: &Settings, ep: &Endpoint) -> usize {
+    let room = s.max_request_bytes.saturating_sub(ENVELOPE_BYTES);
+    let room = if ep.protocol == Protocol::HttpJson {
+        room / JSON_GROWTH
+    } else {
+        room
+    };
+    room.max(1024)
 }
 
 /// The largest stored item: no larger than a request's share for items.
-fn max_item_bytes(s: &Settings) -> usize {
-    MAX_ITEM_BYTES.min(batch_bytes(s))
+fn max_item_bytes(s: &Settings, ep: &Endpoint) -> usize {
+    MAX_ITEM_BYTES.min(batch_bytes(s, ep))
 }
 
 /// Starts one pipeline per endpoint.
@@ -496,7 +508,7 @@ pub(crate) fn spawn(
                     resource,
                     limits: s.span_limits,
                     // The item's own framing inside the request (tag and length).
-                    max_item: max_item_bytes(s) - 16,
+                    max_item: max_item_bytes(s, ep) - 16,
                 };
                 p.traces = Some(pipeline(s, ep, s.delays[0]).spawn_with(enc)?);
             }
@@ -506,7 +518,7 @@ pub(crate) fn spawn(
                     resource,
                     limits: s.log_limits,
                     // The scope and framing around the record.
-                    max_item: max_item_bytes(s) - 1024,
+                    max_item: max_item_bytes(s, ep) - 1024,
                 };
                 p.logs = Some(pipeline(s, ep, s.delays[1]).spawn_with(enc)?);
             }

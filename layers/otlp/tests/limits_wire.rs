@@ -102,3 +102,41 @@ fn requests_are_split_below_the_configured_size() {
     }
     assert_eq!(rx.logs().len(), 100, "nothing dropped");
 }
+
+#[cfg(feature = "http-json")]
+#[test]
+fn json_requests_are_split_below_the_configured_size_too() {
+    let rx = Receiver::start();
+    let (layer, guard) = OtlpLayer::builder()
+        .with_env(EnvVars::empty())
+        .with_endpoint(rx.base.clone())
+        .with_protocol(tracing_insights_otlp::Protocol::HttpJson)
+        .with_metrics(false)
+        .with_batch_delay(Duration::from_secs(1))
+        .with_max_request_bytes(128 * 1024)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry()
+            .with(correlation::layer())
+            .with(layer),
+        || {
+            // Many small attributes: JSON's worst case against protobuf.
+            for i in 0..2000u64 {
+                tracing::info_span!("s", a = i, b = i, c = i, d = i, e = i, f = i, g = i)
+                    .in_scope(|| tracing::info!(i, j = i, k = i, l = i, "small"));
+            }
+        },
+    );
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let requests = rx.requests();
+    assert!(requests.len() > 2, "{}", requests.len());
+    for r in &requests {
+        assert!(
+            r.body.len() <= 128 * 1024,
+            "{} {} bytes",
+            r.path,
+            r.body.len()
+        );
+    }
+}
