@@ -10,7 +10,7 @@
 use crate::main_agent::MainAgent;
 use crate::mapping::{self, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -84,6 +84,30 @@ pub(crate) struct Encoder {
     /// Jobs this queue drops are counted in the export pipeline's account (produced and
     /// dropped as a full queue), so the shutdown's error and statistics include them.
     lost: Exporter,
+    /// Bytes of the string values the queued jobs hold: bounded by [`MAX_QUEUE_BYTES`] as
+    /// well as the queue's item capacity.
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// The bound on the string values waiting in the encoder queue: 16 MiB (each value is
+/// already cut to 256 KiB where it was recorded). One job always fits.
+pub(crate) const MAX_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a job holds in string values (a field's name and framing counted as 16 bytes).
+fn job_bytes(job: &Job) -> usize {
+    fn fields(f: &[(&'static str, FieldValue)]) -> usize {
+        f.iter()
+            .map(|(_, v)| match v {
+                FieldValue::Str(s) => s.len() + 16,
+                _ => 16,
+            })
+            .sum()
+    }
+    match job {
+        Job::Span { span, .. } => fields(span.record().fields()),
+        Job::Event(j) => fields(&j.fields) + j.span.as_ref().map_or(0, |s| fields(&s.fields)),
+        _ => 0,
+    }
 }
 
 impl Encoder {
@@ -94,20 +118,38 @@ impl Encoder {
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
         let lost = exporter.clone();
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let taken = queued_bytes.clone();
         let thread = std::thread::Builder::new()
             .name("tracing-insights-appinsights-encoder".into())
-            .spawn(move || run(&rx, &shared, &exporter))?;
-        Ok((Self { tx, lost }, thread))
+            .spawn(move || run(&rx, &shared, &exporter, &taken))?;
+        Ok((
+            Self {
+                tx,
+                lost,
+                queued_bytes,
+            },
+            thread,
+        ))
     }
 
     /// Hands a job over, or drops and counts it when the queue is full (or stopped).
     pub(crate) fn send(&self, job: Job) {
+        let bytes = job_bytes(&job);
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before > 0 && before + bytes > MAX_QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.lost.count_lost(DropReason::QueueFull, 1);
+            return;
+        }
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.lost.count_lost(DropReason::QueueFull, 1);
             }
             Err(TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.lost.count_lost(DropReason::QueueFull, 1);
                 // The guard stopped the encoder: say so once rather than lose everything
                 // quietly (`let (layer, _) = ...build()?` drops the guard at once).
@@ -165,10 +207,11 @@ enum HandOver {
     TimedOut,
 }
 
-fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter) {
+fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &AtomicUsize) {
     // Our own work is never telemetry.
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
+        queued_bytes.fetch_sub(job_bytes(&job), Ordering::AcqRel);
         match job {
             Job::Span {
                 span,
@@ -316,4 +359,50 @@ fn encode_event(shared: &Shared, exporter: &Exporter, j: &EventJob) {
             j.extra.as_ref(),
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_insights_export::{ExportBuilder, OfflineStorage};
+
+    fn event(bytes: usize) -> Job {
+        Job::Event(Box::new(EventJob {
+            time: SystemTime::now(),
+            level: Level::INFO,
+            target: "t",
+            fields: vec![("payload", FieldValue::Str("x".repeat(bytes)))],
+            extra: None,
+            span: None,
+        }))
+    }
+
+    #[test]
+    fn the_encoder_queue_is_bounded_in_bytes_and_counts_what_it_drops() {
+        let (exporter, _guard) = ExportBuilder::new("enc-bytes", "http://127.0.0.1:9/")
+            .with_offline_storage(OfflineStorage::Disabled)
+            .spawn()
+            .unwrap();
+        // A queue nobody drains: room for 1000 jobs, so only the byte bound can refuse.
+        let (tx, _rx) = mpsc::sync_channel(1000);
+        let encoder = Encoder {
+            tx,
+            lost: exporter.clone(),
+            queued_bytes: Arc::default(),
+        };
+        for _ in 0..100 {
+            encoder.send(event(256 * 1024));
+        }
+        let queued = encoder.queued_bytes.load(Ordering::Relaxed);
+        assert!(queued <= MAX_QUEUE_BYTES, "{queued}");
+        let kept = queued / (256 * 1024 + 16);
+        assert_eq!(kept, MAX_QUEUE_BYTES / (256 * 1024 + 16));
+        let stats = exporter.stats();
+        assert_eq!(stats.dropped_by(DropReason::QueueFull), 100 - kept as u64);
+        assert_eq!(
+            stats.produced,
+            100 - kept as u64,
+            "only the lost ones so far"
+        );
+    }
 }
