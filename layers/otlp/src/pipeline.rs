@@ -208,6 +208,26 @@ pub(crate) struct TracesEncoder {
 impl Encoder for TracesEncoder {
     type Item = SpanItem;
 
+    // `prepare` cuts a span over the item limit until it fits.
+    const CUTS_OVERSIZED: bool = true;
+
+    // Counted against the queue's byte bound: the string values the span record holds (cut
+    // at the door) and the encoded events collected for it.
+    fn item_len(item: &SpanItem) -> Option<usize> {
+        let fields: usize = item
+            .span
+            .record()
+            .fields()
+            .iter()
+            .map(|(_, v)| match v {
+                tracing_insights_correlation::FieldValue::Str(s) => s.len() + 16,
+                _ => 16,
+            })
+            .sum();
+        let events: usize = item.events.iter().map(Message::encoded_len).sum();
+        Some(fields + events)
+    }
+
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
         let mut span = crate::convert::span(&item.span);
         if !item.events.is_empty() || item.dropped_events > 0 {
