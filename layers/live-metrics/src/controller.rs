@@ -203,6 +203,21 @@ impl Controller {
         )
     }
 
+    /// A failed call on the exporters' diagnostics channel (rate-limited there), with the
+    /// service's base URL and the cause; the instrumentation key is never shown.
+    fn diagnose(&self, call: &str, result: &Result<QpsResponse, String>) {
+        let cause = match result {
+            Ok(r) => format!("HTTP {}", r.status),
+            Err(e) => e.replace(self.ikey.as_str(), "***"),
+        };
+        tracing_insights_export::diagnostics::report(
+            "live-metrics",
+            "failed",
+            "calls failed",
+            &format!("{call}: {cause} ({})", self.base),
+        );
+    }
+
     /// Who we are now (the layer may adopt the correlation layer's resource after start).
     fn identity(&self) -> Identity {
         self.ident
@@ -332,8 +347,9 @@ impl Controller {
                 }
                 self.etag.clear();
             }
-            _ => {
+            other => {
                 self.stats.failures += 1;
+                self.diagnose("ping", &other);
                 self.hint = None;
             }
         }
@@ -412,8 +428,9 @@ impl Controller {
                     self.apply_config(&etag, &resp.body);
                 }
             }
-            _ => {
+            other => {
                 self.stats.failures += 1;
+                self.diagnose("post", &other);
                 if now.saturating_sub(self.last_post_ok) >= POST_FAILURE_PERIOD {
                     self.hint = None;
                     self.leave_post(now);
