@@ -466,7 +466,9 @@ impl<E: Encoder> Worker<E> {
         error: String,
         since: Instant,
     ) {
-        self.diagnose_failure(&error);
+        if !self.stats.halted.load(Ordering::Acquire) {
+            self.diagnose_failure(&error);
+        }
         self.stats.set_error(error);
         let bytes = len_of(&items);
         // The in-memory retry buffer is bounded: beyond it a batch skips its remaining
