@@ -17,9 +17,16 @@
 //!   replayed when the service answers again and after a restart;
 //! - optional **authorization** ([`RequestAuth`], e.g. Entra ID bearer tokens from
 //!   `tracing-insights-azure`), refreshed on the worker thread, refreshed once on a 401;
-//! - **statistics** ([`ExportStats`]: sent, retried, spooled, dropped by [`DropReason`], last
-//!   error) and a `#[must_use]` [`ExportGuard`] whose [`shutdown`](ExportGuard::shutdown)
-//!   flushes, replays what it can and reports, and whose `Drop` is bounded (2 s).
+//! - **statistics** ([`ExportStats`]: produced, sent, retried, spooled, dropped by
+//!   [`DropReason`], failed, last error) and a `#[must_use]` [`ExportGuard`] whose
+//!   [`shutdown`](ExportGuard::shutdown) flushes, replays what it can and, whenever anything
+//!   was lost, returns [`ShutdownError::Lost`] with those numbers (the same line on stderr);
+//!   its `Drop` is bounded (2 s), and after it returns the worker sends nothing more;
+//! - **bounded memory**: the queue is bounded in items and in bytes
+//!   ([`ExportBuilder::with_queue_bytes`]); values were cut at the door (256 KiB, the
+//!   correlation crate's `MAX_VALUE_BYTES`) before they reached it;
+//! - **diagnostics** ([`diagnostics`]): the pipeline's own problems, rate-limited, on stderr
+//!   or wherever [`diagnostics::set_sink`] says, never through `tracing`.
 //!
 //! Each exporter plugs in three parts:
 //!
