@@ -117,7 +117,8 @@ impl<T> Exporter<T> {
     fn warn_once(&self, what: &str) {
         if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
             // Our own diagnostics never go through `tracing` (no telemetry loops).
-            crate::diagnostics::report("export", "queue", "warnings", what);
+            let name = self.stats.name.get().map_or("export", String::as_str);
+            crate::diagnostics::report(name, "queue", "items dropped", what);
         }
     }
 

@@ -525,6 +525,7 @@ impl ExportBuilder {
     ) -> Result<(Exporter<E::Item>, ExportGuard<E::Item>), ExportError> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(stats::Stats::default());
+        let _ = stats.name.set(self.name.clone());
         let transport: Box<dyn Transport> = match &self.transport {
             Some(make) => make(),
             None => Box::new(UreqTransport::default()),

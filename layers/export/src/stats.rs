@@ -21,6 +21,8 @@ pub(crate) struct Stats {
     pub(crate) bytes_sent: AtomicU64,
     pub(crate) dropped: [AtomicU64; DropReason::ALL.len()],
     pub(crate) warned_full: AtomicBool,
+    /// The pipeline's name, for the diagnostics written from the application side.
+    pub(crate) name: std::sync::OnceLock<String>,
     /// Set when a shutdown gave up waiting: the worker sends nothing more.
     pub(crate) halted: AtomicBool,
     /// The pipeline's name once its guard has stopped it: an item queued after that is
