@@ -247,12 +247,16 @@ impl AppInsightsGuard {
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), ShutdownError> {
         let deadline = Instant::now() + timeout;
         self.stop_metrics();
-        if !self.stop_encoder(timeout) {
-            return Err(ShutdownError::Timeout(timeout));
-        }
-        match self.export.take() {
+        let drained = self.stop_encoder(timeout);
+        // The export pipeline is stopped either way (it sends nothing after this returns)
+        // and its account is the error.
+        let result = match self.export.take() {
             Some(export) => export.shutdown(deadline.saturating_duration_since(Instant::now())),
             None => Ok(()),
+        };
+        match result {
+            Ok(()) if !drained => Err(ShutdownError::Timeout(timeout)),
+            other => other,
         }
     }
 
