@@ -319,7 +319,7 @@ impl AppInsightsGuard {
 
     /// All counters, in the statistics type every exporter reports: envelopes produced, sent,
     /// retried, spooled, dropped by reason (the encoder's full queue as
-    /// [`DropReason::QueueFull`]), requests, bytes and contained panics. All zero for a
+    /// [`DropReason::QueueFull`](tracing_insights_export::DropReason::QueueFull)), requests, bytes and contained panics. All zero for a
     /// disabled layer.
     pub fn stats(&self) -> ExportStats {
         self.handle
