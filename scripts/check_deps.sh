@@ -27,6 +27,7 @@ forbid tracing-insights-otlp 'tracing-insights-appinsights' 'tracing-insights-li
 # The HTTP layers: correlation, http, tower and (feature) reqwest-middleware; no exporter, no OpenTelemetry.
 forbid tracing-insights-http 'tracing-insights-export' 'tracing-insights-azure' 'tracing-insights-appinsights' 'tracing-insights-live-metrics' 'tracing-insights-otlp' 'tracing-insights-presets' 'opentelemetry.*' 'tracing-opentelemetry'
 # The OpenTelemetry bridge: appinsights, export, correlation, opentelemetry, opentelemetry_sdk;
-# no other exporter, and tracing-opentelemetry only behind its feature.
+# no other exporter; tracing-opentelemetry and live-metrics (a Live Metrics feed) only behind
+# their features.
 forbid tracing-insights-opentelemetry 'tracing-insights-otlp' 'tracing-insights-live-metrics' 'tracing-insights-http' 'tracing-opentelemetry' 'opentelemetry-proto'
 exit $fail

@@ -51,6 +51,12 @@
 //!   feature, `LiveMetricsBuilder::build_with` gives the `testing::Controller` to drive by
 //!   hand (the crate's state-machine and replay tests, the benchmarks).
 //!
+//! ## Without a `tracing` subscriber
+//!
+//! [`LiveMetricsBuilder::build_sink`] gives a [`LiveMetricsSink`] instead of a layer: spans
+//! ([`LiveSpan`]) and log records finished elsewhere (the OpenTelemetry SDK exporter of
+//! `tracing-insights-opentelemetry`) feed the same counters and documents.
+//!
 //! ## Turning it off
 //!
 //! `OTEL_SDK_DISABLED=true`, or [`LIVE_METRICS_ENABLED_ENV`]
@@ -71,6 +77,7 @@ mod guard;
 mod layer;
 mod perf;
 mod protocol;
+mod sdk;
 mod telemetry;
 mod transport;
 
@@ -80,6 +87,7 @@ pub use builder::{
 };
 pub use guard::LiveMetricsGuard;
 pub use layer::LiveMetricsLayer;
+pub use sdk::{LiveMetricsSink, LiveSpan};
 pub use telemetry::is_exception;
 pub use tracing_insights_azure::env::{Env, EnvSource, SDK_DISABLED_ENV};
 /// The Entra ID token source, shared with the Application Insights layer.

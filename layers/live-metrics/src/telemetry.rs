@@ -138,9 +138,24 @@ fn get_int(fields: &[(&'static str, FieldValue)], keys: &[&str]) -> Option<i64> 
 /// success and duration. Classification and success come from
 /// `tracing_insights_azure::classify`, the rules the Application Insights layer uses.
 pub(crate) fn span_basics(data: &SpanData) -> (ItemType, bool, Duration) {
-    let fields = data.record().fields();
     let status_error = matches!(data.status(), SpanStatus::Error { .. });
-    let (ty, success) = match classify::telemetry_type(kind(data.kind())) {
+    span_basics_of(
+        data.kind(),
+        status_error,
+        data.record().fields(),
+        data.duration(),
+    )
+}
+
+/// [`span_basics`] from a span's parts (spans that did not come through the correlation
+/// layer, e.g. [`crate::LiveMetricsSink`]'s).
+pub(crate) fn span_basics_of(
+    span_kind: SpanKind,
+    status_error: bool,
+    fields: &[(&'static str, FieldValue)],
+    duration: Duration,
+) -> (ItemType, bool, Duration) {
+    let (ty, success) = match classify::telemetry_type(kind(span_kind)) {
         TelemetryType::Request => {
             let is_http = get(fields, &["http.request.method", "http.method"]).is_some();
             let http_status = is_http
@@ -155,14 +170,31 @@ pub(crate) fn span_basics(data: &SpanData) -> (ItemType, bool, Duration) {
             classify::dependency_success(status_error),
         ),
     };
-    (ty, success, data.duration())
+    (ty, success, duration)
 }
 
 /// A finished span as a request or dependency item, with what documents and filters read.
 pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
-    let fields = data.record().fields();
-    let (ty, success, duration) = span_basics(data);
-    let k = kind(data.kind());
+    let status_error = matches!(data.status(), SpanStatus::Error { .. });
+    span_item_of(
+        data.name(),
+        data.kind(),
+        status_error,
+        data.record().fields(),
+        data.duration(),
+    )
+}
+
+/// [`span_item`] from a span's parts.
+pub(crate) fn span_item_of<'a>(
+    name: &str,
+    span_kind: SpanKind,
+    status_error: bool,
+    fields: &'a [(&'static str, FieldValue)],
+    duration: Duration,
+) -> Item<'a> {
+    let (ty, success, duration) = span_basics_of(span_kind, status_error, fields, duration);
+    let k = kind(span_kind);
     let http_method = get_str(fields, &["http.request.method", "http.method"]);
     let status_code = get_int(fields, &["http.response.status_code", "http.status_code"]);
     let url = get_str(fields, &["url.full", "http.url"]).or_else(|| {
@@ -182,7 +214,7 @@ pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
     });
     let mut item = Item {
         ty,
-        name: data.name().to_owned(),
+        name: name.to_owned(),
         url: None,
         code: None,
         duration,

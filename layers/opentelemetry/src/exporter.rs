@@ -36,6 +36,8 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct AppInsightsExporter {
     sink: AppInsightsSink,
     flush: FlushHandle,
+    #[cfg(feature = "live-metrics")]
+    live: Option<tracing_insights_live_metrics::LiveMetricsSink>,
 }
 
 impl AppInsightsExporter {
@@ -53,12 +55,59 @@ impl AppInsightsExporter {
     ) -> Result<(Self, AppInsightsGuard), AppInsightsError> {
         let (sink, guard) = builder.build_sink()?;
         let flush = guard.flush_handle();
-        Ok((Self { sink, flush }, guard))
+        Ok((
+            Self {
+                sink,
+                flush,
+                #[cfg(feature = "live-metrics")]
+                live: None,
+            },
+            guard,
+        ))
+    }
+
+    /// Feeds `live` too: every span, span event and log record this exporter is given also
+    /// counts in that Live Metrics stream (requests, dependencies, exceptions, documents),
+    /// while somebody watches it. Only what the SDK exports arrives here, so spans its
+    /// sampler dropped are not counted (the `tracing` layer counts every span).
+    ///
+    /// ```no_run
+    /// use tracing_insights_live_metrics::LiveMetricsBuilder;
+    /// use tracing_insights_opentelemetry::AppInsightsExporter;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (live, live_guard) = LiveMetricsBuilder::default().build_sink()?;
+    /// let (exporter, guard) = AppInsightsExporter::build(AppInsightsExporter::builder())?;
+    /// let exporter = exporter.with_live_metrics(live);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "live-metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "live-metrics")))]
+    #[must_use]
+    pub fn with_live_metrics(
+        mut self,
+        live: tracing_insights_live_metrics::LiveMetricsSink,
+    ) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Hands a log record or span event to Live Metrics, if asked for.
+    fn live_log(&self, _fields: &[(&'static str, FieldValue)]) {
+        #[cfg(feature = "live-metrics")]
+        if let Some(live) = &self.live {
+            live.record_log(_fields);
+        }
     }
 
     fn adopt_resource(&self, resource: &OtelResource) {
+        let ours = resource_of(resource);
+        #[cfg(feature = "live-metrics")]
+        if let Some(live) = &self.live {
+            live.set_resource(&ours);
+        }
         if self.sink.is_enabled() {
-            self.sink.set_resource(&resource_of(resource));
+            self.sink.set_resource(&ours);
         }
     }
 
@@ -90,10 +139,24 @@ impl AppInsightsExporter {
                 FieldValue::Str(format!("[{}]", items.join(","))),
             ));
         }
+        let status = convert::status(&span.status);
+        #[cfg(feature = "live-metrics")]
+        if let Some(live) = &self.live {
+            live.record_span(&tracing_insights_live_metrics::LiveSpan {
+                name: &span.name,
+                kind: convert::kind(&span.span_kind),
+                status: &status,
+                fields: &attrs,
+                duration: span
+                    .end_time
+                    .duration_since(span.start_time)
+                    .unwrap_or_default(),
+            });
+        }
         self.sink.export_span(&ForeignSpan {
             name: &span.name,
             kind: convert::kind(&span.span_kind),
-            status: convert::status(&span.status),
+            status,
             fields: &attrs,
             trace_id,
             span_id,
@@ -120,6 +183,7 @@ impl AppInsightsExporter {
                 span: Some((trace_id, span_id)),
                 sample_rate: 100.0,
             });
+            self.live_log(&f);
         }
     }
 }
@@ -274,6 +338,7 @@ impl LogExporter for AppInsightsExporter {
                 span,
                 sample_rate: 100.0,
             });
+            self.live_log(&f);
         }
         ready(Ok(()))
     }

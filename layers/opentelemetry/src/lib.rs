@@ -30,8 +30,10 @@
 //!
 //! Span events become log records inside the span (an `exception` event an Exception);
 //! logs are kept outside spans too. The SDK's sampler decides which spans arrive; a
-//! `_MS.sampleRate` attribute sets the envelope's `sampleRate`, as for `tracing` spans. Live
-//! Metrics is not fed from SDK spans (use the Live Metrics layer on `tracing` spans).
+//! `_MS.sampleRate` attribute sets the envelope's `sampleRate`, as for `tracing` spans. With the
+//! `live-metrics` feature, [`AppInsightsExporter::with_live_metrics`] feeds a Live Metrics
+//! stream from the same spans, events and logs (a `LiveMetricsSink` from
+//! `tracing_insights_live_metrics::LiveMetricsBuilder::build_sink`).
 //!
 //! The mapping runs where the SDK calls its exporter: on the batch processor's thread, or,
 //! with a simple processor, on the thread that ends the span (use the batch processor in
