@@ -42,11 +42,14 @@ pub enum DropReason {
     Shutdown,
     /// A spooled batch passed the retention period, or its file was corrupt.
     Expired,
+    /// A telemetry processor dropped it (returned `false`, or panicked: the panic is also
+    /// counted in [`ExportStats::contained_panics`](crate::ExportStats::contained_panics)).
+    Processor,
 }
 
 impl DropReason {
     /// Every reason, for reports.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::QueueFull,
         DropReason::Oversized,
         DropReason::Rejected,
@@ -56,6 +59,7 @@ impl DropReason {
         DropReason::SpoolUnavailable,
         DropReason::Shutdown,
         DropReason::Expired,
+        DropReason::Processor,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -63,9 +67,12 @@ impl DropReason {
     }
 
     /// Whether this reason is an export failure (anything but a full queue or an oversized
-    /// item, which are refused before the worker sees them).
+    /// item, which are refused before the worker sees them, and a processor's choice).
     pub fn is_failure(self) -> bool {
-        !matches!(self, DropReason::QueueFull | DropReason::Oversized)
+        !matches!(
+            self,
+            DropReason::QueueFull | DropReason::Oversized | DropReason::Processor
+        )
     }
 }
 

@@ -106,6 +106,7 @@ pub mod encode;
 pub mod endpoint;
 mod handle;
 mod loss;
+pub mod redact;
 pub mod redirect;
 pub mod spool;
 mod stats;

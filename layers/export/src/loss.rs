@@ -96,5 +96,6 @@ pub fn reason_name(r: DropReason) -> &'static str {
         DropReason::SpoolUnavailable => "spool unavailable",
         DropReason::Shutdown => "at shutdown",
         DropReason::Expired => "expired in the spool",
+        DropReason::Processor => "dropped by a processor",
     }
 }

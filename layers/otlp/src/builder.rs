@@ -9,6 +9,7 @@ use crate::environment::OTEL_SDK_DISABLED;
 use crate::guard::OtlpGuard;
 use crate::layer::{Inner, OtlpLayer};
 use crate::pipeline::{self, ResourceCell};
+use crate::processor::{Processors, TelemetryProcessor};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -75,6 +76,7 @@ pub struct OtlpBuilder {
     pub(crate) storage: OfflineStorage,
     pub(crate) retry_interval: Option<Duration>,
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
+    pub(crate) processors: Vec<Arc<dyn TelemetryProcessor>>,
 }
 
 impl fmt::Debug for OtlpBuilder {
@@ -108,6 +110,7 @@ impl fmt::Debug for OtlpBuilder {
             .field("temporality", &self.temporality)
             .field("storage", &self.storage)
             .field("auth", &self.auth.is_some())
+            .field("processors", &self.processors.len())
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +142,7 @@ impl Default for OtlpBuilder {
             storage: OfflineStorage::Disabled,
             retry_interval: None,
             auth: None,
+            processors: Vec::new(),
         }
     }
 }
@@ -382,6 +386,18 @@ impl OtlpBuilder {
         self
     }
 
+    /// Adds a telemetry processor: it sees every span, log record and metric measurement
+    /// on the signal's worker thread before it is encoded, may add, change or remove
+    /// attributes (and a log record's body), and drops the item by returning `false`. A
+    /// panic in it drops that item and is counted. Processors run in the order added. See
+    /// [`Telemetry`](crate::Telemetry) and the ready-made
+    /// [`processors`](crate::processors).
+    #[must_use]
+    pub fn with_processor(mut self, processor: impl TelemetryProcessor) -> Self {
+        self.processors.push(Arc::new(processor));
+        self
+    }
+
     /// Validates the configuration, starts one export pipeline per enabled signal and
     /// returns the layer and its guard. With `OTEL_SDK_DISABLED=true` (or every signal off)
     /// the layer is a no-op and no thread starts.
@@ -393,13 +409,15 @@ impl OtlpBuilder {
         if endpoints.is_empty() {
             return Ok(disabled());
         }
-        let settings = self.settings()?;
+        let panics = Arc::new(AtomicU64::new(0));
+        let processors = Arc::new(Processors::new(self.processors.clone(), panics.clone()));
+        let mut settings = self.settings()?;
+        settings.processors = processors.clone();
         let resource = Arc::new(ResourceCell::new(convert::resource(
             &self.fallback_resource(),
         )));
         let p = pipeline::spawn(&settings, &endpoints, &resource)
             .map_err(|e| OtlpError::Spawn(e.to_string()))?;
-        let panics = Arc::new(AtomicU64::new(0));
         let (traces, traces_guard) = p.traces.unzip();
         let (logs, logs_guard) = p.logs.unzip();
         let (metrics, metrics_guard) = p.metrics.unzip();
@@ -423,6 +441,7 @@ impl OtlpBuilder {
             panics,
         );
         guard.auth = self.auth;
+        guard.processors = processors;
         Ok((layer, guard))
     }
 }

@@ -251,7 +251,7 @@ pub(crate) enum AttrValue {
 }
 
 impl AttrValue {
-    fn from_any(v: &any_value::Value) -> Self {
+    pub(crate) fn from_any(v: &any_value::Value) -> Self {
         match v {
             any_value::Value::BoolValue(b) => AttrValue::Bool(*b),
             any_value::Value::IntValue(i) => AttrValue::Int(*i),

@@ -377,6 +377,7 @@ impl OtlpBuilder {
             storage: self.storage.clone(),
             retry_interval: self.retry_interval,
             auth: self.auth.clone(),
+            processors: Default::default(),
         })
     }
 

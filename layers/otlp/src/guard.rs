@@ -4,6 +4,7 @@ use crate::config::{signal_name, Signal};
 use crate::convert::Measurement;
 use crate::pipeline::SpanItem;
 use crate::pipeline::{Endpoint, LogItem};
+use crate::processor::Processors;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct OtlpGuard {
     panics: Arc<AtomicU64>,
     /// The builder's authorization hook, for the connectivity check.
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
+    /// The telemetry processors' drop counters.
+    pub(crate) processors: Arc<Processors>,
 }
 
 impl fmt::Debug for OtlpGuard {
@@ -92,6 +95,7 @@ impl OtlpGuard {
             pipes,
             panics,
             auth: None,
+            processors: Arc::default(),
         }
     }
 
@@ -102,6 +106,7 @@ impl OtlpGuard {
             pipes: Vec::new(),
             panics: Arc::default(),
             auth: None,
+            processors: Arc::default(),
         }
     }
 
@@ -190,7 +195,8 @@ impl OtlpGuard {
     pub fn stats(&self) -> ExportStats {
         let mut all = ExportStats::default();
         for (signal, p) in &self.pipes {
-            let s = p.stats();
+            let mut s = p.stats();
+            s.add_dropped(DropReason::Processor, self.processors.dropped(*signal));
             all.merge(&s);
             all.by_kind.push((signal_name(*signal).to_owned(), s));
         }

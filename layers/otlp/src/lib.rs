@@ -86,6 +86,27 @@
 //! [`OtlpGuard::stats`] reports the one [`ExportStats`] every exporter reports, per signal
 //! in [`ExportStats::by_kind`].
 //!
+//! ## Telemetry processors
+//!
+//! [`OtlpBuilder::with_processor`] adds code that sees every span, log record and metric
+//! measurement on the signal's worker thread before it is encoded, through this exporter's
+//! own mutable [`Telemetry`] view (the correlation layer's shared records stay untouched):
+//! it may add, change or remove attributes, or drop the item. A panic in it drops that
+//! item, counted in [`ExportStats::contained_panics`] and as [`DropReason::Processor`].
+//! Ready-made ones are in [`processors`]; the same as App Insights' and with the same
+//! matching. Redacting before anything leaves the process:
+//!
+//! ```
+//! use tracing_insights_otlp::processors::{RedactGenAiContent, RedactMatching, RedactUrlQuery};
+//! use tracing_insights_otlp::OtlpLayer;
+//!
+//! let builder = OtlpLayer::builder()
+//!     .with_processor(RedactGenAiContent) // prompts, completions, tool arguments
+//!     .with_processor(RedactUrlQuery) // ?token=abc -> ?token=REDACTED
+//!     .with_processor(RedactMatching::glob("*@*.*")); // values holding an e-mail address
+//! # let _ = builder;
+//! ```
+//!
 //! ## Panics
 //!
 //! Each `Layer` callback's body runs under `catch_unwind`: a panic in it (a bug of ours, or
@@ -121,6 +142,7 @@ mod limits;
 mod metrics;
 mod pipeline;
 mod preset;
+mod processor;
 mod tls;
 
 pub use builder::OtlpBuilder;
@@ -131,6 +153,8 @@ pub use config::{
 };
 pub use guard::OtlpGuard;
 pub use layer::OtlpLayer;
+pub use processor::processors;
+pub use processor::{AttributeValue, Telemetry, TelemetryKind, TelemetryProcessor};
 pub use tracing_insights_export::{
     DropReason, ExportStats, Loss, OfflineStorage, RequestAuth, ShutdownError,
 };

@@ -12,6 +12,7 @@ use crate::config::{content_type, signal_name, Aggregation, Compression, Protoco
 use crate::convert::{self, Measurement};
 use crate::limits::Limits;
 use crate::metrics::Aggregator;
+use crate::processor::{Processors, Telemetry, TelemetryKind};
 use crate::tls::TlsFiles;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -203,6 +204,7 @@ pub(crate) struct TracesEncoder {
     resource: Arc<ResourceCell>,
     limits: Limits,
     max_item: usize,
+    processors: Arc<Processors>,
 }
 
 impl Encoder for TracesEncoder {
@@ -237,6 +239,18 @@ impl Encoder for TracesEncoder {
             span.events = events;
             span.dropped_events_count = item.dropped_events;
         }
+        // Processors see this exporter's own converted span, never the shared record.
+        if !self.processors.is_empty() {
+            let mut view = Telemetry::new(
+                TelemetryKind::Span,
+                Some(&span.name),
+                &mut span.attributes,
+                None,
+            );
+            if !self.processors.run(Signal::Traces, &mut view) {
+                return None;
+            }
+        }
         self.limits.apply_span(&mut span, self.max_item);
         Some(span.encode_to_vec())
     }
@@ -267,6 +281,7 @@ pub(crate) struct LogsEncoder {
     resource: Arc<ResourceCell>,
     limits: Limits,
     max_item: usize,
+    processors: Arc<Processors>,
 }
 
 impl Encoder for LogsEncoder {
@@ -282,6 +297,17 @@ impl Encoder for LogsEncoder {
 
     fn prepare(&mut self, item: LogItem) -> Option<Vec<u8>> {
         let (target, mut record) = *item;
+        if !self.processors.is_empty() {
+            let mut view = Telemetry::new(
+                TelemetryKind::Log,
+                None,
+                &mut record.attributes,
+                Some(&mut record.body),
+            );
+            if !self.processors.run(Signal::Logs, &mut view) {
+                return None;
+            }
+        }
         self.limits.apply_log(&mut record, self.max_item);
         let scope = ScopeLogs {
             scope: Some(convert::scope(&target)),
@@ -303,12 +329,16 @@ pub(crate) struct MetricsEncoder {
     ep: Endpoint,
     resource: Arc<ResourceCell>,
     aggregator: Aggregator,
+    processors: Arc<Processors>,
 }
 
 impl Encoder for MetricsEncoder {
     type Item = Box<Measurement>;
 
-    fn prepare(&mut self, m: Box<Measurement>) -> Option<Vec<u8>> {
+    fn prepare(&mut self, mut m: Box<Measurement>) -> Option<Vec<u8>> {
+        if !self.processors.is_empty() && !crate::processor::measurement(&self.processors, &mut m) {
+            return None;
+        }
         self.aggregator
             .record(*m, convert::unix_nanos(SystemTime::now()));
         None
@@ -439,6 +469,8 @@ pub(crate) struct Settings {
     pub(crate) storage: OfflineStorage,
     pub(crate) retry_interval: Option<Duration>,
     pub(crate) auth: Option<Arc<dyn RequestAuth>>,
+    /// The telemetry processors, run in each encoder's `prepare` (on the worker).
+    pub(crate) processors: Arc<Processors>,
 }
 
 /// The running pipelines, one per enabled signal.
@@ -529,6 +561,7 @@ pub(crate) fn spawn(
                     limits: s.span_limits,
                     // The item's own framing inside the request (tag and length).
                     max_item: max_item_bytes(s, ep) - 16,
+                    processors: s.processors.clone(),
                 };
                 p.traces = Some(pipeline(s, ep, s.delays[0]).spawn_with(enc)?);
             }
@@ -539,6 +572,7 @@ pub(crate) fn spawn(
                     limits: s.log_limits,
                     // The scope and framing around the record.
                     max_item: max_item_bytes(s, ep) - 1024,
+                    processors: s.processors.clone(),
                 };
                 p.logs = Some(pipeline(s, ep, s.delays[1]).spawn_with(enc)?);
             }
@@ -551,6 +585,7 @@ pub(crate) fn spawn(
                         s.bounds.clone(),
                         convert::unix_nanos(SystemTime::now()),
                     ),
+                    processors: s.processors.clone(),
                 };
                 p.metrics = Some(
                     pipeline(s, ep, s.metric_interval)
