@@ -16,6 +16,7 @@ use crate::collector::Collector;
 use crate::controller::{Controller, ControllerStats, Identity};
 use crate::guard::LiveMetricsGuard;
 use crate::layer::{Active, LiveMetricsLayer};
+use crate::processor::{DocumentProcessor, Processors};
 use crate::protocol;
 use crate::transport::{Transport, UreqTransport};
 
@@ -72,6 +73,7 @@ impl From<EnvError> for LiveMetricsError {
 /// | (everything) | on | `OTEL_SDK_DISABLED=true` or `APPLICATIONINSIGHTS_LIVE_METRICS_ENABLED=false` turn it off |
 /// | [`with_request_timeout`](Self::with_request_timeout) | 5 s | |
 /// | [`with_max_documents_per_second`](Self::with_max_documents_per_second) | 20 | |
+/// | [`with_processor`](Self::with_processor) | none | |
 /// | [`with_resource`](Self::with_resource) | the correlation layer's | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
 /// | [`with_machine_name`](Self::with_machine_name) | the host name | |
 /// | [`with_env`](Self::with_env) | the process environment | |
@@ -85,6 +87,7 @@ pub struct LiveMetricsBuilder {
     machine_name: Option<String>,
     stream_id: Option<String>,
     env: Env,
+    processors: Vec<Arc<dyn DocumentProcessor>>,
 }
 
 impl fmt::Debug for LiveMetricsBuilder {
@@ -99,6 +102,7 @@ impl fmt::Debug for LiveMetricsBuilder {
             .field("max_documents", &self.max_documents)
             .field("request_timeout", &self.request_timeout)
             .field("env", &self.env)
+            .field("processors", &self.processors.len())
             .finish_non_exhaustive()
     }
 }
@@ -114,6 +118,7 @@ impl Default for LiveMetricsBuilder {
             machine_name: None,
             stream_id: None,
             env: Env::process(),
+            processors: Vec::new(),
         }
     }
 }
@@ -175,6 +180,17 @@ impl LiveMetricsBuilder {
     #[must_use]
     pub fn with_machine_name(mut self, name: impl Into<String>) -> Self {
         self.machine_name = Some(name.into());
+        self
+    }
+
+    /// Adds a document processor: it sees every sample document (request, dependency,
+    /// exception, log line) on the worker thread before it is posted, may change or remove
+    /// its fields, and drops it by returning `false`. A panic in it drops that document and
+    /// is counted. Counters are not affected. Processors run in the order added; see
+    /// [`Document`](crate::Document).
+    #[must_use]
+    pub fn with_processor(mut self, processor: impl DocumentProcessor) -> Self {
+        self.processors.push(Arc::new(processor));
         self
     }
 
@@ -309,7 +325,9 @@ impl LiveMetricsBuilder {
         };
         ident.set_resource(&resource);
         let ident = Arc::new(Mutex::new(ident));
-        let collector = Arc::new(Collector::new(self.max_documents));
+        let mut collector = Collector::new(self.max_documents);
+        collector.processors = Processors::new(self.processors);
+        let collector = Arc::new(collector);
         let controller = Controller::new(
             Arc::new(clock),
             Box::new(transport),

@@ -61,6 +61,8 @@ pub(crate) struct Collector {
     docs_dropped: AtomicU64,
     /// Panics caught in the layer's callbacks.
     panics: AtomicU64,
+    /// The document processors, run on the worker when documents are taken.
+    pub(crate) processors: crate::processor::Processors,
 }
 
 impl Collector {
@@ -77,6 +79,7 @@ impl Collector {
             max_docs,
             docs_dropped: AtomicU64::new(0),
             panics: AtomicU64::new(0),
+            processors: crate::processor::Processors::default(),
         }
     }
 
@@ -90,7 +93,7 @@ impl Collector {
 
     /// Panics contained so far.
     pub(crate) fn contained_panics(&self) -> u64 {
-        self.panics.load(Ordering::Relaxed)
+        self.panics.load(Ordering::Relaxed) + self.processors.panics()
     }
 
     #[inline]
@@ -232,12 +235,16 @@ impl Collector {
         c
     }
 
-    /// The documents since the last call (a blocking lock: the worker may wait, the
-    /// application never does).
+    /// The documents since the last call, through the document processors (a blocking
+    /// lock: the worker may wait, the application never does; the processors run after it
+    /// is released).
     pub(crate) fn take_documents(&self) -> Vec<Value> {
-        let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
-        self.docs_len.store(0, Ordering::Relaxed);
-        std::mem::take(&mut *docs)
+        let docs = {
+            let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
+            self.docs_len.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *docs)
+        };
+        self.processors.apply(docs)
     }
 
     /// Items not kept as documents because the per-second bound was reached or the buffer

@@ -78,6 +78,7 @@ impl LiveMetricsGuard {
         stats.sent = l.posts;
         if let Some(c) = &self.collector {
             stats.add_dropped(DropReason::QueueFull, c.documents_dropped());
+            stats.add_dropped(DropReason::Processor, c.processors.dropped());
         }
         if l.failures > 0 {
             stats.last_error = Some(format!("{} ping or post calls failed", l.failures));

@@ -57,6 +57,13 @@
 //! ([`LiveSpan`]) and log records finished elsewhere (the OpenTelemetry SDK exporter of
 //! `tracing-insights-opentelemetry`) feed the same counters and documents.
 //!
+//! ## Document processors
+//!
+//! [`LiveMetricsBuilder::with_processor`] adds code that sees every sample document on the
+//! worker thread before it is posted ([`Document`]: its type and fields), may change or
+//! remove fields, or drop it; a panic drops that document and is counted. Counters and
+//! derived metrics still count every item.
+//!
 //! ## Turning it off
 //!
 //! `OTEL_SDK_DISABLED=true`, or [`LIVE_METRICS_ENABLED_ENV`]
@@ -76,6 +83,7 @@ mod controller;
 mod guard;
 mod layer;
 mod perf;
+mod processor;
 mod protocol;
 mod sdk;
 mod telemetry;
@@ -87,6 +95,7 @@ pub use builder::{
 };
 pub use guard::LiveMetricsGuard;
 pub use layer::LiveMetricsLayer;
+pub use processor::{Document, DocumentProcessor};
 pub use sdk::{LiveMetricsSink, LiveSpan};
 pub use telemetry::is_exception;
 pub use tracing_insights_azure::env::{Env, EnvSource, SDK_DISABLED_ENV};
