@@ -5,6 +5,7 @@ use opentelemetry::trace::{SpanKind as OtelKind, Status};
 use opentelemetry::{Array, Key, KeyValue, Value};
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, OnceLock};
 use tracing_insights_correlation::{FieldValue, SpanId, SpanKind, SpanStatus, TraceId};
 
@@ -14,15 +15,40 @@ use tracing_insights_correlation::{FieldValue, SpanId, SpanKind, SpanStatus, Tra
 /// otherwise grow without bound, so beyond this, new keys are dropped.
 const MAX_KEYS: usize = 10_000;
 
-fn interned() -> &'static Mutex<HashSet<&'static str>> {
-    static KEYS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+/// FNV-1a: attribute keys are short and not chosen by an attacker who could profit from
+/// collisions (a key set is bounded by [`MAX_KEYS`]); SipHash showed in the export profile.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type KeySet = HashSet<&'static str, BuildHasherDefault<Fnv>>;
+
+fn interned() -> &'static Mutex<KeySet> {
+    static KEYS: OnceLock<Mutex<KeySet>> = OnceLock::new();
     KEYS.get_or_init(Mutex::default)
 }
 
 thread_local! {
     /// The keys this thread already looked up: the export threads ask for the same few keys
     /// for every span, without the process-wide lock.
-    static LOCAL: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+    static LOCAL: RefCell<KeySet> = RefCell::new(KeySet::default());
 }
 
 /// `key` as a `&'static str`, or `None` once [`MAX_KEYS`] distinct keys were seen.
@@ -132,11 +158,10 @@ pub(crate) fn fields(attributes: &[KeyValue]) -> Vec<(&'static str, FieldValue)>
     out
 }
 
-/// An OpenTelemetry trace id as ours.
+/// An OpenTelemetry trace id as ours (the same 16 bytes; no text on the way, this runs
+/// for every exported span).
 pub(crate) fn trace_id(id: opentelemetry::trace::TraceId) -> TraceId {
-    TraceId::from_hex(&format!("{id:032x}")).unwrap_or_else(|| {
-        TraceId::from_hex("00000000000000000000000000000001").expect("a valid literal id")
-    })
+    TraceId::from_bytes(id.to_bytes())
 }
 
 /// An OpenTelemetry span id as ours; `None` for the invalid (zero) id.
@@ -144,19 +169,17 @@ pub(crate) fn span_id(id: opentelemetry::trace::SpanId) -> Option<SpanId> {
     if id == opentelemetry::trace::SpanId::INVALID {
         return None;
     }
-    SpanId::from_hex(&format!("{id:016x}"))
+    Some(SpanId::from_bytes(id.to_bytes()))
 }
 
 /// Our trace id as OpenTelemetry's.
 pub(crate) fn otel_trace_id(id: TraceId) -> opentelemetry::trace::TraceId {
-    opentelemetry::trace::TraceId::from_hex(&id.to_string())
-        .unwrap_or(opentelemetry::trace::TraceId::INVALID)
+    opentelemetry::trace::TraceId::from_bytes(id.to_bytes())
 }
 
 /// Our span id as OpenTelemetry's.
 pub(crate) fn otel_span_id(id: SpanId) -> opentelemetry::trace::SpanId {
-    opentelemetry::trace::SpanId::from_hex(&id.to_string())
-        .unwrap_or(opentelemetry::trace::SpanId::INVALID)
+    opentelemetry::trace::SpanId::from_bytes(id.to_bytes())
 }
 
 pub(crate) fn kind(k: &OtelKind) -> SpanKind {
