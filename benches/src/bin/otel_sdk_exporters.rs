@@ -9,6 +9,10 @@
 //! ```text
 //! target/release/otel-sdk-exporters <ours|peer> <requests>
 //! ```
+//!
+//! Keep `requests` at or below 16,000 (4 spans each): beyond the SDK queue's 65,536 spans
+//! the batch processor drops spans before either exporter sees them, and the rate measures
+//! the drops (the binary warns).
 
 use opentelemetry::trace::{
     Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
@@ -94,6 +98,13 @@ fn main() -> ExitCode {
         eprintln!("usage: otel-sdk-exporters <ours|peer> <requests>");
         return ExitCode::FAILURE;
     };
+    if n * SPANS_PER_REQUEST > 65_536 {
+        eprintln!(
+            "warning: {} spans overflow the SDK queue (65,536): the batch processor drops \
+             spans before the exporter sees them; use at most 16000 requests",
+            n * SPANS_PER_REQUEST
+        );
+    }
     let sink = Sink::start(false);
     let cs = loopback_connection_string(&sink);
     let (processor, guard) = match which.as_str() {
