@@ -8,7 +8,8 @@ use crate::mapping::ErrorExtra;
 use std::fmt;
 use std::sync::Arc;
 use tracing_core::span::{Attributes, Id};
-use tracing_core::{Dispatch, Event, Subscriber};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_insights_correlation::{
     event_context, find_span_data, CorrelationLayer, FieldValue, SpanData,
 };
@@ -326,9 +327,22 @@ where
         a.pipeline.shared.contain(|| a.export_event(event, &ctx));
     }
 
+    // Called once per callsite and subscriber (also for callsites registered before the
+    // subscriber was made): notes whether any span may take part in GenAI main-agent
+    // attribution. Interest as the default (this layer filters nothing).
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if let Some(a) = &self.inner {
+            if crate::main_agent::declares_agent_fields(metadata) {
+                a.pipeline.shared.saw_agent_callsite();
+            }
+        }
+        Interest::always()
+    }
+
     fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(a) = &self.inner else { return };
-        if !a.traces {
+        // No span carries an agent's fields yet: nothing to attribute (one relaxed load).
+        if !a.traces || !a.pipeline.shared.agent_callsites_seen() {
             return;
         }
         // GenAI main-agent attribution, taken from the parent while both are open.

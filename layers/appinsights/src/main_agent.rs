@@ -12,6 +12,7 @@
 use crate::text::value_string;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use tracing_core::Metadata;
 use tracing_insights_correlation::{FieldValue, SpanData};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
@@ -84,6 +85,18 @@ impl MainAgent {
             }
         }
     }
+}
+
+/// Whether spans of this callsite may carry what an attribution is read from: a
+/// `gen_ai.*` field (the agent, the conversation, `gen_ai.operation.name`) or a
+/// `microsoft.gen_ai.*` one. Every field a span can ever record is declared in its
+/// callsite, so until such a callsite is registered no span needs the lookup.
+pub(crate) fn declares_agent_fields(metadata: &Metadata<'_>) -> bool {
+    metadata.is_span()
+        && metadata.fields().iter().any(|f| {
+            let name = f.name();
+            name.starts_with("gen_ai.") || name.starts_with("microsoft.gen_ai.")
+        })
 }
 
 /// Attributes a span that has just started (its correlation record is already there);

@@ -45,6 +45,10 @@ pub(crate) struct Shared {
     /// Whether some span has had a GenAI main-agent attribution (until then events skip
     /// the lookup).
     main_agents: AtomicBool,
+    /// Whether a span callsite declaring a `gen_ai.*` or `microsoft.gen_ai.*` field was
+    /// registered: until then no span can carry or pass on an attribution, and new spans
+    /// skip the parent lookup (one relaxed load instead).
+    agent_callsites: AtomicBool,
     /// Panics caught in a layer callback or on the encoder thread.
     panics: AtomicU64,
 }
@@ -76,6 +80,7 @@ impl Shared {
             processors,
             processor_dropped: AtomicU64::new(0),
             main_agents: AtomicBool::new(false),
+            agent_callsites: AtomicBool::new(false),
             panics: AtomicU64::new(0),
         };
         if let Some(clock) = clock {
@@ -192,6 +197,16 @@ impl Shared {
         if !self.main_agents.load(Ordering::Relaxed) {
             self.main_agents.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// A span callsite that may carry an agent's fields was registered.
+    pub(crate) fn saw_agent_callsite(&self) {
+        self.agent_callsites.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a span may carry an agent's fields (see [`Self::saw_agent_callsite`]).
+    pub(crate) fn agent_callsites_seen(&self) -> bool {
+        self.agent_callsites.load(Ordering::Relaxed)
     }
 
     /// Whether any span has had a GenAI main-agent attribution.

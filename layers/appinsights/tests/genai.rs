@@ -81,3 +81,49 @@ fn spans_under_an_agent_carry_the_main_agent() {
     assert_eq!(p["microsoft.gen_ai.main_agent.name"], "planner", "{p:#}");
     assert_eq!(p["microsoft.gen_ai.main_agent.conversation_id"], "conv-7");
 }
+
+/// An agent run, the same callsites every call.
+fn agent_run() {
+    tracing::info_span!(
+        "invoke_agent early",
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = "early-bird",
+    )
+    .in_scope(|| tracing::info_span!("chat early").in_scope(|| {}));
+}
+
+#[test]
+fn callsites_hit_before_the_layer_existed_still_attribute() {
+    // New spans skip the attribution lookup until a span callsite declaring a GenAI field
+    // is registered; callsites hit before the subscriber existed are registered with it
+    // when it is made, so their spans are still attributed.
+    agent_run();
+    let (port, captured) = receiver();
+    let (layer, guard) = AppInsightsLayer::builder()
+        .with_connection_string(format!(
+            "InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}"
+        ))
+        .with_resource_metric(false)
+        .with_metrics(false)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, agent_run);
+    guard.shutdown(Duration::from_secs(10)).unwrap();
+    let envs: Vec<Value> = captured
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap())
+        .collect();
+    let chat = envs
+        .iter()
+        .find(|e| e["data"]["baseData"]["name"] == "chat early")
+        .unwrap_or_else(|| panic!("chat early missing: {envs:#?}"));
+    assert_eq!(
+        chat["data"]["baseData"]["properties"]["microsoft.gen_ai.main_agent.name"],
+        "early-bird"
+    );
+}
