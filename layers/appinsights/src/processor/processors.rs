@@ -1,10 +1,11 @@
 //! Ready-made telemetry processors: add properties to everything, redact GenAI message
-//! contents, URL query values, and values matching a pattern.
+//! contents, URL query values, and values matching a pattern. The matching is the same as
+//! the other exporters' ([`tracing_insights_export::redact`]).
 
 use super::{Telemetry, TelemetryKind, TelemetryProcessor};
+use tracing_insights_export::redact::{redact_query_string, Glob};
 
-/// What redacted values are replaced with.
-pub const REDACTED: &str = "REDACTED";
+pub use tracing_insights_export::redact::{redact_query, GENAI_CONTENT, REDACTED};
 
 /// Adds properties to every item (metrics included); a property the item already has is
 /// kept.
@@ -34,17 +35,6 @@ impl TelemetryProcessor for AddProperties {
     }
 }
 
-/// The GenAI attributes that hold conversation contents.
-pub const GENAI_CONTENT: &[&str] = &[
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-    "gen_ai.prompt",
-    "gen_ai.completion",
-];
-
 /// Replaces GenAI message contents (prompts, completions, system instructions, tool
 /// arguments and results: [`GENAI_CONTENT`]) with [`REDACTED`]; the rest of a GenAI span
 /// (model, token counts, ...) is kept.
@@ -64,25 +54,6 @@ impl TelemetryProcessor for RedactGenAiContent {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RedactUrlQuery;
 
-/// `url` with its query values redacted (the fragment is kept as is).
-pub fn redact_query(url: &str) -> String {
-    let (before_fragment, fragment) = match url.find('#') {
-        Some(i) => url.split_at(i),
-        None => (url, ""),
-    };
-    let Some((base, query)) = before_fragment.split_once('?') else {
-        return url.to_owned();
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) => format!("{k}={REDACTED}"),
-            None => pair.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}{fragment}", query.join("&"))
-}
-
 impl TelemetryProcessor for RedactUrlQuery {
     fn process(&self, item: &mut Telemetry<'_>) -> bool {
         let field = match item.kind() {
@@ -100,7 +71,7 @@ impl TelemetryProcessor for RedactUrlQuery {
         }
         item.map_properties(|k, v| match k {
             "url.full" | "http.url" | "http.target" => Some(redact_query(v)),
-            "url.query" => Some(redact_query(&format!("?{v}"))[1..].to_owned()),
+            "url.query" => Some(redact_query_string(v)),
             _ => None,
         });
         true
@@ -124,9 +95,9 @@ impl RedactMatching {
     /// character, everything else itself. `"*@*.*"` matches values holding an e-mail
     /// address; `"4???-????-????-????"` a card number written in groups.
     pub fn glob(pattern: &str) -> Self {
-        let pattern: Vec<char> = pattern.chars().collect();
+        let glob = Glob::new(pattern);
         Self {
-            matches: Box::new(move |v| glob_match(&pattern, v)),
+            matches: Box::new(move |v| glob.matches(v)),
         }
     }
 
@@ -136,35 +107,6 @@ impl RedactMatching {
             matches: Box::new(matches),
         }
     }
-}
-
-/// Whether `text` matches `pattern` (`*`, `?`), in linear time by backtracking to the
-/// last `*` only.
-fn glob_match(pattern: &[char], text: &str) -> bool {
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == '?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
 }
 
 impl TelemetryProcessor for RedactMatching {
@@ -178,33 +120,5 @@ impl TelemetryProcessor for RedactMatching {
             }
         }
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        let g = |p: &str, t: &str| glob_match(&p.chars().collect::<Vec<_>>(), t);
-        assert!(g("*@*.*", "bob@example.com"));
-        assert!(g("*@*.*", "mail bob@example.com now"));
-        assert!(!g("*@*.*", "no address"));
-        assert!(g("4???-????", "4111-2222"));
-        assert!(!g("4???-????", "4111-22223"));
-        assert!(g("*", ""));
-        assert!(g("a*b*c", "aXXbYYc"));
-        assert!(!g("a*b*c", "aXXbYY"));
-    }
-
-    #[test]
-    fn query_values() {
-        assert_eq!(
-            redact_query("https://h/p?user=bob&token=x#top"),
-            "https://h/p?user=REDACTED&token=REDACTED#top"
-        );
-        assert_eq!(redact_query("https://h/p"), "https://h/p");
-        assert_eq!(redact_query("/p?flag"), "/p?flag");
     }
 }
