@@ -12,7 +12,9 @@ use tracing::Instrument;
 /// `error.type`, and carries that span's `traceparent` / `tracestate`, so the callee's
 /// request is its child.
 ///
-/// ```
+/// (`no_run`: building a `reqwest::Client` needs the TLS provider the application picks.)
+///
+/// ```no_run
 /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
 ///     .with(tracing_insights_http::TracingMiddleware::new())
 ///     .build();
