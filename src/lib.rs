@@ -201,6 +201,7 @@
 //! | `http-reqwest` | no | `http` with `TracingMiddleware` for reqwest-middleware / reqwest 0.13 |
 //! | `opentelemetry` | no | `opentelemetry`: App Insights as an OpenTelemetry SDK (0.33) exporter, a propagator and context bridge for OpenTelemetry API code |
 //! | `tracing-opentelemetry` | no | `opentelemetry` with one id source beside `tracing-opentelemetry` 0.34 |
+//! | `opentelemetry-live-metrics` | no | `opentelemetry` with Live Metrics fed from the OpenTelemetry SDK spans the exporter receives (`AppInsightsExporter::with_live_metrics`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "correlation")]
