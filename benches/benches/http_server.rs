@@ -1,4 +1,4 @@
-//! The HTTP server layer's cost per request (issue 13): `tracing-insights-http`'s
+//! The HTTP server layer's cost per request: `tracing-insights-http`'s
 //! `ServerLayer` under `Registry + correlation`, beside `tower-http`'s `TraceLayer` (spans
 //! and response events at INFO, as its docs suggest) under `Registry +
 //! tracing-opentelemetry` with an SDK tracer and a no-op exporter, in one criterion run.

@@ -1,4 +1,4 @@
-//! The baseline ladder (issue 3): time per request for no subscriber, `Registry`,
+//! The baseline ladder: time per request for no subscriber, `Registry`,
 //! `+ correlation`, `+ correlation + JSON fmt` to a no-op writer, and beside them
 //! `tracing_subscriber::fmt().json()` and `tracing-opentelemetry` with an SDK tracer and a
 //! no-op exporter, on the same workload ([`tracing_insights_benches::request`]).

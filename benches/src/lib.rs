@@ -494,7 +494,7 @@ pub fn otlp_stack(sink: &Sink, queue: usize) -> Stack {
     }
 }
 
-/// The full stack (issue 15): correlation, the JSON line to `io::sink`, App Insights and
+/// The full stack: correlation, the JSON line to `io::sink`, App Insights and
 /// OTLP, each exporter to its own loopback sink; with `filter`, under that global filter.
 fn full_stack(filter: Option<tracing_subscriber::filter::LevelFilter>) -> Stack {
     let ai_sink = Sink::start(false);

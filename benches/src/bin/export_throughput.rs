@@ -1,4 +1,4 @@
-//! Export throughput to a loopback OTLP sink (issue 8): `N` requests of the ladder's
+//! Export throughput to a loopback OTLP sink: `N` requests of the ladder's
 //! workload as fast as one thread can make them, then flush and shut the exporter down;
 //! the sink decodes every OTLP/protobuf body and counts the spans it received.
 //!
@@ -6,7 +6,7 @@
 //! target/release/export-throughput <otlp|otel_otlp> <requests> [queue] [requests/s]
 //! ```
 //!
-//! With a rate, requests are paced to it (issue 15's "60 % of our own throughput" run:
+//! With a rate, requests are paced to it (the "60 % of our own throughput" run:
 //! nothing should be lost); without, they are made flat out.
 //!
 //! `otlp` is `+ correlation` + `tracing_insights_otlp::OtlpLayer`; `otel_otlp` is

@@ -1,4 +1,4 @@
-//! App Insights export throughput on one OpenTelemetry SDK pipeline (issue 18): the same
+//! App Insights export throughput on one OpenTelemetry SDK pipeline: the same
 //! spans, made through the `opentelemetry` API with an `opentelemetry_sdk` 0.33 tracer and
 //! its batch processor (queue 65 536, batches of 512, 5 s), exported by
 //! `tracing-insights-opentelemetry`'s `AppInsightsExporter` (`ours`) or by

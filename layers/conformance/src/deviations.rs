@@ -174,7 +174,8 @@ fn tuple_repr(json_text: &str) -> Option<String> {
     })
 }
 
-/// Span-attribute keys Microsoft's exporter leaves out of span properties (protocol §3.5):
+/// Span-attribute keys Microsoft's exporter leaves out of span properties (the `http.*`, `url.*`,
+/// `server.*` and similar keys it has already turned into envelope fields):
 /// the App Insights layer's own rule.
 fn span_filtered(key: &str) -> bool {
     tracing_insights_appinsights::span_property_filtered(key)
