@@ -29,7 +29,7 @@ fn back() -> Router {
 }
 
 fn client() -> reqwest_middleware::ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    reqwest_middleware::ClientBuilder::new(common::client())
         .with(TracingMiddleware::new())
         .build()
 }

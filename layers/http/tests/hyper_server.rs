@@ -59,7 +59,7 @@ async fn a_service_error_is_recorded_and_returned() {
             });
         }
     });
-    let client = reqwest::Client::new();
+    let client = common::client();
     let ok = client
         .get(format!("http://{addr}/items/7?x=1"))
         .header(

@@ -51,7 +51,7 @@ async fn continues_the_callers_trace_and_records_the_http_fields() {
     let capture = Capture::default();
     let _guard = capture.install();
     let addr = serve(app(ServerLayer::new().with_traceresponse(true))).await;
-    let response = reqwest::Client::new()
+    let response = common::client()
         .get(format!("http://{addr}/search/42?q=secret-query&page=2"))
         .header("traceparent", tp())
         .header("tracestate", "congo=t61rcWkgMzE")
@@ -121,7 +121,7 @@ async fn a_malformed_or_oversized_traceparent_starts_a_new_trace() {
     let capture = Capture::default();
     let _guard = capture.install();
     let addr = serve(app(ServerLayer::new())).await;
-    let client = reqwest::Client::new();
+    let client = common::client();
     let url = format!("http://{addr}/search/1");
     let bad = [
         vec![format!("00-{}-{PARENT}-01", TRACE.to_uppercase())],
@@ -151,7 +151,7 @@ async fn a_5xx_is_an_error_a_4xx_is_not() {
     let capture = Capture::default();
     let _guard = capture.install();
     let addr = serve(app(ServerLayer::new())).await;
-    let client = reqwest::Client::new();
+    let client = common::client();
     for path in ["busy", "missing"] {
         client
             .get(format!("http://{addr}/{path}"))
@@ -181,7 +181,7 @@ async fn a_panicking_handler_is_recorded_and_not_swallowed() {
     let capture = Capture::default();
     let _guard = capture.install();
     let addr = serve(app(ServerLayer::new())).await;
-    let result = reqwest::Client::new()
+    let result = common::client()
         .get(format!("http://{addr}/boom"))
         .timeout(Duration::from_secs(10))
         .send()
@@ -223,7 +223,7 @@ async fn a_grpc_call_gets_rpc_fields_and_its_status_from_the_trailers() {
         .route("/helloworld.Greeter/{method}", post(grpc))
         .layer(ServerLayer::new());
     let addr = serve(app).await;
-    let client = reqwest::Client::builder()
+    let client = common::client_builder()
         .http2_prior_knowledge()
         .build()
         .unwrap();

@@ -119,3 +119,16 @@ pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// A `reqwest` client builder. The workspace's unified features can select reqwest's
+/// `rustls-no-provider` (the facade's example picks rustls with ring), so a provider is
+/// installed first; the tests themselves only speak plain HTTP on loopback.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A default `reqwest` client (see [`client_builder`]).
+pub fn client() -> reqwest::Client {
+    client_builder().build().unwrap()
+}
