@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use tracing_insights_correlation::{
     find_span_data, Clock, CorrelationLayer, Resource, SpanContext, SystemClock,
 };
+use tracing_insights_export::chain::{run_chain, Verdict};
 use tracing_subscriber::registry::LookupSpan;
 
 /// What the builder switched on beyond the mapping: standard metrics, performance
@@ -167,24 +168,14 @@ impl Shared {
     /// Runs the telemetry processors on an item about to be encoded; `false`: drop it (a
     /// processor said so or panicked, counted).
     pub(crate) fn process(&self, env: &mut serde_json::Value) -> bool {
-        for p in &self.processors {
-            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                p.process(&mut Telemetry::new(env))
-            }));
-            match keep {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.processor_dropped.fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
-                Err(_) => {
-                    self.processor_dropped.fetch_add(1, Ordering::Relaxed);
-                    self.panics.fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
-            }
+        let verdict = run_chain(&self.processors, |p| p.process(&mut Telemetry::new(env)));
+        if verdict == Verdict::Panicked {
+            self.panics.fetch_add(1, Ordering::Relaxed);
         }
-        true
+        if !verdict.is_kept() {
+            self.processor_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        verdict.is_kept()
     }
 
     /// Items the telemetry processors dropped (panics included).

@@ -100,6 +100,7 @@
 //! ([`DropReason::SpoolUnavailable`]). Nothing panics.
 
 pub mod answer;
+pub mod chain;
 mod deliver;
 pub mod diagnostics;
 pub mod encode;

@@ -27,9 +27,9 @@
 //! ```
 
 use serde_json::{Map, Value};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tracing_insights_export::chain::{run_chain, Verdict};
 
 /// One sample document on its way out, as this exporter's own mutable view of it.
 #[derive(Debug)]
@@ -132,21 +132,14 @@ impl Processors {
     }
 
     fn keep(&self, doc: &mut Map<String, Value>) -> bool {
-        for p in &self.list {
-            match catch_unwind(AssertUnwindSafe(|| p.process(&mut Document { doc }))) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
-                Err(_) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    self.panics.fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
-            }
+        let verdict = run_chain(&self.list, |p| p.process(&mut Document { doc }));
+        if verdict == Verdict::Panicked {
+            self.panics.fetch_add(1, Ordering::Relaxed);
         }
-        true
+        if !verdict.is_kept() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        verdict.is_kept()
     }
 
     /// Documents dropped (panics included).

@@ -37,9 +37,9 @@ use crate::config::{signal_index, Signal};
 use crate::convert::{AttrValue, Measurement};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tracing_insights_export::chain::{run_chain, Verdict};
 
 pub mod processors;
 
@@ -285,21 +285,14 @@ impl Processors {
     /// Runs every processor on one item; `false`: drop it (a processor said so or
     /// panicked; counted).
     pub(crate) fn run(&self, signal: Signal, item: &mut Telemetry<'_>) -> bool {
-        for p in &self.list {
-            match catch_unwind(AssertUnwindSafe(|| p.process(item))) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.dropped[signal_index(signal)].fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
-                Err(_) => {
-                    self.dropped[signal_index(signal)].fetch_add(1, Ordering::Relaxed);
-                    self.panics.fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
-            }
+        let verdict = run_chain(&self.list, |p| p.process(item));
+        if verdict == Verdict::Panicked {
+            self.panics.fetch_add(1, Ordering::Relaxed);
         }
-        true
+        if !verdict.is_kept() {
+            self.dropped[signal_index(signal)].fetch_add(1, Ordering::Relaxed);
+        }
+        verdict.is_kept()
     }
 
     /// Items of `signal` the processors dropped.
