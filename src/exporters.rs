@@ -9,13 +9,11 @@ use tracing_insights_correlation::Resource;
 use tracing_subscriber::layer::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
-/// The variable that turns Application Insights and Live Metrics on.
+// The variables that turn the exporters on are their own crates' public constants.
 #[cfg(any(feature = "appinsights", feature = "live-metrics"))]
-const CONNECTION_STRING_ENV: &str = "APPLICATIONINSIGHTS_CONNECTION_STRING";
-
-/// The base endpoint and the per-signal endpoints that turn OTLP on.
+use tracing_insights_azure::CONNECTION_STRING_ENV;
 #[cfg(feature = "otlp")]
-const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+use tracing_insights_otlp::environment::OTEL_EXPORTER_OTLP_ENDPOINT as OTLP_ENDPOINT_ENV;
 
 /// Settings given in code, which win over the environment.
 #[derive(Default)]
