@@ -132,19 +132,12 @@ impl EnvSource for Env {
     }
 }
 
-/// The machine's host name: `/proc/sys/kernel/hostname`, else `HOSTNAME`, else
-/// `COMPUTERNAME` (Windows), else `"localhost"`. What both Azure layers report as the
-/// role instance and machine name when the resource names no instance.
+/// The machine's host name ([`tracing_insights_correlation::resource::hostname`] over the
+/// process environment), else `"localhost"`: what both Azure layers report as the role
+/// instance and machine name when the resource names no instance.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            ["HOSTNAME", "COMPUTERNAME"]
-                .into_iter()
-                .find_map(|var| Env::process().var(var))
-        })
+    let env = Env::process();
+    tracing_insights_correlation::resource::hostname(&|name| env.var(name))
         .unwrap_or_else(|| "localhost".to_owned())
 }
 

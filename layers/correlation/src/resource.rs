@@ -284,9 +284,14 @@ fn detect(r: &mut Resource, env: &dyn Fn(&str) -> Option<String>) {
     }
 }
 
-fn hostname(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+/// The machine's host name, the one every layer reports (`host.name`, App Insights' role
+/// instance and Live Metrics' machine name): `HOSTNAME` (a Kubernetes pod's name), else
+/// `COMPUTERNAME` (Windows), else the kernel's (`/proc/sys/kernel/hostname`); the variables
+/// are read through `env` so tests can inject them. `None` when none of them is set.
+pub fn hostname(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     env("HOSTNAME")
         .or_else(|| env("COMPUTERNAME"))
+        .filter(|h| !h.trim().is_empty())
         .or_else(|| {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()

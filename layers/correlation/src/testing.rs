@@ -11,37 +11,51 @@ use std::time::{Duration, SystemTime};
 
 /// A clock that stands still until told to move. Clones share the same time.
 ///
+/// [`now`](Clock::now) is the wall time it shows; [`elapsed`](Clock::elapsed) is how far it
+/// was moved forward since it was made ([`set`](Self::set) moves the wall time only), so one
+/// `ManualClock` can time the spans and drive an exporter's control loop (Live Metrics).
+///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use tracing_insights_correlation::{testing::ManualClock, Clock};
 /// let clock = ManualClock::new(UNIX_EPOCH);
 /// clock.advance(Duration::from_millis(5));
 /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_millis(5));
+/// assert_eq!(clock.elapsed(), Duration::from_millis(5));
 /// ```
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<SystemTime>>);
+pub struct ManualClock(Arc<Mutex<(Duration, SystemTime)>>);
 
 impl ManualClock {
-    /// A clock showing `start`.
+    /// A clock showing `start`, with `elapsed() == 0`.
     pub fn new(start: SystemTime) -> Self {
-        Self(Arc::new(Mutex::new(start)))
+        Self(Arc::new(Mutex::new((Duration::ZERO, start))))
     }
 
-    /// Sets the time.
+    /// Sets the wall time (the monotonic time stays).
     pub fn set(&self, t: SystemTime) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = t;
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).1 = t;
     }
 
-    /// Moves the time forward.
+    /// Moves both the wall and the monotonic time forward.
     pub fn advance(&self, d: Duration) {
         let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *t += d;
+        t.0 += d;
+        t.1 += d;
+    }
+
+    fn get(&self) -> (Duration, SystemTime) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.get().1
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.get().0
     }
 }
 

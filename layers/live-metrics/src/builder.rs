@@ -222,7 +222,7 @@ impl LiveMetricsBuilder {
         }
         let timeout = self.request_timeout;
         let (layer, mut controller) =
-            self.build_parts(SystemClock::default(), UreqTransport::new(timeout))?;
+            self.build_parts(SystemClock, UreqTransport::new(timeout))?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
         let stats = Arc::new(Mutex::new(ControllerStats::default()));

@@ -244,7 +244,7 @@ impl Controller {
     }
 
     fn send(&mut self, kind: CallKind, body: Value) -> Result<QpsResponse, String> {
-        let ticks = dotnet_ticks(self.clock.wall()).to_string();
+        let ticks = dotnet_ticks(self.clock.now()).to_string();
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         match kind {
             CallKind::Ping => {
@@ -395,7 +395,7 @@ impl Controller {
         }
         metrics.extend(derived.into_iter().map(|(id, v)| metric(&id, v)));
         let mut m = self.identity_json();
-        m.insert("Timestamp".into(), json!(rfc3339_micros(self.clock.wall())));
+        m.insert("Timestamp".into(), json!(rfc3339_micros(self.clock.now())));
         m.insert("Metrics".into(), Value::Array(metrics));
         m.insert("Documents".into(), Value::Array(documents));
         if !config.errors.is_empty() {
