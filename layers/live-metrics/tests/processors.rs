@@ -3,71 +3,14 @@
 //! counters still count every item; a panicking processor loses only its document
 //! (counted). Only 127.0.0.1 is contacted.
 
+mod common;
+
+use common::FakeQuickPulse;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation as correlation;
 use tracing_insights_live_metrics::{Document, DropReason, LiveMetricsLayer};
 use tracing_subscriber::prelude::*;
-
-/// One request's path and body.
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let path = line.split_whitespace().nth(1)?.to_owned();
-    let mut len = 0;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        if k.trim().eq_ignore_ascii_case("content-length") {
-            len = v.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some((path, body))
-}
-
-/// A QuickPulse service on 127.0.0.1:0 that always subscribes; sends every post's body.
-fn fake_service() -> (u16, mpsc::Receiver<Value>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                while let Some((path, body)) = read_request(&mut r) {
-                    let resp = "HTTP/1.1 200 OK\r\nx-ms-qps-subscribed: true\r\nx-ms-qps-configuration-etag: \r\nContent-Length: 0\r\n\r\n";
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                    if path.contains("/post") {
-                        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-                            return;
-                        };
-                        if tx.send(v[0].clone()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (port, rx)
-}
 
 fn metric(p: &Value, name: &str) -> f64 {
     p["Metrics"]
@@ -81,10 +24,8 @@ fn metric(p: &Value, name: &str) -> f64 {
 
 #[test]
 fn processors_edit_and_drop_documents_before_they_are_posted() {
-    let (port, posts) = fake_service();
-    let cs = format!(
-        "InstrumentationKey=00000000-0000-0000-0000-000000000000;LiveEndpoint=http://127.0.0.1:{port}"
-    );
+    let service = FakeQuickPulse::start();
+    let cs = service.connection_string();
     let (layer, guard) = LiveMetricsLayer::builder()
         .with_connection_string(cs)
         .with_processor(|doc: &mut Document<'_>| {
@@ -138,7 +79,7 @@ fn processors_edit_and_drop_documents_before_they_are_posted() {
             .in_scope(|| {});
             tracing::info!("answer mailed to bob@example.com");
         });
-        while let Ok(p) = posts.recv_timeout(Duration::from_millis(20)) {
+        while let Some(p) = service.next_post(Duration::from_millis(20)) {
             dependency_rate =
                 dependency_rate.max(metric(&p, "\\ApplicationInsights\\Dependency Calls/Sec"));
             docs.extend(p["Documents"].as_array().cloned().unwrap_or_default());

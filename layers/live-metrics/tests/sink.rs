@@ -2,67 +2,16 @@
 //! subscribed stream (a loopback fake QuickPulse service, only 127.0.0.1) as rates and
 //! documents; switched off by the environment it does nothing.
 
+mod common;
+
+use common::FakeQuickPulse;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation::{FieldValue, SpanKind, SpanStatus};
 use tracing_insights_live_metrics::{Env, LiveMetricsBuilder, LiveSpan, LIVE_METRICS_ENABLED_ENV};
 
 const KEY: &str = "0123abcd-0000-4000-8000-000000000000";
-
-/// One request's path and body.
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let path = line.split_whitespace().nth(1)?.to_owned();
-    let mut len = 0;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        if k.trim().eq_ignore_ascii_case("content-length") {
-            len = v.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some((path, body))
-}
-
-/// A QuickPulse service on 127.0.0.1:0 that always subscribes; sends the posts' bodies.
-fn fake_service() -> (u16, mpsc::Receiver<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                while let Some((path, body)) = read_request(&mut r) {
-                    let resp = "HTTP/1.1 200 OK\r\nx-ms-qps-subscribed: true\r\nx-ms-qps-configuration-etag: \r\nContent-Length: 0\r\n\r\n";
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                    if path.starts_with("/QuickPulseService.svc/post") && tx.send(body).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, rx)
-}
 
 fn metric(p: &Value, name: &str) -> f64 {
     p["Metrics"]
@@ -76,10 +25,11 @@ fn metric(p: &Value, name: &str) -> f64 {
 
 #[test]
 fn spans_and_logs_handed_to_the_sink_show_in_a_subscribed_stream() {
-    let (port, posts) = fake_service();
+    let service = FakeQuickPulse::start();
     let (sink, guard) = LiveMetricsBuilder::default()
         .with_connection_string(format!(
-            "InstrumentationKey={KEY};LiveEndpoint=http://127.0.0.1:{port}"
+            "InstrumentationKey={KEY};LiveEndpoint=http://127.0.0.1:{}",
+            service.port
         ))
         .build_sink()
         .unwrap();
@@ -115,9 +65,7 @@ fn spans_and_logs_handed_to_the_sink_show_in_a_subscribed_stream() {
         });
         sink.record_log(&exception);
         sink.record_log(&[("message", FieldValue::Str("served".into()))]);
-        while let Ok(body) = posts.recv_timeout(Duration::from_millis(20)) {
-            let body: Value = serde_json::from_slice(&body).unwrap();
-            let p = body[0].clone();
+        while let Some(p) = service.next_post(Duration::from_millis(20)) {
             docs.extend(p["Documents"].as_array().cloned().unwrap_or_default());
             if metric(&p, "\\ApplicationInsights\\Requests/Sec") > 0.0
                 && metric(&p, "\\ApplicationInsights\\Dependency Calls Failed/Sec") > 0.0

@@ -1,87 +1,15 @@
-//! The layer behind a real subscriber, its worker thread and `ureq`, against a loopback
+//! The layer behind a real subscriber and its worker thread, against a loopback
 //! fake QuickPulse service that subscribes. Only 127.0.0.1 is contacted.
 
+mod common;
+
+use common::FakeQuickPulse;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation as correlation;
 use tracing_insights_live_metrics::{Env, LiveMetricsLayer, LIVE_METRICS_ENABLED_ENV};
 use tracing_subscriber::prelude::*;
-
-#[derive(Debug)]
-struct Call {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Call> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let path = line.split_whitespace().nth(1)?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some(Call {
-        path,
-        headers,
-        body,
-    })
-}
-
-/// A QuickPulse service on 127.0.0.1:0 that always subscribes; the first ping's answer
-/// also offers a redirect to another loopback port, which the client must refuse.
-fn fake_service() -> (u16, mpsc::Receiver<Call>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut first = true;
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            let offer_redirect = std::mem::take(&mut first);
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                let mut offer_redirect = offer_redirect;
-                while let Some(call) = read_request(&mut r) {
-                    let redirect = if std::mem::take(&mut offer_redirect) {
-                        "x-ms-qps-service-endpoint-redirect-v2: http://127.0.0.1:9/\r\n"
-                    } else {
-                        ""
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nx-ms-qps-subscribed: true\r\nx-ms-qps-configuration-etag: \r\n{redirect}Content-Length: 0\r\n\r\n"
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() || tx.send(call).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, rx)
-}
 
 fn metric(p: &Value, name: &str) -> f64 {
     p["Metrics"]
@@ -95,10 +23,10 @@ fn metric(p: &Value, name: &str) -> f64 {
 
 #[test]
 fn subscribed_stream_shows_request_and_dependency_rates() {
-    let (port, calls) = fake_service();
-    let cs = format!(
-        "InstrumentationKey=00000000-0000-0000-0000-000000000000;LiveEndpoint=http://127.0.0.1:{port}"
-    );
+    // The first answer also offers a redirect to another loopback port, which the client
+    // must refuse.
+    let service = FakeQuickPulse::with_redirect(Some("http://127.0.0.1:9/"));
+    let cs = service.connection_string();
     let (layer, guard) = LiveMetricsLayer::builder()
         .with_connection_string(cs)
         .build()
@@ -131,7 +59,7 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
             .in_scope(|| {});
             tracing::info!("answered");
         });
-        while let Ok(call) = calls.recv_timeout(Duration::from_millis(20)) {
+        while let Ok(call) = service.calls.recv_timeout(Duration::from_millis(20)) {
             assert!(call
                 .path
                 .contains("ikey=00000000-0000-0000-0000-000000000000"));
@@ -139,10 +67,7 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
                 pings += 1;
                 let body: Value = serde_json::from_slice(&call.body).unwrap();
                 assert_eq!(body["InvariantVersion"], 5);
-                assert!(call
-                    .headers
-                    .iter()
-                    .any(|(k, v)| k == "x-ms-qps-invariant-version" && v == "5"));
+                assert_eq!(call.header("x-ms-qps-invariant-version"), Some("5"));
                 continue;
             }
             assert!(call
