@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
 # Our stacks beside the peers, in one run, as one table of ratios (BENCHMARKS.md keeps the
-# latest). Not part of .ci/run: it installs valgrind, takes 10-20 minutes on 2 cores, and its
-# wall-clock parts depend on what else the machine runs.
+# latest). Not part of .ci/run: it installs valgrind, takes about 15 minutes on 2 cores once
+# built, and its wall-clock parts depend on what else the machine runs.
 #
 #   scripts/bench-peers.sh            # everything
-#   QUICK=1 scripts/bench-peers.sh    # instruction counts only (about 3 minutes once built)
+#   QUICK=1 scripts/bench-peers.sh    # instruction counts only (about 4 minutes once built)
+#   PARTS="throughput" TP_SECS=2 TP_ROUNDS=1 scripts/bench-peers.sh   # a part, shorter
+#
+# PARTS: any of counts, throughput, criterion (default all three). TP_SECS (8), TP_ROUNDS (3),
+# RSS_REQUESTS (250000 = 1M spans), RUNGS (the ladder-count rungs). BENCH_TREE names the tree in the table's header (default
+# `git rev-parse --short HEAD`); BENCH_OUT the directory for the raw files.
 #
 # What it measures (the workload: benches/src/lib.rs `request()`, a root span with three
 # nested children, four fields each, one event):
 # - callgrind instructions per request on the request's thread (counted inside `request`
 #   only) and over all threads (the exporters' workers and the loopback sinks included),
-#   (Ir(1000 requests) - Ir(0)) / 1000 after one warm-up request;
+#   (Ir(1000 requests) - Ir(0)) / 1000 after one warm-up request; the process exits after
+#   flushing (all threads) or without counting the flush (request thread);
 # - allocations per request on the request's thread (calls to malloc/calloc/realloc/
 #   posix_memalign in the same callgrind run's file for the main thread);
-# - OTLP export to a decoding loopback sink, flat out and paced at 60 % of our flat-out rate
-#   (spans received per second, spans lost), and the peak RSS of each run;
+# - for the all-threads runs, the top inclusive items (callgrind_annotate) in
+#   $out/annotate.<rung>.txt: where the export time goes;
+# - export throughput (`export-throughput`): 8 s flat out, the producer on the main thread,
+#   every exporter with its default queue, posting to a loopback sink that gunzips and
+#   decodes what it receives (OTLP with prost; App Insights envelopes with serde_json,
+#   Request/RemoteDependency counted as spans); ours and the peer interleaved, three rounds,
+#   median; wire bytes per span (body bytes received / spans decoded);
+# - spans lost when paced at 60 % of our own flat-out rate (8 s, default queues);
+# - peak RSS (/usr/bin/time) of 1M spans flat out with the defaults;
 # - the criterion ladder (wall clock and thread CPU time, a short run).
 # Everything talks only to 127.0.0.1.
 set -euo pipefail
@@ -31,6 +44,12 @@ if ! need valgrind || ! need callgrind_annotate || ! [ -x /usr/bin/time ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind time >/dev/null
 fi
 need python3 || { echo "python3 is needed for the table" >&2; exit 1; }
+
+if [ -n "${QUICK:-}" ]; then parts=${PARTS:-counts}; else parts=${PARTS:-counts throughput criterion}; fi
+has() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+tree=${BENCH_TREE:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M')
 
 cargo build --release -q -p tracing-insights-benches --bins
 bin=${CARGO_TARGET_DIR:-target}/release/ladder-count
@@ -50,6 +69,11 @@ count() {
             "$bin" "$rung" "$n" >"$out/log.$mode.$rung.$n" 2>&1 ||
             { echo "valgrind $rung $n failed: see $out/log.$mode.$rung.$n" >&2; return 1; }
     done
+    if [ "$mode" = all ]; then
+        # Where the time goes: the top inclusive items of the 1,000-request run (all threads).
+        callgrind_annotate --inclusive=yes "$out/cg.all.$rung.1000" 2>/dev/null |
+            head -60 >"$out/annotate.$rung.txt" || true
+    fi
     python3 - "$out/cg.$mode.$rung.0$suffix" "$out/cg.$mode.$rung.1000$suffix" <<'PY'
 import re, subprocess, sys
 ALLOC = ("malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc")
@@ -75,111 +99,72 @@ print((t1 - t0) // 1000, round((a1 - a0) / 1000, 1) + 0.0)
 PY
 }
 
-rungs="none full_disabled registry correlation correlation+json_layer otel otel_batch appinsights otel_appinsights otlp otel_otlp full"
 : >"$out/counts.txt"
-for r in $rungs; do
-    read -r app_ir app_alloc < <(count "$r" app)
-    all_ir=-
-    case $r in appinsights|otel_appinsights|otlp|otel_otlp|full) read -r all_ir _ < <(count "$r" all) ;; esac
-    echo "$r $app_ir $app_alloc $all_ir" | tee -a "$out/counts.txt" >&2
-done
+if has counts; then
+    rungs=${RUNGS:-"none full_disabled registry correlation correlation+json_layer otel otel_batch appinsights otel_appinsights otlp otel_otlp otel_otlp_async full"}
+    for r in $rungs; do
+        read -r app_ir app_alloc < <(count "$r" app)
+        all_ir=-
+        case $r in appinsights|otel_appinsights|otlp|otel_otlp|otel_otlp_async|full) read -r all_ir _ < <(count "$r" all) ;; esac
+        echo "$r $app_ir $app_alloc $all_ir" | tee -a "$out/counts.txt" >&2
+    done
+fi
 
 : >"$out/throughput.txt"
-if [ -z "${QUICK:-}" ]; then
-    # Flat out with a queue large enough that nothing is dropped, then paced at 60 % of our
-    # own flat-out rate with the default queue; peak RSS of each process.
+if has throughput; then
+    secs=${TP_SECS:-8}
+    rounds=${TP_ROUNDS:-3}
+    # run_tp LABEL SIDE ARGS...: one export-throughput process, its line and peak RSS.
     run_tp() {
         local label=$1; shift
-        /usr/bin/time -f "rss_kib %M" -o "$out/time.$label" "$tp" "$@" >"$out/tp.$label" 2>&1
-        echo "$label $(tr '\n' ' ' <"$out/tp.$label") $(cat "$out/time.$label")" >>"$out/throughput.txt"
+        # The exporters' own diagnostics (drops under overload) go to tp.LABEL.err.
+        /usr/bin/time -f "rss_kib=%M" -o "$out/time.$label" "$tp" "$@" >"$out/tp.$label" 2>"$out/tp.$label.err" ||
+            echo "export-throughput $* failed: see $out/tp.$label.err" >&2
+        echo "label=$label $(tr '\n' ' ' <"$out/tp.$label") $(cat "$out/time.$label")" |
+            tee -a "$out/throughput.txt" >&2
     }
-    for side in otlp otel_otlp; do
-        run_tp "$side.flat" "$side" 50000 262144
-        # 1M spans flat out with the default queue (2048): peak RSS with the defaults.
-        run_tp "$side.flat_default" "$side" 250000
+    pairs="appinsights:otel_appinsights otlp_gzip:otel_otlp_gzip otlp:otel_otlp"
+    # Flat out, interleaved: ours then the peer, the order swapped every other round.
+    for round in $(seq "$rounds"); do
+        for pair in $pairs; do
+            ours=${pair%%:*} peer=${pair##*:}
+            if [ $((round % 2)) = 1 ]; then order="$ours $peer"; else order="$peer $ours"; fi
+            for side in $order; do run_tp "flat.$side.$round" "$side" secs "$secs"; done
+        done
     done
-    # 60 % of the spans per second our exporter delivered flat out, in requests per second.
-    rate=$(python3 - "$out/tp.otlp.flat" <<'PY'
-import re, sys
-m = re.search(r"([0-9]+) spans received/s", open(sys.argv[1]).read())
-print(int(int(m.group(1)) * 0.6 / 4))
+    # Paced at 60 % of the spans per second our exporter delivered flat out (median), in
+    # requests per second, for both sides of each pair.
+    for pair in appinsights:otel_appinsights otlp_gzip:otel_otlp_gzip; do
+        ours=${pair%%:*} peer=${pair##*:}
+        rate=$(python3 - "$out/throughput.txt" "$ours" <<'PY'
+import re, statistics, sys
+v = [float(m.group(1)) for l in open(sys.argv[1]) if l.startswith(f"label=flat.{sys.argv[2]}.")
+     for m in [re.search(r"window_spans_per_s=([0-9.]+)", l)] if m]
+print(round(statistics.median(v) * 0.6 / 4, 1) if v else 1000)
 PY
 )
-    for side in otlp otel_otlp; do run_tp "$side.paced" "$side" $((rate * 8)) 2048 "$rate"; done
+        for side in "$ours" "$peer"; do run_tp "paced.$side" "$side" secs "$secs" "$rate"; done
+    done
+    # 1M spans flat out with the defaults: peak RSS.
+    for side in appinsights otel_appinsights otlp_gzip otel_otlp_gzip; do
+        run_tp "rss.$side" "$side" requests "${RSS_REQUESTS:-250000}"
+    done
+fi
+
+if has criterion; then
     # The criterion ladder, short (about 3 minutes).
     cargo bench -q -p tracing-insights-benches --bench ladder -- --warm-up-time 1 \
         --measurement-time 2 '/(correlation|correlation\+json_layer|otel|otel_batch|otlp|otel_otlp|appinsights|otel_appinsights|full)$' \
         >"$out/criterion.txt" 2>&1 || true
+else
+    : >"$out/criterion.txt"
 fi
 
-python3 - "$out/counts.txt" "$out/throughput.txt" "$(( $(date +%s) - start ))" "$out/criterion.txt" <<'PY'
-import re, sys
-rows = {}
-for line in open(sys.argv[1]):
-    r, ir, al, allir = line.split()
-    rows[r] = (int(ir), float(al), None if allir == "-" else int(allir))
-def ratio(a, b, i=0):
-    x, y = rows.get(a), rows.get(b)
-    if not x or not y or x[i] is None or y[i] is None or not y[i]:
-        return None
-    return x[i], y[i], x[i] / y[i]
-print("| what | ours | peer | ratio | target |")
-print("|---|---:|---:|---:|---|")
-def line(what, r, target=""):
-    if r:
-        print(f"| {what} | {r[0]:,} | {r[1]:,} | {r[2]:.2f}x | {target} |")
-line("correlation alone vs `tracing-opentelemetry` (no-op batch exporter), request thread, instructions", ratio("correlation", "otel_batch"))
-line("correlation + JSON line, request thread, instructions (vs `otel_batch`)", ratio("correlation+json_layer", "otel_batch"))
-line("OTLP layer vs `tracing-opentelemetry` + `opentelemetry-otlp`, request thread", ratio("otlp", "otel_otlp"))
-line("App Insights layer vs `tracing-opentelemetry` + `opentelemetry-application-insights`, request thread", ratio("appinsights", "otel_appinsights"))
-line("**full stack** (correlation + JSON + App Insights + OTLP) vs `tracing-opentelemetry` + `opentelemetry-otlp`, request thread", ratio("full", "otel_otlp"), "<= 0.90x")
-c, peer = rows.get("correlation"), rows.get("otel_otlp")
-if c and peer:
-    for r in ("appinsights", "otlp"):
-        if r in rows:
-            d = rows[r][0] - c[0]
-            print(f"| {r} added to correlation, request thread | {d:,} | {peer[0]:,} | {d / peer[0]:.2f}x | <= 0.10x |")
-    if "full" in rows:
-        f = rows["full"]
-        print(f"| allocations per request, request thread, full stack | {f[1]:g} | {peer[1]:g} | {f[1] / peer[1]:.2f}x | <= 1.00x |")
-line("OTLP, all threads (export included)", ratio("otlp", "otel_otlp", 2))
-line("App Insights, all threads (export included)", ratio("appinsights", "otel_appinsights", 2))
-line("full stack, all threads vs `otel_otlp`", ratio("full", "otel_otlp", 2))
-n, d = rows.get("none"), rows.get("full_disabled")
-if n and d:
-    print(f"| disabled path: full stack under a global WARN filter vs no subscriber, request thread | {d[0]:,} instr., {d[1]:g} alloc. | {n[0]:,} instr., {n[1]:g} alloc. | {d[0] / n[0]:.2f}x | 0 allocations |")
-tp = {}
-for l in open(sys.argv[2]):
-    label = l.split()[0]
-    got = re.search(r"([0-9]+) spans received/s", l)
-    rss = re.search(r"rss_kib ([0-9]+)", l)
-    pct = re.search(r"sink: ([0-9]+) spans \(([0-9.]+) %\)", l)
-    tp[label] = (int(got.group(1)) if got else None, int(rss.group(1)) if rss else None,
-                 float(pct.group(2)) if pct else None)
-def tpline(what, a, b, i, fmt, target=""):
-    x, y = tp.get(a), tp.get(b)
-    if x and y and x[i] and y[i]:
-        print(f"| {what} | {fmt(x[i])} | {fmt(y[i])} | {x[i] / y[i]:.2f}x | {target} |")
-tpline("OTLP (uncompressed) export, spans/s at a decoding sink, flat out", "otlp.flat", "otel_otlp.flat", 0, lambda v: f"{v:,}", ">= 2x (gzip)")
-tpline("peak RSS (KiB), 1M spans flat out, default queue", "otlp.flat_default", "otel_otlp.flat_default", 1, lambda v: f"{v:,}", "<= 16 MiB")
-tpline("spans delivered flat out with the default queue (%)", "otlp.flat_default", "otel_otlp.flat_default", 2, lambda v: f"{v:.1f}")
-for side in ("otlp", "otel_otlp"):
-    x = tp.get(side + ".paced")
-    if x and x[2] is not None:
-        print(f"| {side}: spans delivered when paced at 60 % of our flat-out export rate, default queue | {x[2]:.2f} % | | | 100 % |")
-crit = {}
-try:
-    text = open(sys.argv[4]).read()
-except OSError:
-    text = ""
-UNIT = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
-for m in re.finditer(r"(request(?:_cpu)?/[\w+]+)\s+time:\s+\[\S+ \S+ (\S+) (\S+)", text):
-    crit[m.group(1)] = float(m.group(2)) * UNIT.get(m.group(3), float("nan"))
-for group, what in (("request", "wall clock"), ("request_cpu", "thread CPU time")):
-    for ours, peer in (("full", "otel_otlp"), ("otlp", "otel_otlp"), ("appinsights", "otel_appinsights"),
-                       ("correlation", "otel_batch")):
-        a, b = crit.get(f"{group}/{ours}"), crit.get(f"{group}/{peer}")
-        if a and b:
-            print(f"| criterion {what}: `{ours}` vs `{peer}` (µs per request, one short run) | {a:.2f} | {b:.2f} | {a / b:.2f}x | |")
-print(f"\n(run took {sys.argv[3]} s)")
-PY
+elapsed=$(( $(date +%s) - start ))
+{
+    echo "**Run:** $started UTC, ${elapsed} s, tree \`$tree\`; $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
+    echo "\`$(rustc -V 2>/dev/null)\`, \`$(valgrind --version 2>/dev/null)\`; load average at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Command: \`${QUICK:+QUICK=1 }${PARTS:+PARTS=\"$PARTS\" }${TP_SECS:+TP_SECS=$TP_SECS }${TP_ROUNDS:+TP_ROUNDS=$TP_ROUNDS }scripts/bench-peers.sh\`."
+    echo
+    python3 benches/bench_peers_table.py "$out/counts.txt" "$out/throughput.txt" "$out/criterion.txt"
+} | tee "$out/latest.md"

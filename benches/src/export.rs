@@ -1,6 +1,8 @@
-//! Loopback plumbing for the exporter rungs (issues 4 and 8): an HTTP/1.1 sink on
-//! `127.0.0.1` that answers every request `200` (`{}` for App Insights, an empty protobuf
-//! body for OTLP) and can decode and count the OTLP spans it receives, and an
+//! Loopback plumbing for the exporter rungs: an HTTP/1.1 sink on `127.0.0.1` that answers
+//! every request `200` (`{}` for App Insights, an empty protobuf body for OTLP) and can
+//! decode and count what it receives (gzip bodies gunzipped first; OTLP/protobuf with
+//! `prost`; App Insights envelopes, newline-delimited or a JSON array, each parsed with
+//! `serde_json` into a typed view that keeps only `data.baseType`), and an
 //! [`opentelemetry_http::HttpClient`] for the OpenTelemetry exporters that speaks plain
 //! HTTP/1.1 over one kept-alive loopback connection (it refuses any other host).
 //!
@@ -26,8 +28,11 @@ pub struct SinkStats {
     pub spans: AtomicU64,
     /// OTLP span events decoded (only when the sink decodes).
     pub span_events: AtomicU64,
-    /// OTLP log records decoded (only when the sink decodes).
+    /// OTLP log records, or App Insights envelopes other than spans (messages, metrics,
+    /// exceptions), decoded (only when the sink decodes).
     pub logs: AtomicU64,
+    /// Bodies that did not decode (bad gzip, protobuf or JSON).
+    pub errors: AtomicU64,
 }
 
 /// A loopback HTTP/1.1 sink: one thread accepting, one thread per connection.
@@ -38,8 +43,10 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Starts a sink on `127.0.0.1:<ephemeral>`. With `decode`, OTLP/protobuf bodies on
-    /// `/v1/traces` and `/v1/logs` are decoded and their spans and log records counted
+    /// Starts a sink on `127.0.0.1:<ephemeral>`. With `decode`, bodies are gunzipped when
+    /// gzipped, OTLP/protobuf bodies on `/v1/traces` and `/v1/logs` are decoded and their
+    /// spans and log records counted, and App Insights bodies (any other path) are parsed
+    /// envelope by envelope, `RequestData` and `RemoteDependencyData` counted as spans
     /// (otherwise the body is read and dropped).
     pub fn start(decode: bool) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -79,6 +86,7 @@ fn serve(conn: TcpStream, stats: &SinkStats, decode: bool) -> io::Result<()> {
     conn.set_nodelay(true)?;
     let mut w = conn.try_clone()?;
     let mut r = BufReader::new(conn);
+    let mut plain = Vec::new();
     loop {
         let mut line = String::new();
         if r.read_line(&mut line)? == 0 {
@@ -116,8 +124,24 @@ fn serve(conn: TcpStream, stats: &SinkStats, decode: bool) -> io::Result<()> {
             b
         };
         stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-        if decode && !gzip {
-            count_otlp(&path, &body, stats);
+        if decode {
+            let body = if gzip {
+                plain.clear();
+                match flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain) {
+                    Ok(_) => Some(&plain[..]),
+                    Err(_) => None,
+                }
+            } else {
+                Some(&body[..])
+            };
+            let ok = match body {
+                Some(body) if path.starts_with("/v1/") => count_otlp(&path, body, stats),
+                Some(body) => count_appinsights(body, stats),
+                None => false,
+            };
+            if !ok {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let (ctype, answer) = if path.starts_with("/v1/") {
@@ -158,34 +182,81 @@ fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
     }
 }
 
-fn count_otlp(path: &str, body: &[u8], stats: &SinkStats) {
+fn count_otlp(path: &str, body: &[u8], stats: &SinkStats) -> bool {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     if path.starts_with("/v1/traces") {
-        if let Ok(req) = ExportTraceServiceRequest::decode(body) {
-            for span in req
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .flat_map(|s| &s.spans)
-            {
-                stats.spans.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .span_events
-                    .fetch_add(span.events.len() as u64, Ordering::Relaxed);
-            }
+        let Ok(req) = ExportTraceServiceRequest::decode(body) else {
+            return false;
+        };
+        for span in req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            stats.spans.fetch_add(1, Ordering::Relaxed);
+            stats
+                .span_events
+                .fetch_add(span.events.len() as u64, Ordering::Relaxed);
         }
     } else if path.starts_with("/v1/logs") {
-        if let Ok(req) = ExportLogsServiceRequest::decode(body) {
-            let n: usize = req
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .map(|s| s.log_records.len())
-                .sum();
-            stats.logs.fetch_add(n as u64, Ordering::Relaxed);
-        }
+        let Ok(req) = ExportLogsServiceRequest::decode(body) else {
+            return false;
+        };
+        let n: usize = req
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
+        stats.logs.fetch_add(n as u64, Ordering::Relaxed);
     }
+    true
+}
+
+/// An App Insights envelope as the sink reads it: every byte is parsed (serde checks the
+/// whole JSON text), only `data.baseType` is kept.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    data: Option<EnvelopeData<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeData<'a> {
+    #[serde(rename = "baseType", borrow)]
+    base_type: std::borrow::Cow<'a, str>,
+}
+
+/// Counts the envelopes of one App Insights body: a JSON array (what
+/// `opentelemetry-application-insights` posts) or one envelope per line.
+fn count_appinsights(body: &[u8], stats: &SinkStats) -> bool {
+    let count = |e: &Envelope<'_>| {
+        let span = matches!(
+            e.data.as_ref().map(|d| &*d.base_type),
+            Some("RequestData" | "RemoteDependencyData")
+        );
+        let counter = if span { &stats.spans } else { &stats.logs };
+        counter.fetch_add(1, Ordering::Relaxed);
+    };
+    if body.trim_ascii_start().starts_with(b"[") {
+        let Ok(all) = serde_json::from_slice::<Vec<Envelope<'_>>>(body) else {
+            return false;
+        };
+        all.iter().for_each(count);
+        return true;
+    }
+    for line in body.split(|&b| b == b'\n') {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let Ok(e) = serde_json::from_slice::<Envelope<'_>>(line) else {
+            return false;
+        };
+        count(&e);
+    }
+    true
 }
 
 /// An [`HttpClient`] for the OpenTelemetry exporters: plain HTTP/1.1 over one kept-alive

@@ -23,6 +23,7 @@ use tracing_insights_live_metrics::LiveMetricsLayer;
 use tracing_subscriber::prelude::*;
 
 pub mod export;
+pub mod throughput;
 pub use export::{LoopbackClient, NoopClient, Sink};
 
 /// The exporters' queue bound in the exporter rungs, on both sides (ours and the SDK's batch
@@ -152,6 +153,11 @@ pub enum Rung {
     /// `LevelFilter::WARN`, so every span and event of the (INFO) workload is disabled: the
     /// cost of instrumentation that is switched off, beside [`Rung::None`].
     FullDisabled,
+    /// `ladder-count` only: `tracing-opentelemetry` + `opentelemetry-otlp` (HTTP/protobuf,
+    /// uncompressed, an async `reqwest::Client`) in the SDK's async-runtime batch processor
+    /// (`span_processor_with_async_runtime`, tokio, queue [`EXPORT_QUEUE`]), beside
+    /// [`Rung::OtelOtlp`]'s thread-based one.
+    OtelOtlpAsync,
 }
 
 /// A rung's subscriber and what keeps its exporters alive (guards, providers, the sink).
@@ -208,7 +214,11 @@ impl Rung {
     ];
 
     /// Rungs for `ladder-count` only (not in the criterion bench).
-    pub const EXTRA: [Rung; 2] = [Rung::LiveSubscribedDocs, Rung::FullDisabled];
+    pub const EXTRA: [Rung; 3] = [
+        Rung::LiveSubscribedDocs,
+        Rung::FullDisabled,
+        Rung::OtelOtlpAsync,
+    ];
 
     /// The rung's name in bench ids and on the `ladder-count` command line.
     pub fn name(self) -> &'static str {
@@ -231,6 +241,7 @@ impl Rung {
             Rung::OtelOtlp => "otel_otlp",
             Rung::Full => "full",
             Rung::FullDisabled => "full_disabled",
+            Rung::OtelOtlpAsync => "otel_otlp_async",
         }
     }
 
@@ -254,6 +265,7 @@ impl Rung {
             Rung::OtelOtlp => otel_otlp_stack(&Sink::start(false), EXPORT_QUEUE),
             Rung::Full => full_stack(None),
             Rung::FullDisabled => full_stack(Some(tracing_subscriber::filter::LevelFilter::WARN)),
+            Rung::OtelOtlpAsync => throughput::otel_otlp_async_stack(),
             _ => Stack::plain(self.dispatch()),
         }
     }
@@ -270,7 +282,8 @@ impl Rung {
             | Rung::Otlp
             | Rung::OtelOtlp
             | Rung::Full
-            | Rung::FullDisabled => unreachable!("exporter rungs are built by Rung::stack"),
+            | Rung::FullDisabled
+            | Rung::OtelOtlpAsync => unreachable!("exporter rungs are built by Rung::stack"),
             Rung::None => Dispatch::none(),
             Rung::Registry => Dispatch::new(tracing_subscriber::registry()),
             Rung::Correlation => {
