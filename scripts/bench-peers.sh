@@ -52,8 +52,11 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M')
 
 cargo build --release -q -p tracing-insights-benches --bins
-bin=${CARGO_TARGET_DIR:-target}/release/ladder-count
-tp=${CARGO_TARGET_DIR:-target}/release/export-throughput
+# Copies, so that a build by someone else in the same target dir cannot swap them mid-run.
+mkdir -p "$out/bin"
+cp "${CARGO_TARGET_DIR:-target}/release/ladder-count" "${CARGO_TARGET_DIR:-target}/release/export-throughput" "$out/bin/"
+bin=$out/bin/ladder-count
+tp=$out/bin/export-throughput
 
 # count RUNG MODE -> "instructions allocations" per request (MODE: app | all)
 count() {
