@@ -72,6 +72,9 @@ pub(crate) enum Job {
         main_agent: Option<Arc<MainAgent>>,
     },
     Event(Box<EventJob>),
+    /// An event as the correlation layer recorded it once for every exporter; made into an
+    /// `Event` on this thread (`shared_event`).
+    SharedEvent(Box<crate::shared_event::SharedEventJob>),
     /// Answered once everything sent before it is in the export queue.
     Barrier(SyncSender<()>),
     Stop,
@@ -106,6 +109,7 @@ fn job_bytes(job: &Job) -> usize {
     match job {
         Job::Span { span, .. } => fields(span.record().fields()),
         Job::Event(j) => fields(&j.fields) + j.span.as_ref().map_or(0, |s| fields(&s.fields)),
+        Job::SharedEvent(j) => j.bytes(),
         _ => 0,
     }
 }
@@ -212,6 +216,9 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
         queued_bytes.fetch_sub(job_bytes(&job), Ordering::AcqRel);
+        let Some(job) = crate::shared_event::own(shared, job) else {
+            continue;
+        };
         match job {
             Job::Span {
                 span,
@@ -236,6 +243,8 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
                 let _ = done.send(());
             }
             Job::Stop => return,
+            // Made into an `Event` by `shared_event::own` above.
+            Job::SharedEvent(_) => {}
         }
     }
 }

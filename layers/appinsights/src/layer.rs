@@ -1,17 +1,19 @@
 //! The layer: hands closed spans and events to the encoder's queue.
 
 use crate::builder::AppInsightsBuilder;
-use crate::encoder::{EventJob, EventSpanJob, Job};
+use crate::encoder::Job;
 use crate::guard::Pipeline;
 use crate::main_agent::MainAgent;
 use crate::mapping::ErrorExtra;
+use crate::shared_event::{normalize_log_record, SharedEventJob};
 use std::fmt;
 use std::sync::Arc;
 use tracing_core::span::{Attributes, Id};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_insights_correlation::{
-    event_context, find_span_data, CorrelationLayer, FieldValue, SpanData,
+    event_context, find_span_data, finished_event, CorrelationLayer, FieldValue, FinishedEvent,
+    SpanData,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -102,188 +104,114 @@ impl Active {
         });
     }
 
+    /// Hands the event's shared record (made once by the correlation layer, an `Arc` clone)
+    /// to the encoder thread, which makes the envelope. Only what needs the application's
+    /// thread happens here: metric fields are aggregated, an error's type names read, the
+    /// sampling decision and the GenAI attribution looked up.
     fn export_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let p = &self.pipeline;
-        let mut fields = FieldCollector::default();
-        event.record(&mut fields);
-        normalize_log_record(&mut fields.fields);
+        let record = match finished_event(event) {
+            Some(record) => record,
+            None => Arc::new(self.record_event(event, ctx)),
+        };
         // An event that carries metric fields is a measurement, not a log line.
-        if self.metrics {
-            if p.shared.metrics.record_event(&fields.fields) {
-                return;
-            }
-        } else if fields
-            .fields
+        if record
+            .fields()
             .iter()
             .any(|(k, _)| crate::metrics::is_metric_field(k))
         {
+            if self.metrics {
+                let mut fields = record.fields().to_vec();
+                normalize_log_record(&mut fields);
+                p.shared.metrics.record_event(&fields);
+            }
             return;
         }
         if !self.logs {
             return;
         }
+        if !record.is_sampled() && self.trace_based_log_sampling {
+            return;
+        }
         let time = p.shared.clock().now();
-        let level = event.metadata().level();
-        let target = event.metadata().target();
-        let FieldCollector { mut fields, extra } = fields;
+        // The first error field's type names and backtrace: only the error itself has them.
+        let extra = if record
+            .fields()
+            .iter()
+            .any(|(_, v)| matches!(v, FieldValue::Error(_)))
+        {
+            let mut v = ErrorExtraVisitor(None);
+            event.record(&mut v);
+            v.0
+        } else {
+            None
+        };
         // GenAI main-agent attribution of the event's span, as Microsoft's distro adds it to
         // log records (looked up only once some span has an attribution).
-        if p.shared.main_agents_seen() {
-            if let Some(agent) = ctx
-                .event_span(event)
+        let main_agent = if p.shared.main_agents_seen() {
+            ctx.event_span(event)
                 .and_then(|s| s.extensions().get::<Arc<MainAgent>>().cloned())
-            {
-                agent.add_fields(&mut fields);
-            }
-        }
-        let mut job = Some((fields, extra));
-        let mut emit = |span: Option<EventSpanJob>| {
-            if let Some((fields, extra)) = job.take() {
-                p.encoder.send(Job::Event(Box::new(EventJob {
-                    time,
-                    level: *level,
-                    target,
-                    fields,
-                    extra,
-                    span,
-                })));
-            }
-        };
-        // The correlation layer hands over the event's real context, even when this layer's
-        // own filter hides the event's spans.
-        match event_context(event) {
-            Some(None) => emit(None),
-            Some(Some(c)) => {
-                if !c.sampled && self.trace_based_log_sampling {
-                    return;
-                }
-                // The span's own fields (`session.id`, `_MS.sampleRate`) when it is visible.
-                let done = ctx.event_span(event).and_then(|span| {
-                    find_span_data(&span, |d| {
-                        if d.span_id() != c.span_id {
-                            return false;
-                        }
-                        p.shared.set_resource(d.resource());
-                        emit(Some(EventSpanJob::new(
-                            c.trace_id.to_string(),
-                            c.span_id.to_string(),
-                            d.record().fields(),
-                            if c.sampled { d.sample_rate() } else { 100.0 },
-                        )));
-                        true
-                    })
-                });
-                if done != Some(true) {
-                    emit(Some(EventSpanJob::new(
-                        c.trace_id.to_string(),
-                        c.span_id.to_string(),
-                        &[],
-                        if c.sampled {
-                            p.shared.sampler_rate()
-                        } else {
-                            100.0
-                        },
-                    )));
-                }
-            }
-            // Not handed over (the correlation layer is stacked after this one, or filtered):
-            // walk the spans this layer can see.
-            None => {
-                let found = ctx.event_span(event).and_then(|span| {
-                    find_span_data(&span, |d| {
-                        if d.is_sampled() || !self.trace_based_log_sampling {
-                            p.shared.set_resource(d.resource());
-                            let c = d.context();
-                            emit(Some(EventSpanJob::new(
-                                c.trace_id.to_string(),
-                                c.span_id.to_string(),
-                                d.record().fields(),
-                                if c.sampled { d.sample_rate() } else { 100.0 },
-                            )));
-                        }
-                    })
-                });
-                // No correlation data: export without operation ids.
-                if found.is_none() {
-                    emit(None);
-                }
-            }
-        }
-    }
-}
-
-/// A `log`-crate record (through `tracing-log`'s bridge, target `log`): its own target
-/// becomes `logger_name`, as the record's target would be for a `tracing` event, and the
-/// bridge's other metadata fields (`log.module_path`, `log.file`, `log.line`) are not
-/// properties (`tracing_insights_correlation::normalized_metadata` reads the same fields).
-fn normalize_log_record(fields: &mut Vec<(&'static str, FieldValue)>) {
-    use tracing_insights_correlation::is_log_field;
-    if !fields.iter().any(|(k, _)| is_log_field(k)) {
-        return;
-    }
-    fields.retain_mut(|(k, _)| {
-        if *k == "log.target" {
-            *k = "logger_name";
-            true
         } else {
-            !is_log_field(k)
-        }
-    });
-}
+            None
+        };
+        p.encoder.send(Job::SharedEvent(Box::new(SharedEventJob {
+            event: record,
+            time,
+            extra,
+            main_agent,
+        })));
+    }
 
-/// Collects an event's fields with their types (as the correlation layer records spans'),
-/// and what an error field says beyond its messages (type names, backtrace).
-#[derive(Default)]
-struct FieldCollector {
-    fields: Vec<(&'static str, FieldValue)>,
-    extra: Option<ErrorExtra>,
-}
-
-impl tracing_core::field::Visit for FieldCollector {
-    fn record_f64(&mut self, f: &tracing_core::Field, v: f64) {
-        self.fields.push((f.name(), FieldValue::F64(v)));
-    }
-    fn record_i64(&mut self, f: &tracing_core::Field, v: i64) {
-        self.fields.push((f.name(), FieldValue::I64(v)));
-    }
-    fn record_u64(&mut self, f: &tracing_core::Field, v: u64) {
-        self.fields.push((f.name(), FieldValue::U64(v)));
-    }
-    fn record_i128(&mut self, f: &tracing_core::Field, v: i128) {
-        self.fields.push((f.name(), FieldValue::I128(v)));
-    }
-    fn record_u128(&mut self, f: &tracing_core::Field, v: u128) {
-        self.fields.push((f.name(), FieldValue::U128(v)));
-    }
-    fn record_bool(&mut self, f: &tracing_core::Field, v: bool) {
-        self.fields.push((f.name(), FieldValue::Bool(v)));
-    }
-    fn record_str(&mut self, f: &tracing_core::Field, v: &str) {
-        // Cut at the door (the correlation crate's bound) before the copy onto the queue;
-        // the mapping cuts to the schema's limits on the encoder thread.
-        self.fields.push((
-            f.name(),
-            FieldValue::Str(tracing_insights_correlation::cut_str(v)),
-        ));
-    }
-    fn record_error(&mut self, f: &tracing_core::Field, v: &(dyn std::error::Error + 'static)) {
-        self.fields.push((
-            f.name(),
-            FieldValue::Error(tracing_insights_correlation::ErrorValue::from_error(v)),
-        ));
-        if self.extra.is_none() {
-            self.extra = Some(crate::exception::extra(v));
+    /// The event's record when the correlation layer made none (it is stacked after this
+    /// layer, filtered, or no exporter asked it to): with the context it handed over, else
+    /// the one of the nearest span this layer can see.
+    fn record_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> FinishedEvent
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let p = &self.pipeline;
+        let time = p.shared.clock().now();
+        // Recorded before any span's lock is taken: the application's `Debug` runs here.
+        let (record, wanted) = match event_context(event) {
+            Some(None) => return FinishedEvent::new(event, time, None, 100.0),
+            // The span's own fields (`session.id`, `_MS.sampleRate`) when it is visible.
+            Some(Some(c)) => (
+                FinishedEvent::new(event, time, Some(c), p.shared.sampler_rate()),
+                Some(c.span_id),
+            ),
+            None => (FinishedEvent::new(event, time, None, 100.0), None),
+        };
+        let Some(span) = ctx.event_span(event) else {
+            return record;
+        };
+        let mut record = Some(record);
+        let attached = find_span_data(&span, |d| {
+            if wanted.is_some_and(|id| id != d.span_id()) {
+                return None;
+            }
+            record.take().map(|r| r.with_span(d))
+        })
+        .flatten();
+        match (attached, record) {
+            (Some(r), _) | (None, Some(r)) => r,
+            (None, None) => FinishedEvent::new(event, time, None, 100.0),
         }
     }
-    fn record_debug(&mut self, f: &tracing_core::Field, v: &dyn fmt::Debug) {
-        self.fields.push((
-            f.name(),
-            FieldValue::Str(tracing_insights_correlation::cut_debug(v)),
-        ));
+}
+
+/// The type names and backtrace of an event's first error field.
+struct ErrorExtraVisitor(Option<ErrorExtra>);
+
+impl tracing_core::field::Visit for ErrorExtraVisitor {
+    fn record_error(&mut self, _: &tracing_core::Field, v: &(dyn std::error::Error + 'static)) {
+        if self.0.is_none() {
+            self.0 = Some(crate::exception::extra(v));
+        }
     }
+    fn record_debug(&mut self, _: &tracing_core::Field, _: &dyn fmt::Debug) {}
 }
 
 impl<S> Layer<S> for AppInsightsLayer
@@ -304,6 +232,10 @@ where
             if a.traces {
                 correlation.share_finished_spans();
             }
+            // Events too: recorded once by the correlation layer for every exporter.
+            if a.logs || a.metrics {
+                correlation.share_finished_events();
+            }
         }
     }
 
@@ -314,6 +246,10 @@ where
             // Closed spans reach this layer as the correlation layer's one shared record.
             if a.traces {
                 correlation.share_finished_spans();
+            }
+            // Events too: recorded once by the correlation layer for every exporter.
+            if a.logs || a.metrics {
+                correlation.share_finished_events();
             }
         }
     }

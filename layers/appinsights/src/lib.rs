@@ -206,6 +206,7 @@ mod perf;
 mod processor;
 mod sdk;
 mod shared;
+mod shared_event;
 mod standard;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -24,12 +24,20 @@ pub(crate) struct Shared {
     /// Set by the first exporter that asks for shared finished spans
     /// ([`CorrelationLayer::share_finished_spans`](crate::CorrelationLayer::share_finished_spans)).
     pub(crate) finish: Arc<AtomicBool>,
+    /// Set by the first exporter that asks for shared event records
+    /// ([`CorrelationLayer::share_finished_events`](crate::CorrelationLayer::share_finished_events)).
+    pub(crate) finish_events: Arc<AtomicBool>,
 }
 
 impl Shared {
     /// Whether closed spans are finished into a shared record (an exporter asked for them).
     pub(crate) fn finishes(&self) -> bool {
         self.finish.load(Ordering::Relaxed)
+    }
+
+    /// Whether events are recorded into a shared record (an exporter asked for them).
+    pub(crate) fn finishes_events(&self) -> bool {
+        self.finish_events.load(Ordering::Relaxed)
     }
 }
 
@@ -85,7 +93,9 @@ pub struct SpanData {
     fixed: AtomicBool,
     tracestate: Option<Arc<str>>,
     sample_rate: f64,
-    record: SpanRecord,
+    /// Shared with the [`FinishedSpan`] and with every [`FinishedEvent`](crate::FinishedEvent)
+    /// made inside the span; `span.record` copies it only while one of those still holds it.
+    record: Arc<SpanRecord>,
     links: Vec<SpanLink>,
     start: SystemTime,
     end: OnceLock<SystemTime>,
@@ -179,7 +189,7 @@ impl SpanData {
             ctx,
             fixed: AtomicBool::new(false),
             tracestate,
-            record,
+            record: Arc::new(record),
             links: Vec::new(),
             end: OnceLock::new(),
             events: AtomicU32::new(0),
@@ -302,7 +312,22 @@ impl SpanData {
     pub(crate) fn record_mut(&mut self) -> &mut SpanRecord {
         // The fields change: a JSON line written from now on formats them again.
         self.json = OnceLock::new();
-        &mut self.record
+        // Copied only while a finished event of this span still holds the old snapshot.
+        Arc::make_mut(&mut self.record)
+    }
+
+    /// The record as it is now, shared: what an event inside the span carries instead of
+    /// copying the span's fields.
+    pub(crate) fn record_arc(&self) -> Arc<SpanRecord> {
+        match &self.finished {
+            Some(f) => f.record.clone(),
+            None => self.record.clone(),
+        }
+    }
+
+    /// The resource, shared.
+    pub(crate) fn resource_arc(&self) -> &Arc<Resource> {
+        &self.shared.resource
     }
 
     /// The span's JSON object, `{"name":<name>,<fields>}`, formatted by `format` the first
@@ -327,12 +352,12 @@ impl SpanData {
         self.finished.is_some()
     }
 
-    fn build_finished(&self, record: SpanRecord, links: Vec<SpanLink>) -> FinishedSpan {
+    fn build_finished(&self, record: Arc<SpanRecord>, links: Vec<SpanLink>) -> FinishedSpan {
         FinishedSpan {
             ctx: self.context(),
             tracestate: self.tracestate.clone(),
             sample_rate: self.sample_rate,
-            // From the record handed in: `close` has already moved it out of `self`.
+            // From the record handed in (the same one `self` holds).
             status: match record.status() {
                 SpanStatus::Unset if self.error_events.load(Ordering::Relaxed) => {
                     SpanStatus::Error { message: None }
@@ -392,12 +417,12 @@ impl SpanData {
         let _ = self.end_time();
     }
 
-    /// Fixes the end time and moves the record into the shared [`FinishedSpan`] (once).
+    /// Fixes the end time and shares the record with the [`FinishedSpan`] it makes (once).
     pub(crate) fn close(&mut self) {
         if self.finished.is_some() {
             return;
         }
-        let record = std::mem::take(&mut self.record);
+        let record = self.record.clone();
         let links = std::mem::take(&mut self.links);
         let finished = self.build_finished(record, links);
         self.finished = Some(Arc::new(finished));

@@ -8,7 +8,9 @@
 //! every later layer reads the same ids from there.
 
 use crate::data::SpanContext;
-use std::cell::Cell;
+use crate::event::FinishedEvent;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use tracing_core::Event;
 
 #[derive(Clone, Copy)]
@@ -20,6 +22,8 @@ struct Remembered {
 
 thread_local! {
     static LAST_EVENT: Cell<Option<Remembered>> = const { Cell::new(None) };
+    /// The shared record of the event in `LAST_EVENT`, when exporters asked for one.
+    static LAST_RECORD: RefCell<Option<Arc<FinishedEvent>>> = const { RefCell::new(None) };
 }
 
 fn key(event: &Event<'_>) -> (usize, usize) {
@@ -29,8 +33,18 @@ fn key(event: &Event<'_>) -> (usize, usize) {
     )
 }
 
-pub(crate) fn remember(event: &Event<'_>, context: Option<SpanContext>) {
+pub(crate) fn remember(
+    event: &Event<'_>,
+    context: Option<SpanContext>,
+    record: Option<Arc<FinishedEvent>>,
+) {
     let (event, metadata) = key(event);
+    // The record first: a reader that matches the key below must find this event's.
+    let _ = LAST_RECORD.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = record;
+        }
+    });
     // `try_with`: during thread teardown the slot may be gone; then readers fall back.
     let _ = LAST_EVENT.try_with(|slot| {
         slot.set(Some(Remembered {
@@ -43,6 +57,11 @@ pub(crate) fn remember(event: &Event<'_>, context: Option<SpanContext>) {
 
 pub(crate) fn forget() {
     let _ = LAST_EVENT.try_with(|slot| slot.set(None));
+    let _ = LAST_RECORD.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = None;
+        }
+    });
 }
 
 /// The context of the span `event` happened in, as the correlation layer saw it while
@@ -59,4 +78,26 @@ pub fn event_context(event: &Event<'_>) -> Option<Option<SpanContext>> {
         .flatten()
         .filter(|r| r.event == e && r.metadata == m)
         .map(|r| r.context)
+}
+
+/// The record of `event` the correlation layer made while handling this very event (see
+/// [`FinishedEvent`]): one for every exporter, an `Arc` clone each. `None` when the
+/// correlation layer has not handled this event (stacked after the caller, filtered) or no
+/// exporter asked for records
+/// ([`CorrelationLayer::share_finished_events`](crate::CorrelationLayer::share_finished_events));
+/// then make one with [`FinishedEvent::new`].
+pub fn finished_event(event: &Event<'_>) -> Option<Arc<FinishedEvent>> {
+    let (e, m) = key(event);
+    let current = LAST_EVENT
+        .try_with(|slot| slot.get())
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.event == e && r.metadata == m);
+    if !current {
+        return None;
+    }
+    LAST_RECORD
+        .try_with(|slot| slot.try_borrow().ok().and_then(|r| r.clone()))
+        .ok()
+        .flatten()
 }

@@ -25,7 +25,7 @@ pub struct FinishedSpan {
     pub(crate) ctx: SpanContext,
     pub(crate) tracestate: Option<Arc<str>>,
     pub(crate) sample_rate: f64,
-    pub(crate) record: SpanRecord,
+    pub(crate) record: Arc<SpanRecord>,
     pub(crate) status: SpanStatus,
     pub(crate) links: Vec<SpanLink>,
     pub(crate) start: SystemTime,

@@ -3,6 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::contain;
 use crate::data::{find_span_data, Inherited, Shared, SpanData};
+use crate::event::FinishedEvent;
 use crate::id_source::{IdSource, NewSpan};
 #[cfg(feature = "testing")]
 use crate::ids::IdGenerator;
@@ -82,6 +83,7 @@ impl CorrelationLayer {
                 resource: Arc::new(Resource::from_env()),
                 id_source: None,
                 finish: Arc::default(),
+                finish_events: Arc::default(),
             }),
         }
     }
@@ -153,6 +155,16 @@ impl CorrelationLayer {
     /// does not pay for records nobody reads, and `finished()` makes a copy on demand.
     pub fn share_finished_spans(&self) {
         self.shared.finish.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks the layer to record every event once into a shared, immutable record
+    /// ([`FinishedEvent`](crate::FinishedEvent), read with
+    /// [`finished_event`](crate::finished_event) from the `on_event` of a layer stacked
+    /// after this one): an exporter calls this when it finds the layer, as for
+    /// [`share_finished_spans`](Self::share_finished_spans). Until some exporter asks, events
+    /// are not recorded here.
+    pub fn share_finished_events(&self) {
+        self.shared.finish_events.store(true, Ordering::Relaxed);
     }
 
     /// The resource.
@@ -293,15 +305,21 @@ impl CorrelationLayer {
         }
     }
 
-    /// Notes the event in its span and hands its context over; `true` when handed over.
+    /// Notes the event in its span and hands its context over (with the event's shared
+    /// record when exporters asked for one); `true` when handed over.
     fn event<S>(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let is_error = *event.metadata().level() == Level::ERROR;
+        let share = self.shared.finishes_events();
+        let mut span_parts = None;
         let context = ctx.event_span(event).and_then(|span| {
             find_span_data(&span, |d| {
                 d.note_event(is_error);
+                if share {
+                    span_parts = Some((d.record_arc(), d.resource_arc().clone(), d.sample_rate()));
+                }
                 d.context()
             })
         });
@@ -309,15 +327,24 @@ impl CorrelationLayer {
         // the real ids from here (see `event_context`). Hand over only what is certain: the
         // context found, or "outside any span"; if a filter on this layer hid every span
         // the event is in, readers fall back to their own walk.
-        match context {
-            Some(c) => crate::event_context::remember(event, Some(c)),
-            None if event.parent().is_none()
-                && (!event.is_contextual() || ctx.current_span().id().is_none()) =>
-            {
-                crate::event_context::remember(event, None)
-            }
-            None => return false,
+        let certain = context.is_some()
+            || (event.parent().is_none()
+                && (!event.is_contextual() || ctx.current_span().id().is_none()));
+        if !certain {
+            return false;
         }
+        // Recorded after the span's lock is released: the application's `Debug` runs here.
+        let record = share.then(|| {
+            let time = self.shared.clock.now();
+            let finished = match span_parts {
+                Some((record, resource, rate)) => {
+                    FinishedEvent::new(event, time, context, rate).with_span_parts(record, resource)
+                }
+                None => FinishedEvent::new(event, time, context, 100.0),
+            };
+            Arc::new(finished)
+        });
+        crate::event_context::remember(event, context, record);
         true
     }
 }

@@ -370,9 +370,20 @@ impl FirstRecording<'_> {
     }
 }
 
+/// An event's fields, in recording order (a callsite's names are unique: no duplicate scan).
+#[derive(Default)]
+pub(crate) struct EventFields(pub(crate) Vec<(&'static str, FieldValue)>);
+
+impl EventFields {
+    fn put_field(&mut self, name: &'static str, value: FieldValue) {
+        self.0.push((name, value));
+    }
+}
+
 record_visitor!(SpanRecord);
 record_visitor!(FirstRecording<'_>);
 record_visitor!(Pending);
+record_visitor!(EventFields);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing_core::field::{Field, Visit};
 use tracing_core::Level;
 use tracing_insights_correlation::{
-    ErrorValue, FieldValue, FinishedSpan, Resource, SpanContext, SpanKind, SpanStatus,
+    ErrorValue, FieldValue, FinishedEvent, FinishedSpan, Resource, SpanContext, SpanKind,
+    SpanStatus,
 };
 
 /// W3C `sampled` trace flag.
@@ -271,6 +272,20 @@ impl AttrValue {
     }
 }
 
+/// An event recorded inside a span as one of the span's events (on the worker): its fields
+/// as attributes plus `level`, named by its message.
+pub(crate) fn span_event(ev: &FinishedEvent) -> span::Event {
+    let v = EventVisitor::of_fields(ev.fields(), false);
+    let mut attributes = v.attributes;
+    attributes.push(str_kv("level", ev.level().as_str()));
+    span::Event {
+        time_unix_nano: unix_nanos(ev.time()),
+        name: v.message.unwrap_or_else(|| "event".into()),
+        attributes,
+        ..Default::default()
+    }
+}
+
 /// Collects an event's fields: the message, the other fields as attributes (errors as
 /// `exception.*`), and the metric fields.
 #[derive(Default)]
@@ -282,8 +297,24 @@ pub(crate) struct EventVisitor {
 }
 
 impl EventVisitor {
+    /// The message, attributes and (with `want_metrics`) metric fields of a recorded event.
+    pub(crate) fn of_fields(fields: &[(&'static str, FieldValue)], want_metrics: bool) -> Self {
+        let mut v = Self {
+            want_metrics,
+            attributes: Vec::with_capacity(fields.len()),
+            ..Self::default()
+        };
+        for (name, value) in fields {
+            v.push_value(name, value);
+        }
+        v
+    }
+
     fn push(&mut self, field: &Field, value: FieldValue) {
-        let name = field.name();
+        self.push_value(field.name(), &value);
+    }
+
+    fn push_value(&mut self, name: &'static str, value: &FieldValue) {
         // A `log`-crate record's metadata (`log.target`, `log.file`, ...): the record's
         // target is the scope (`normalized_metadata`), not an attribute.
         if tracing_insights_correlation::is_log_field(name) {
@@ -291,7 +322,7 @@ impl EventVisitor {
         }
         if self.want_metrics {
             if let Some((kind, metric)) = metric_prefix(name) {
-                let n = match &value {
+                let n = match value {
                     FieldValue::I64(i) => Some(Number::Int(*i)),
                     FieldValue::U64(u) => Some(
                         i64::try_from(*u)
@@ -320,13 +351,13 @@ impl EventVisitor {
             self.message = Some(value.to_string());
             return;
         }
-        if let FieldValue::Error(e) = &value {
+        if let FieldValue::Error(e) = value {
             self.attributes.extend(exception_attributes(e));
             if name == "error" {
                 return;
             }
         }
-        self.attributes.push(kv(name, any_value(&value)));
+        self.attributes.push(kv(name, any_value(value)));
     }
 
     /// The event's non-metric attributes as a metric attribute set (sorted, deduplicated).

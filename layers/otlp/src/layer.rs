@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 use tracing_core::span::Id;
 use tracing_core::{Dispatch, Event, Subscriber};
-use tracing_insights_correlation::{find_span_data, Clock, CorrelationLayer, SpanData};
+use tracing_insights_correlation::{
+    find_span_data, Clock, CorrelationLayer, FinishedEvent, SpanData,
+};
 use tracing_insights_export::Exporter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -58,14 +60,46 @@ pub(crate) struct Inner {
 
 /// Span events waiting for their span to close, per OTLP layer (several OTLP layers may
 /// share a span: each keeps its own list under its own key).
+///
+/// Each event is the correlation layer's shared record (an `Arc` clone); the worker converts
+/// it when the span is exported.
+/// The first layer's list is kept inline (nearly always the only one: one allocation less
+/// per span with events).
 #[derive(Default)]
-struct PendingEvents(
-    Vec<(
-        usize,
-        Vec<opentelemetry_proto::tonic::trace::v1::span::Event>,
-        u32,
-    )>,
-);
+struct PendingEvents {
+    first: Option<EventList>,
+    rest: Vec<EventList>,
+}
+
+/// One OTLP layer's span events: its key, the events, how many were dropped over the limit.
+type EventList = (usize, Vec<Arc<FinishedEvent>>, u32);
+
+impl PendingEvents {
+    /// The list of the layer with `key`, made empty if it has none yet.
+    fn list(&mut self, key: usize) -> &mut EventList {
+        let first = self.first.get_or_insert_with(|| (key, Vec::new(), 0));
+        if first.0 == key {
+            return first;
+        }
+        let i = match self.rest.iter().position(|(k, _, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.rest.push((key, Vec::new(), 0));
+                self.rest.len() - 1
+            }
+        };
+        &mut self.rest[i]
+    }
+
+    /// Takes the list of the layer with `key`.
+    fn take(&mut self, key: usize) -> Option<EventList> {
+        if self.first.as_ref().is_some_and(|f| f.0 == key) {
+            return self.first.take();
+        }
+        let i = self.rest.iter().position(|(k, _, _)| *k == key)?;
+        Some(self.rest.swap_remove(i))
+    }
+}
 
 /// OpenTelemetry's default limit of events per span.
 const MAX_SPAN_EVENTS: usize = 128;
@@ -79,6 +113,13 @@ impl Inner {
         // Closed spans reach this layer as the correlation layer's one shared record.
         if self.traces.is_some() {
             correlation.share_finished_spans();
+        }
+        // Events too: this layer hands their one record on instead of recording them again.
+        if self.traces.is_some() && self.span_events
+            || self.logs.is_some()
+            || self.metrics.is_some()
+        {
+            correlation.share_finished_events();
         }
         self.resource
             .adopt(|| convert::resource(correlation.resource()));
@@ -174,10 +215,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         let pending = if inner.span_events {
-            ext.get_mut::<PendingEvents>().and_then(|p| {
-                let i = p.0.iter().position(|(k, _, _)| *k == inner.key())?;
-                Some(p.0.swap_remove(i))
-            })
+            ext.get_mut::<PendingEvents>()
+                .and_then(|p| p.take(inner.key()))
         } else {
             None
         };
@@ -224,16 +263,16 @@ where
             // Nothing from a sampled-out trace is exported: logs nor metric fields.
             return;
         }
-        let mut visitor = EventVisitor {
-            want_metrics: inner.metrics.is_some(),
-            ..EventVisitor::default()
-        };
-        event.record(&mut visitor);
-        if let Some(metrics) = inner
-            .metrics
-            .as_ref()
-            .filter(|_| !visitor.metrics.is_empty())
-        {
+        // The correlation layer's one record of this event (else recorded here, once).
+        let record = tracing_insights_correlation::finished_event(event)
+            .unwrap_or_else(|| Arc::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0)));
+        if let Some(metrics) = inner.metrics.as_ref().filter(|_| {
+            record
+                .fields()
+                .iter()
+                .any(|(k, _)| convert::metric_prefix(k).is_some())
+        }) {
+            let mut visitor = EventVisitor::of_fields(record.fields(), true);
             let attributes = visitor.metric_attributes();
             for (kind, name, value) in visitor.metrics.drain(..) {
                 metrics.try_send(Box::new(Measurement {
@@ -248,38 +287,15 @@ where
             // On the span this layer sees the event in (its own filter may hide the
             // innermost one).
             if let Some(span) = ctx.event_span(event) {
-                // The log record below needs the fields too; without logs they move here.
-                let (mut attributes, message) = if inner.logs.is_some() {
-                    (visitor.attributes.clone(), visitor.message.clone())
-                } else {
-                    (
-                        std::mem::take(&mut visitor.attributes),
-                        visitor.message.take(),
-                    )
-                };
-                attributes.push(convert::str_kv("level", event.metadata().level().as_str()));
-                let ev = opentelemetry_proto::tonic::trace::v1::span::Event {
-                    time_unix_nano: convert::unix_nanos(inner.now()),
-                    name: message.unwrap_or_else(|| "event".into()),
-                    attributes,
-                    ..Default::default()
-                };
                 let mut ext = span.extensions_mut();
                 if ext.get_mut::<PendingEvents>().is_none() {
                     ext.insert(PendingEvents::default());
                 }
                 if let Some(p) = ext.get_mut::<PendingEvents>() {
-                    let key = inner.key();
-                    let slot = match p.0.iter().position(|(k, _, _)| *k == key) {
-                        Some(i) => i,
-                        None => {
-                            p.0.push((key, Vec::new(), 0));
-                            p.0.len() - 1
-                        }
-                    };
-                    let (_, events, dropped) = &mut p.0[slot];
+                    let (_, events, dropped) = p.list(inner.key());
                     if events.len() < MAX_SPAN_EVENTS {
-                        events.push(ev);
+                        // Converted to a span event on the worker.
+                        events.push(record.clone());
                     } else {
                         *dropped = dropped.saturating_add(1);
                     }
@@ -293,8 +309,12 @@ where
                 Some(normalized) => std::borrow::Cow::Owned(normalized.target().to_owned()),
                 None => std::borrow::Cow::Borrowed(meta.target()),
             };
-            let record = visitor.into_log(meta.level(), inner.now(), span_ctx);
-            logs.try_send(Box::new((target, record)));
+            let log = EventVisitor::of_fields(record.fields(), false).into_log(
+                meta.level(),
+                record.time(),
+                span_ctx,
+            );
+            logs.try_send(Box::new((target, log)));
         }
     }
 }

@@ -191,10 +191,11 @@ fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String>
 
 /// A closed span as the layer hands it over: the correlation layer's shared record (an
 /// `Arc` clone, converted to the protobuf `Span` here on the worker) and the span events
-/// this layer collected for it while it was open.
+/// this layer collected for it while it was open (the correlation layer's shared event
+/// records, converted here too).
 pub(crate) struct SpanItem {
     pub(crate) span: Arc<FinishedSpan>,
-    pub(crate) events: Vec<opentelemetry_proto::tonic::trace::v1::span::Event>,
+    pub(crate) events: Vec<Arc<tracing_insights_correlation::FinishedEvent>>,
     pub(crate) dropped_events: u32,
 }
 
@@ -213,28 +214,31 @@ impl Encoder for TracesEncoder {
     // `prepare` cuts a span over the item limit until it fits.
     const CUTS_OVERSIZED: bool = true;
 
-    // Counted against the queue's byte bound: the string values the span record holds (cut
-    // at the door) and the encoded events collected for it.
+    // Counted against the queue's byte bound: the string values the span record and the
+    // events collected for it hold (cut at the door).
     fn item_len(item: &SpanItem) -> Option<usize> {
-        let fields: usize = item
-            .span
-            .record()
-            .fields()
-            .iter()
-            .map(|(_, v)| match v {
-                tracing_insights_correlation::FieldValue::Str(s) => s.len() + 16,
-                _ => 16,
-            })
-            .sum();
-        let events: usize = item.events.iter().map(Message::encoded_len).sum();
-        Some(fields + events)
+        fn len(fields: &[(&'static str, tracing_insights_correlation::FieldValue)]) -> usize {
+            fields
+                .iter()
+                .map(|(_, v)| match v {
+                    tracing_insights_correlation::FieldValue::Str(s) => s.len() + 16,
+                    _ => 16,
+                })
+                .sum()
+        }
+        let events: usize = item.events.iter().map(|e| len(e.fields())).sum();
+        Some(len(item.span.record().fields()) + events)
     }
 
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
         let mut span = crate::convert::span(&item.span);
         if !item.events.is_empty() || item.dropped_events > 0 {
             // The events seen while the span was open come before its exception events.
-            let mut events = item.events;
+            let mut events: Vec<_> = item
+                .events
+                .iter()
+                .map(|e| crate::convert::span_event(e))
+                .collect();
             events.append(&mut span.events);
             span.events = events;
             span.dropped_events_count = item.dropped_events;
