@@ -13,7 +13,21 @@
 
 use crate::auth::{AccessToken, TokenError, TokenProvider};
 use crate::env::Env;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing_insights_export::transport::{http_transport_or_reason, Method, Request};
+use tracing_insights_export::{Body, HttpOptions, Transport};
+
+/// Escaped in query values: all but the unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// How long a token request may take.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The instance metadata service's token endpoint (Azure VMs, VM scale sets, AKS).
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -36,7 +50,8 @@ enum Source {
 pub struct ManagedIdentity {
     client_id: Option<String>,
     source: Source,
-    agent: ureq::Agent,
+    /// The exporters' HTTP client (one request at a time).
+    http: Mutex<Box<dyn Transport>>,
 }
 
 impl std::fmt::Debug for ManagedIdentity {
@@ -78,15 +93,10 @@ impl ManagedIdentity {
                 endpoint: IMDS_ENDPOINT.to_owned(),
             },
         };
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
         Self {
             client_id,
             source,
-            agent,
+            http: Mutex::new(http_transport_or_reason(&HttpOptions::default())),
         }
     }
 
@@ -128,35 +138,48 @@ impl TokenProvider for ManagedIdentity {
             Source::Msi { endpoint, .. } => (endpoint, "2017-09-01", "clientid"),
             Source::Imds { endpoint } => (endpoint, "2018-02-01", "client_id"),
         };
-        let mut req = self
-            .agent
-            .get(endpoint.as_str())
-            .query("api-version", version)
-            .query("resource", resource);
+        let mut url = format!(
+            "{endpoint}{}api-version={version}&resource={}",
+            if endpoint.contains('?') { '&' } else { '?' },
+            utf8_percent_encode(resource, QUERY_VALUE)
+        );
         if let Some(id) = &self.client_id {
-            req = req.query(id_param, id);
+            url.push_str(&format!(
+                "&{id_param}={}",
+                utf8_percent_encode(id, QUERY_VALUE)
+            ));
         }
-        req = match &self.source {
-            Source::AppService { header, .. } => req.header("X-IDENTITY-HEADER", header),
+        let header = match &self.source {
+            Source::AppService { header, .. } => ("X-IDENTITY-HEADER", header.as_str()),
             Source::Msi {
                 secret: Some(s), ..
-            } => req.header("secret", s),
-            Source::Msi { secret: None, .. } | Source::Imds { .. } => {
-                req.header("Metadata", "true")
-            }
+            } => ("secret", s.as_str()),
+            Source::Msi { secret: None, .. } | Source::Imds { .. } => ("Metadata", "true"),
         };
+        let headers = [(header.0.to_owned(), header.1.to_owned())];
         let what = self.source();
-        let mut resp = req
-            .call()
-            .map_err(|e| TokenError(format!("managed identity ({what} {endpoint}): {e}")))?;
-        let status = resp.status();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_string()
-            .map_err(|e| TokenError(format!("managed identity ({what}): {e}")))?;
-        if !status.is_success() {
+        let no_body = Body {
+            bytes: Vec::new(),
+            content_type: "",
+            content_encoding: None,
+            leading: 0,
+        };
+        let request = Request {
+            method: Method::Get,
+            url: &url,
+            headers: &headers,
+            authorization: None,
+            body: &no_body,
+            timeout: Some(TOKEN_TIMEOUT),
+        };
+        let resp = {
+            let mut http = self.http.lock().unwrap_or_else(|p| p.into_inner());
+            http.send(&request)
+        }
+        .map_err(|e| TokenError(format!("managed identity ({what} {endpoint}): {e}")))?;
+        let status = resp.status;
+        let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(64 * 1024)]);
+        if !(200..300).contains(&status) {
             // The error body names the problem (no identity, wrong client id); no token in it.
             let reason: String = text.chars().take(300).collect();
             return Err(TokenError(format!(

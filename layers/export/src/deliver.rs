@@ -4,7 +4,7 @@
 use crate::answer::{Answer, DropReason};
 use crate::encode::Encoder;
 use crate::redirect::{self, mask_url};
-use crate::transport::{Request, Response};
+use crate::transport::{Method, Request, Response};
 use crate::worker::{Delivery, Worker};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -51,6 +51,7 @@ impl<E: Encoder> Worker<E> {
             let timeout = self.timeout(deadline);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let request = Request {
+                method: Method::Post,
                 url: &self.url,
                 headers: &self.cfg.headers,
                 authorization: auth.as_deref(),

@@ -36,7 +36,13 @@
 //!   may also produce items of its own every collect interval (metric aggregates);
 //! - a [`Classify`]: what an answer means. [`AppInsightsAnswers`] (the table below) is
 //!   the default; OTLP's lives in `tracing-insights-otlp`;
-//! - a [`Transport`]: HTTP/1.1 over `ureq` ([`UreqTransport`]) by default; OTLP adds gRPC.
+//! - a [`Transport`]: HTTP through the client the crate's features pick
+//!   ([`transport::http_transport`]: `reqwest`, the default, or `ureq`, the lean option;
+//!   TLS with `rustls`, the default, or `native-tls`); OTLP adds gRPC.
+//!
+//! Without the `reqwest` and `ureq` features there is no HTTP client: every request fails
+//! with that reason in words (the `tracing-insights` facade turns `reqwest` and `rustls` on
+//! by default).
 //!
 //! The queue, batching, retries, redirects, spool, authorization, statistics, guard and
 //! [`diagnostics`] (the exporters' own problems, rate-limited on stderr by default) are the
@@ -119,7 +125,11 @@ pub use encode::{Body, Encoder, JsonArray};
 pub use handle::{ExportError, ExportGuard, Exporter, ShutdownError, DROP_TIMEOUT};
 pub use loss::{reason_name, Loss};
 pub use stats::ExportStats;
-pub use transport::{Response, Transport, UreqTransport};
+#[cfg(feature = "reqwest")]
+pub use transport::ReqwestTransport;
+#[cfg(feature = "ureq")]
+pub use transport::UreqTransport;
+pub use transport::{http_transport, HttpOptions, Method, Response, Transport};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -158,7 +168,7 @@ pub trait RequestAuth: Send + Sync + 'static {
     fn invalidate(&self);
 }
 
-/// Makes the pipeline's transport, on the thread that spawns the worker.
+/// Makes the pipeline's transport, on the worker thread before its first request.
 pub type TransportFactory = Arc<dyn Fn() -> Box<dyn Transport> + Send + Sync>;
 
 /// Where undeliverable batches are kept.
@@ -261,7 +271,7 @@ impl ExportBuilder {
     /// 0.8 s (×2, jittered, ≤ 30 s); then the offline spool ([`OfflineStorage::Auto`]),
     /// retried every 30 s; gzip on; Application Insights' answers table
     /// ([`AppInsightsAnswers`]); redirects within [`redirect::ALLOWED_REDIRECT_SUFFIXES`];
-    /// HTTP/1.1 over `ureq` ([`UreqTransport`]).
+    /// HTTP through [`transport::http_transport`] (reqwest or ureq, by feature).
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -451,8 +461,8 @@ impl ExportBuilder {
         self
     }
 
-    /// What carries the requests (default [`UreqTransport`] with no TLS customisation).
-    /// `make` runs once, when the pipeline starts.
+    /// What carries the requests (default [`transport::http_transport`] with no TLS
+    /// customisation). `make` runs once, on the worker thread when the pipeline starts.
     #[must_use]
     pub fn with_transport(
         mut self,
@@ -528,14 +538,20 @@ impl ExportBuilder {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(stats::Stats::default());
         let _ = stats.name.set(self.name.clone());
-        let transport: Box<dyn Transport> = match &self.transport {
-            Some(make) => make(),
-            None => Box::new(UreqTransport::default()),
-        };
-        let worker = worker::Worker::new(rx, stats.clone(), self.clone(), encoder, transport);
+        // The transport is made on the worker: an HTTP client may start a runtime of its
+        // own, which must never live on (or be dropped by) the application's thread.
+        let make = self.transport.clone();
+        let placeholder = Box::new(transport::Unavailable("not started".into()));
+        let mut worker = worker::Worker::new(rx, stats.clone(), self.clone(), encoder, placeholder);
         let thread = std::thread::Builder::new()
             .name(format!("tracing-insights-{}", self.name))
-            .spawn(move || worker.run())
+            .spawn(move || {
+                worker.transport = match make {
+                    Some(make) => make(),
+                    None => transport::http_transport_or_reason(&HttpOptions::default()),
+                };
+                worker.run()
+            })
             .map_err(ExportError::Spawn)?;
         let exporter = Exporter {
             tx: tx.clone(),

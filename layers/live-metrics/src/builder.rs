@@ -18,7 +18,7 @@ use crate::guard::LiveMetricsGuard;
 use crate::layer::{Active, LiveMetricsLayer};
 use crate::processor::{DocumentProcessor, Processors};
 use crate::protocol;
-use crate::transport::{Transport, UreqTransport};
+use crate::transport::{HttpTransport, Transport};
 
 /// The default bound on documents per post (per second).
 pub const DEFAULT_MAX_DOCUMENTS_PER_SECOND: usize = 20;
@@ -222,7 +222,7 @@ impl LiveMetricsBuilder {
         }
         let timeout = self.request_timeout;
         let (layer, mut controller) =
-            self.build_parts(SystemClock, UreqTransport::new(timeout))?;
+            self.build_parts(SystemClock, HttpTransport::new(timeout))?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
         let stats = Arc::new(Mutex::new(ControllerStats::default()));

@@ -119,5 +119,5 @@ pub mod testing {
     pub use crate::protocol::{
         dotnet_ticks, iso8601_duration, redirect_target, API_VERSION, INVARIANT_VERSION,
     };
-    pub use crate::transport::{CallKind, QpsRequest, QpsResponse, Transport, UreqTransport};
+    pub use crate::transport::{CallKind, HttpTransport, QpsRequest, QpsResponse, Transport};
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use tracing_insights_export as export;
 
 /// Which QuickPulse call a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,7 @@ fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Sends QuickPulse requests. The layer's worker uses [`UreqTransport`]; tests give their
+/// Sends QuickPulse requests. The layer's worker uses [`HttpTransport`]; tests give their
 /// own to play the service's side of the conversation without a socket.
 pub trait Transport: Send + 'static {
     /// Sends one request; `Err` is a transport failure (connection refused, timeout, ...)
@@ -81,54 +82,60 @@ pub trait Transport: Send + 'static {
     fn send(&mut self, request: &QpsRequest) -> Result<QpsResponse, String>;
 }
 
-/// [`Transport`] over a blocking `ureq` agent: no redirects followed (the service's redirect
-/// header is handled by the control loop), HTTP error statuses returned, not raised.
-pub struct UreqTransport {
-    agent: ureq::Agent,
+/// [`Transport`] over the export crate's HTTP client (the one every exporter uses: reqwest
+/// or ureq, by feature): no redirects followed (the service's redirect header is handled by
+/// the control loop), HTTP error statuses returned, not raised.
+pub struct HttpTransport {
+    http: Box<dyn export::Transport>,
+    timeout: Duration,
 }
 
-impl fmt::Debug for UreqTransport {
+impl fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UreqTransport").finish_non_exhaustive()
+        f.debug_struct("HttpTransport")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
-impl UreqTransport {
-    /// An agent whose every call gives up after `timeout`.
+impl HttpTransport {
+    /// A client whose every call gives up after `timeout`. Nothing is started until the
+    /// first call, on the thread that makes it (the layer's worker).
     pub fn new(timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Self { agent }
+        Self {
+            http: export::transport::http_transport_or_reason(&export::HttpOptions::default()),
+            timeout,
+        }
     }
 }
 
-impl Transport for UreqTransport {
+impl Transport for HttpTransport {
     fn send(&mut self, request: &QpsRequest) -> Result<QpsResponse, String> {
-        let mut req = self.agent.post(&request.url);
-        for (k, v) in &request.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let mut resp = req.send(&request.body[..]).map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
+        let body = export::Body {
+            bytes: request.body.clone(),
+            content_type: "application/json",
+            content_encoding: None,
+            leading: 0,
+        };
+        // The content type travels as the body's; every other header as given.
+        let headers: Vec<(String, String)> = request
+            .headers
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+            .cloned()
             .collect();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| e.to_string())?;
+        let response = self.http.send(&export::transport::Request {
+            method: export::Method::Post,
+            url: &request.url,
+            headers: &headers,
+            authorization: None,
+            body: &body,
+            timeout: Some(self.timeout),
+        })?;
         Ok(QpsResponse {
-            status,
-            headers,
-            body,
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
         })
     }
 }

@@ -104,7 +104,7 @@ impl OtlpAnswers {
 
 /// An HTTP status in words, with a hint for the usual mistakes.
 pub(crate) fn status_words(status: u16) -> String {
-    let reason = ureq::http::StatusCode::from_u16(status)
+    let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");

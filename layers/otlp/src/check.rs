@@ -139,6 +139,7 @@ fn check_once(
             .transpose()?;
         let mut transport = ep.transport()?;
         transport.send(&Request {
+            method: tracing_insights_export::Method::Post,
             url: &ep.url,
             headers: &ep.headers,
             authorization: authorization.as_deref(),

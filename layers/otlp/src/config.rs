@@ -258,7 +258,7 @@ pub(crate) fn validate_url(source_name: &str, url: &str) -> Result<(), OtlpError
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(err("it contains whitespace or control characters"));
     }
-    let uri: ureq::http::Uri = url.parse().map_err(|_| {
+    let uri: http::Uri = url.parse().map_err(|_| {
         // Say what is wrong when it is a bracket or a port.
         match tracing_insights_export::endpoint::check_endpoint(url) {
             Err(reason) => err(&reason),
@@ -347,7 +347,7 @@ pub fn parse_headers(source_name: &str, value: &str) -> Result<Vec<(String, Stri
         if key.is_empty() {
             return Err(err(format!("entry {} has an empty name", i + 1)));
         }
-        if ureq::http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
             return Err(err(format!(
                 "entry {}: `{}` is not a valid header name",
                 i + 1,
@@ -365,7 +365,7 @@ pub fn parse_headers(source_name: &str, value: &str) -> Result<Vec<(String, Stri
         if val.is_empty() {
             return Err(err(format!("`{key}` has an empty value")));
         }
-        if ureq::http::HeaderValue::from_str(&val).is_err() {
+        if http::HeaderValue::from_str(&val).is_err() {
             return Err(err(format!(
                 "the value of `{key}` has characters a header cannot carry (control characters or line breaks)"
             )));

@@ -195,13 +195,13 @@ impl OtlpBuilder {
             .iter()
             .chain(&self.signal_headers[signal_index(signal)])
         {
-            if ureq::http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 return Err(OtlpError::InvalidHeaders {
                     source_name: "with_header".into(),
                     reason: format!("`{}` is not a valid header name", k.escape_default()),
                 });
             }
-            if ureq::http::HeaderValue::from_str(v).is_err() {
+            if http::HeaderValue::from_str(v).is_err() {
                 return Err(OtlpError::InvalidHeaders {
                     source_name: "with_header".into(),
                     reason: format!(
@@ -263,14 +263,13 @@ impl OtlpBuilder {
         };
         let mut files = crate::tls::TlsFiles::default();
         if let Some((name, path)) = var("CERTIFICATE") {
-            files.roots = Some(crate::tls::read_certs(&name, &path)?);
+            files = files.with_ca(crate::tls::read_certs(&name, &path)?);
         }
         match (var("CLIENT_CERTIFICATE"), var("CLIENT_KEY")) {
             (Some((cname, cpath)), Some((kname, kpath))) => {
                 let chain = crate::tls::read_certs(&cname, &cpath)?;
-                let (key, pem) = crate::tls::read_key(&kname, &kpath)?;
-                files.client = Some((chain, key));
-                files.client_key_pem = pem;
+                let key = crate::tls::read_key(&kname, &kpath)?;
+                files = files.with_client(chain, key);
             }
             (Some((name, path)), None) | (None, Some((name, path))) => {
                 return Err(OtlpError::InvalidValue {

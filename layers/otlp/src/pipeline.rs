@@ -29,10 +29,10 @@ use std::time::{Duration, SystemTime};
 use tracing_insights_correlation::FinishedSpan;
 use tracing_insights_export::encode::maybe_gzip;
 use tracing_insights_export::redirect::mask_url;
-use tracing_insights_export::transport::HeaderNames;
+use tracing_insights_export::transport::{HeaderNames, Unavailable};
 use tracing_insights_export::{
-    Body, Encoder, ExportBuilder, ExportError, ExportGuard, Exporter, OfflineStorage, RequestAuth,
-    Transport, UreqTransport,
+    http_transport, Body, Encoder, ExportBuilder, ExportError, ExportGuard, Exporter,
+    OfflineStorage, RequestAuth, Transport,
 };
 
 /// The instrumentation scope of spans and metrics.
@@ -107,14 +107,14 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// A transport for this endpoint: HTTP/1.1 (`ureq`) or, for `grpc`, HTTP/2.
+    /// A transport for this endpoint: HTTP through the export crate's client (reqwest or
+    /// ureq, by feature) or, for `grpc`, gRPC.
     pub(crate) fn transport(&self) -> Result<Box<dyn Transport>, String> {
         #[cfg(feature = "grpc")]
         if self.protocol == Protocol::Grpc {
             return Ok(Box::new(crate::grpc::GrpcTransport::new(self)?));
         }
-        let agent = UreqTransport::agent(self.tls.ureq_config(), Some(USER_AGENT));
-        Ok(Box::new(UreqTransport::new(agent)))
+        http_transport(&self.tls.http_options(USER_AGENT))
     }
 
     fn gzip(&self) -> bool {
@@ -128,18 +128,6 @@ impl Endpoint {
             Signal::Logs => body(self, &ExportLogsServiceRequest::default()),
             Signal::Metrics => body(self, &ExportMetricsServiceRequest::default()),
         }
-    }
-}
-
-/// A transport that only reports why the real one could not be made.
-struct Unavailable(String);
-
-impl Transport for Unavailable {
-    fn send(
-        &mut self,
-        _: &tracing_insights_export::transport::Request<'_>,
-    ) -> Result<tracing_insights_export::Response, String> {
-        Err(self.0.clone())
     }
 }
 

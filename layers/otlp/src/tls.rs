@@ -1,82 +1,95 @@
-//! PEM files named by `OTEL_EXPORTER_OTLP_*CERTIFICATE` / `*CLIENT_KEY`.
+//! PEM files named by `OTEL_EXPORTER_OTLP_*CERTIFICATE` / `*CLIENT_KEY`, read and checked
+//! when the exporter is built, kept as PEM bytes so every transport (HTTP through either
+//! client and TLS backend, gRPC) reads them the same way.
 
 use crate::config::OtlpError;
-use ureq::tls::{parse_pem, Certificate, PemItem, PrivateKey};
+use tracing_insights_export::transport::{pem, HttpOptions};
 
 fn read(name: &str, path: &str) -> Result<Vec<u8>, OtlpError> {
-    std::fs::read(path).map_err(|e| OtlpError::InvalidValue {
+    std::fs::read(path).map_err(|e| invalid(name, path, format!("cannot read the PEM file: {e}")))
+}
+
+fn invalid(name: &str, path: &str, reason: String) -> OtlpError {
+    OtlpError::InvalidValue {
         name: name.to_owned(),
         value: path.to_owned(),
-        reason: format!("cannot read the PEM file: {e}"),
-    })
-}
-
-/// Every certificate in a PEM file (at least one).
-pub(crate) fn read_certs(name: &str, path: &str) -> Result<Vec<Certificate<'static>>, OtlpError> {
-    let pem = read(name, path)?;
-    let certs: Vec<_> = parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(OtlpError::InvalidValue {
-            name: name.to_owned(),
-            value: path.to_owned(),
-            reason: "the file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
-        });
+        reason,
     }
-    Ok(certs)
 }
 
-/// The first private key in a PEM file, and the file. The key itself never appears in an
-/// error.
-pub(crate) fn read_key(
-    name: &str,
-    path: &str,
-) -> Result<(PrivateKey<'static>, Vec<u8>), OtlpError> {
-    let pem = read(name, path)?;
-    let key = parse_pem(&pem).find_map(|item| match item {
-        Ok(PemItem::PrivateKey(k)) => Some(k),
-        _ => None,
-    });
-    key.map(|k| (k, pem.clone()))
-        .ok_or_else(|| OtlpError::InvalidValue {
-            name: name.to_owned(),
-            value: path.to_owned(),
-            reason: "the file holds no PEM private key".into(),
-        })
+/// A PEM file holding at least one certificate.
+pub(crate) fn read_certs(name: &str, path: &str) -> Result<Vec<u8>, OtlpError> {
+    let text = read(name, path)?;
+    pem::certificates(&text).map_err(|reason| invalid(name, path, reason))?;
+    Ok(text)
 }
 
-/// The PEM material the `*CERTIFICATE` / `*CLIENT_KEY` variables name.
-#[derive(Default)]
+/// A PEM file holding a private key. The key itself never appears in an error.
+pub(crate) fn read_key(name: &str, path: &str) -> Result<Vec<u8>, OtlpError> {
+    let text = read(name, path)?;
+    pem::private_key(&text).map_err(|reason| invalid(name, path, reason))?;
+    Ok(text)
+}
+
+/// The PEM material the `*CERTIFICATE` / `*CLIENT_KEY` variables name (`Debug` shows which
+/// are set, never the key).
+#[derive(Default, Clone)]
 pub(crate) struct TlsFiles {
     /// Roots that replace the built-in ones.
-    pub(crate) roots: Option<Vec<Certificate<'static>>>,
-    /// The mTLS chain and key.
-    pub(crate) client: Option<(Vec<Certificate<'static>>, PrivateKey<'static>)>,
-    /// The key file's PEM text (for the gRPC transport's own TLS stack).
-    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
-    pub(crate) client_key_pem: Vec<u8>,
+    ca: Option<Vec<u8>>,
+    /// The mTLS certificate chain and key.
+    client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+// Not every transport reads every accessor (gRPC is behind a feature).
+#[allow(dead_code)]
 impl TlsFiles {
-    /// The ureq TLS configuration, when anything is set.
-    pub(crate) fn ureq_config(&self) -> Option<ureq::tls::TlsConfig> {
-        if self.roots.is_none() && self.client.is_none() {
-            return None;
+    /// With these roots (PEM, checked by [`read_certs`]).
+    pub(crate) fn with_ca(mut self, pem: Vec<u8>) -> Self {
+        self.ca = Some(pem);
+        self
+    }
+
+    /// With this client certificate chain and key (PEM, checked by [`read_certs`] and
+    /// [`read_key`]).
+    pub(crate) fn with_client(mut self, cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Self {
+        self.client = Some((cert_pem, key_pem));
+        self
+    }
+
+    /// The CA certificates (PEM) that replace the built-in roots.
+    pub(crate) fn ca_pem(&self) -> Option<&[u8]> {
+        self.ca.as_deref()
+    }
+
+    /// The client certificate chain (PEM), for mutual TLS.
+    pub(crate) fn client_cert_pem(&self) -> Option<&[u8]> {
+        self.client.as_ref().map(|(c, _)| c.as_slice())
+    }
+
+    /// The client's private key (PEM), for mutual TLS. A secret: never log it.
+    pub(crate) fn client_key_pem(&self) -> Option<&[u8]> {
+        self.client.as_ref().map(|(_, k)| k.as_slice())
+    }
+
+    /// The HTTP transport's options: these files and the user agent.
+    pub(crate) fn http_options(&self, user_agent: &str) -> HttpOptions {
+        let mut o = HttpOptions::default().with_user_agent(user_agent);
+        if let Some(ca) = &self.ca {
+            o = o.with_ca_pem(ca.clone());
         }
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(roots) = &self.roots {
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(roots));
+        if let Some((cert, key)) = &self.client {
+            o = o.with_client_identity_pem(cert.clone(), key.clone());
         }
-        if let Some((chain, key)) = &self.client {
-            tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(
-                chain,
-                key.to_owned(),
-            )));
-        }
-        Some(tls.build())
+        o
     }
 }
