@@ -93,3 +93,33 @@ impl TlsFiles {
         o
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn the_files_reach_every_transport_as_pem_and_debug_hides_the_key() {
+        let cert = read_certs("C", &fixture("test-cert.pem")).unwrap();
+        let key = read_key("K", &fixture("test-key.pem")).unwrap();
+        let files = TlsFiles::default()
+            .with_ca(cert.clone())
+            .with_client(cert.clone(), key.clone());
+        assert_eq!(files.ca_pem(), Some(&cert[..]));
+        assert_eq!(files.client_cert_pem(), Some(&cert[..]));
+        assert_eq!(files.client_key_pem(), Some(&key[..]));
+        let options = files.http_options("ua/1");
+        assert_eq!(options.ca_pem.as_deref(), Some(&cert[..]));
+        assert_eq!(options.client_identity_pem, Some((cert, key)));
+        assert_eq!(options.user_agent.as_deref(), Some("ua/1"));
+        for shown in [format!("{files:?}"), format!("{options:?}")] {
+            assert!(!shown.contains("BEGIN"), "{shown}");
+        }
+        assert_eq!(TlsFiles::default().ca_pem(), None);
+        assert_eq!(TlsFiles::default().client_key_pem(), None);
+    }
+}
