@@ -1,17 +1,22 @@
-//! OTLP/gRPC (cargo feature `grpc`): unary `Export` calls over HTTP/2 (`h2`), cleartext
-//! (`http://`, prior knowledge) or TLS (`https://`, ALPN `h2`, rustls), driven by a private
-//! current-thread tokio runtime owned by the caller's thread: no user runtime is needed or
-//! touched. No tonic: one request and one answer per export is all OTLP needs.
+//! OTLP/gRPC (cargo feature `grpc`): unary `Export` calls through `tonic`'s channel (hyper and
+//! h2 underneath), cleartext (`http://`, HTTP/2 with prior knowledge) or TLS (`https://`,
+//! rustls with ring; the platform's root certificates, as the HTTP side uses, unless a CA
+//! file replaces them).
+//!
+//! The pipeline hands over an export request already encoded; a pass-through codec frames
+//! those bytes as they are, so nothing is decoded or encoded twice. A private current-thread
+//! tokio runtime, made on the worker thread at the first call, drives the channel: no
+//! application runtime is needed or touched, and the application thread never waits on it.
 
-use crate::tls::TlsFiles;
-use bytes::Bytes;
-use std::io::Read as _;
-use std::sync::Arc;
+use bytes::{Buf as _, BufMut as _, Bytes};
+use std::error::Error as _;
 use std::time::Duration;
-use tokio_rustls::rustls;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
+use tonic::{Code, Status};
 use tracing_insights_export::transport::Request;
 use tracing_insights_export::{Response, Transport};
-use ureq::http;
 
 /// The gRPC method of each signal's collector service.
 pub(crate) fn method_path(signal: crate::Signal) -> &'static str {
@@ -24,76 +29,35 @@ pub(crate) fn method_path(signal: crate::Signal) -> &'static str {
 
 /// The export pipeline's transport for one gRPC endpoint: each request is one unary call.
 pub(crate) struct GrpcTransport {
-    client: GrpcClient,
+    endpoint: Endpoint,
+    /// `host:port`, for error words (never the user part of a URL).
+    authority: String,
     path: &'static str,
     gzip: bool,
-}
-
-impl GrpcTransport {
-    pub(crate) fn new(ep: &crate::pipeline::Endpoint) -> Result<Self, String> {
-        Ok(Self {
-            client: GrpcClient::new(&ep.url, &ep.tls)?,
-            path: method_path(ep.signal),
-            gzip: ep.compression == crate::config::Compression::Gzip,
-        })
-    }
-}
-
-impl Transport for GrpcTransport {
-    fn send(&mut self, r: &Request<'_>) -> Result<Response, String> {
-        let mut headers = r.headers.to_vec();
-        if let Some(a) = r.authorization {
-            headers.push(("authorization".into(), a.to_owned()));
-        }
-        let a = self
-            .client
-            .call(self.path, &r.body.bytes, self.gzip, &headers, r.timeout)?;
-        Ok(Response::grpc(a.http_status, a.code, a.message, a.body))
-    }
-}
-
-/// What a call got back.
-#[derive(Debug)]
-pub(crate) struct GrpcAnswer {
-    /// The HTTP/2 status (200 also for gRPC errors).
-    pub(crate) http_status: u16,
-    /// `grpc-status` (0 = OK).
-    pub(crate) code: u32,
-    /// `grpc-message`, percent-decoded.
-    pub(crate) message: String,
-    /// The response message (the `Export*ServiceResponse`), unframed.
-    pub(crate) body: Vec<u8>,
-}
-
-/// A connection to one gRPC endpoint, made on first use and remade after an error.
-pub(crate) struct GrpcClient {
-    scheme: &'static str,
-    host: String,
-    port: u16,
-    authority: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// Made on the first call, on the thread that sends.
     rt: Option<tokio::runtime::Runtime>,
-    conn: Option<h2::client::SendRequest<Bytes>>,
+    client: Option<tonic::client::Grpc<Channel>>,
 }
 
-impl std::fmt::Debug for GrpcClient {
+impl std::fmt::Debug for GrpcTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcClient")
+        f.debug_struct("GrpcTransport")
             .field("authority", &self.authority)
-            .field("tls", &self.tls.is_some())
+            .field("path", &self.path)
+            .field("gzip", &self.gzip)
             .finish_non_exhaustive()
     }
 }
 
-impl Drop for GrpcClient {
+impl Drop for GrpcTransport {
     fn drop(&mut self) {
         // The guard may be dropped on an application thread inside a tokio runtime, where a
-        // runtime must not be dropped by blocking; and h2 logs through `tracing` while it
-        // closes: neither may reach the application.
-        let conn = self.conn.take();
+        // runtime must not be dropped by blocking; and hyper and h2 log through `tracing`
+        // while they close: neither may reach the application.
+        let client = self.client.take();
         let rt = self.rt.take();
         tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-            drop(conn);
+            drop(client);
             if let Some(rt) = rt {
                 rt.shutdown_background();
             }
@@ -101,47 +65,43 @@ impl Drop for GrpcClient {
     }
 }
 
-impl GrpcClient {
-    /// A client for `url` (`http://host:port` or `https://host:port`; a path is ignored, as
-    /// gRPC names the method itself).
-    pub(crate) fn new(url: &str, tls: &TlsFiles) -> Result<Self, String> {
-        let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
-        let https = uri.scheme_str() == Some("https");
-        let host = uri
-            .host()
-            .ok_or("no host")?
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 4317 });
-        let authority = match uri.port_u16() {
-            Some(p) => format!("{}:{p}", uri.host().unwrap_or_default()),
-            None => uri.host().unwrap_or_default().to_owned(),
-        };
-        let tls = if https {
-            Some(Arc::new(client_config(tls)?))
-        } else {
-            None
-        };
+impl GrpcTransport {
+    /// Checks the address, the TLS files and the headers; connects nothing (the builder
+    /// calls this on the application thread so that a bad setting is an error there).
+    pub(crate) fn new(ep: &crate::pipeline::Endpoint) -> Result<Self, String> {
+        let (origin, authority, https) = origin(&ep.url)?;
+        let mut endpoint = Endpoint::from_shared(origin)
+            .map_err(|_| "not a URL".to_owned())?
+            .user_agent(concat!("tracing-insights-otlp/", env!("CARGO_PKG_VERSION")))
+            .map_err(|e| format!("user agent: {e}"))?
+            .tcp_nodelay(true);
+        if let Some(t) = ep.timeout {
+            endpoint = endpoint.connect_timeout(t);
+        }
+        if https {
+            endpoint = endpoint
+                .tls_config(tls_config(&ep.tls))
+                .map_err(|e| format!("TLS setup: {}", words(&e)))?;
+        }
+        metadata(&ep.headers, None)?;
         Ok(Self {
-            scheme: if https { "https" } else { "http" },
-            host,
-            port,
+            endpoint,
             authority,
-            tls,
+            path: method_path(ep.signal),
+            gzip: ep.compression == crate::config::Compression::Gzip,
             rt: None,
-            conn: None,
+            client: None,
         })
     }
 
-    /// One unary call: `msg` (an encoded request) framed, optionally gzipped.
-    pub(crate) fn call(
+    /// One call: the runtime and the channel are made on first use; the channel reconnects
+    /// by itself after a connection is lost.
+    fn call(
         &mut self,
-        path: &str,
-        msg: &[u8],
-        gzip: bool,
-        headers: &[(String, String)],
+        message: Bytes,
+        metadata: MetadataMap,
         timeout: Option<Duration>,
-    ) -> Result<GrpcAnswer, String> {
+    ) -> Result<Response, String> {
         if self.rt.is_none() {
             self.rt = Some(
                 tokio::runtime::Builder::new_current_thread()
@@ -150,252 +110,257 @@ impl GrpcClient {
                     .map_err(|e| format!("could not start the gRPC runtime: {e}"))?,
             );
         }
-        let frame = frame(msg, gzip)?;
-        let request = self.request(path, gzip, headers, timeout)?;
-        let rt = self.rt.take().ok_or("no runtime")?;
-        let result = rt.block_on(async {
-            let fut = self.call_async(request, frame);
-            match timeout {
-                Some(t) => tokio::time::timeout(t, fut)
-                    .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {t:?}"))),
-                None => fut.await,
+        let rt = self.rt.as_ref().ok_or("no runtime")?;
+        let client = self.client.get_or_insert_with(|| {
+            // The channel spawns its tasks on the runtime entered here.
+            let _enter = rt.enter();
+            let mut g = tonic::client::Grpc::new(self.endpoint.connect_lazy())
+                .accept_compressed(CompressionEncoding::Gzip);
+            if self.gzip {
+                g = g.send_compressed(CompressionEncoding::Gzip);
             }
+            g
         });
-        self.rt = Some(rt);
-        if result.is_err() {
-            // Start afresh next time (the server may have closed an idle connection).
-            self.conn = None;
-        }
-        result
-    }
-
-    fn request(
-        &self,
-        path: &str,
-        gzip: bool,
-        headers: &[(String, String)],
-        timeout: Option<Duration>,
-    ) -> Result<http::Request<()>, String> {
-        let mut b = http::Request::builder()
-            .method("POST")
-            .uri(format!("{}://{}{path}", self.scheme, self.authority))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .header(
-                "user-agent",
-                concat!("tracing-insights-otlp/", env!("CARGO_PKG_VERSION")),
-            );
-        if gzip {
-            b = b.header("grpc-encoding", "gzip");
-        }
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = metadata;
         if let Some(t) = timeout {
-            b = b.header(
-                "grpc-timeout",
-                format!("{}m", t.as_millis().min(99_999_999)),
-            );
+            // Sent as `grpc-timeout`, so the server gives up when this side does.
+            request.set_timeout(t);
         }
-        for (k, v) in headers {
-            // HTTP/2 header names are lower case (gRPC metadata keys too).
-            b = b.header(k.to_ascii_lowercase(), v.as_str());
-        }
-        // Header values are never echoed: only the fact that the request could not be built.
-        b.body(())
-            .map_err(|_| "a header cannot be sent over HTTP/2".to_owned())
-    }
-
-    async fn connect(&self) -> Result<h2::client::SendRequest<Bytes>, String> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| format!("connect to {}: {e}", self.authority))?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => {
-                let (send, conn) = h2::client::handshake(tcp)
+        let path = Uri::from_static(self.path)
+            .path_and_query()
+            .cloned()
+            .ok_or("no method path")?;
+        let authority = &self.authority;
+        rt.block_on(async {
+            let call = async {
+                client
+                    .ready()
                     .await
-                    .map_err(|e| format!("HTTP/2 handshake with {}: {e}", self.authority))?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(send)
-            }
-            Some(cfg) => {
-                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                    .map_err(|_| format!("`{}` is not a valid TLS server name", self.host))?;
-                let tls = tokio_rustls::TlsConnector::from(cfg.clone())
-                    .connect(name, tcp)
+                    .map_err(|e| format!("gRPC channel to {authority}: {}", words(&e)))?;
+                Ok(client.unary(request, path, PassThrough).await)
+            };
+            let answer = match timeout {
+                Some(t) => tokio::time::timeout(t, call)
                     .await
-                    .map_err(|e| format!("TLS with {}: {e}", self.authority))?;
-                let (send, conn) = h2::client::handshake(tls)
-                    .await
-                    .map_err(|e| format!("HTTP/2 handshake with {}: {e}", self.authority))?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(send)
-            }
-        }
-    }
-
-    async fn call_async(
-        &mut self,
-        request: http::Request<()>,
-        frame: Vec<u8>,
-    ) -> Result<GrpcAnswer, String> {
-        let send = match self.conn.take() {
-            Some(c) => c,
-            None => self.connect().await?,
-        };
-        let mut send = send
-            .ready()
-            .await
-            .map_err(|e| format!("HTTP/2 connection to {}: {e}", self.authority))?;
-        let (response, mut stream) = send
-            .send_request(request, false)
-            .map_err(|e| format!("HTTP/2 request to {}: {e}", self.authority))?;
-        stream
-            .send_data(Bytes::from(frame), true)
-            .map_err(|e| format!("HTTP/2 send to {}: {e}", self.authority))?;
-        self.conn = Some(send);
-        let response = response
-            .await
-            .map_err(|e| format!("HTTP/2 answer from {}: {e}", self.authority))?;
-        let (parts, mut body) = response.into_parts();
-        let mut data = Vec::new();
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.map_err(|e| format!("HTTP/2 body from {}: {e}", self.authority))?;
-            let _ = body.flow_control().release_capacity(chunk.len());
-            if data.len() < (4 << 20) {
-                data.extend_from_slice(&chunk);
-            }
-        }
-        let trailers = body
-            .trailers()
-            .await
-            .map_err(|e| format!("HTTP/2 trailers from {}: {e}", self.authority))?;
-        // A "trailers-only" answer carries the status in the headers.
-        let status_map = trailers
-            .as_ref()
-            .filter(|t| t.contains_key("grpc-status"))
-            .unwrap_or(&parts.headers);
-        let http_status = parts.status.as_u16();
-        let code = status_map
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(match http_status {
-                200 => 2,
-                400 => 13,
-                401 => 16,
-                403 => 7,
-                404 => 12,
-                429 | 502 | 503 | 504 => 14,
-                _ => 2,
-            });
-        let message = status_map
-            .get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            .map(|m| {
-                percent_encoding::percent_decode_str(m)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .unwrap_or_default();
-        Ok(GrpcAnswer {
-            http_status,
-            code,
-            message,
-            body: unframe(&data),
+                    .unwrap_or_else(|_| Err(format!("no answer from {authority} within {t:?}"))),
+                None => call.await,
+            }?;
+            answer_of(answer, authority)
         })
     }
 }
 
-/// The gRPC length-prefixed message: compressed flag, big-endian length, bytes.
-fn frame(msg: &[u8], gzip: bool) -> Result<Vec<u8>, String> {
-    let payload = if gzip {
-        tracing_insights_export::gzip(msg).map_err(|e| format!("gzip failed: {e}"))?
-    } else {
-        msg.to_vec()
-    };
-    let len = u32::try_from(payload.len()).map_err(|_| "message over 4 GiB".to_owned())?;
-    let mut out = Vec::with_capacity(payload.len() + 5);
-    out.push(u8::from(gzip));
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&payload);
-    Ok(out)
-}
-
-/// The first message of a response body (empty when there is none or it is malformed).
-fn unframe(data: &[u8]) -> Vec<u8> {
-    if data.len() < 5 {
-        return Vec::new();
-    }
-    let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-    let Some(msg) = data.get(5..5 + len) else {
-        return Vec::new();
-    };
-    if data[0] == 1 {
-        let mut out = Vec::new();
-        if flate2::read::GzDecoder::new(msg)
-            .take(4 << 20)
-            .read_to_end(&mut out)
-            .is_err()
-        {
-            return Vec::new();
-        }
-        out
-    } else {
-        msg.to_vec()
+impl Transport for GrpcTransport {
+    fn send(&mut self, r: &Request<'_>) -> Result<Response, String> {
+        let metadata = metadata(r.headers, r.authorization)?;
+        self.call(Bytes::copy_from_slice(&r.body.bytes), metadata, r.timeout)
     }
 }
 
-fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &files.roots {
-        Some(certs) => {
-            for c in certs {
-                roots
-                    .add(rustls::pki_types::CertificateDer::from(c.der().to_vec()))
-                    .map_err(|e| format!("a root certificate was refused: {e}"))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+/// A server's answer (an `OK` with its response message, or a status it sent, or one tonic
+/// inferred from a non-gRPC HTTP answer such as a proxy's 503) as the pipeline's response; a
+/// failure of this side or of the connection (a status carrying the error that caused it) as
+/// the transport failure it is.
+fn answer_of(
+    answer: Result<tonic::Response<Bytes>, Status>,
+    authority: &str,
+) -> Result<Response, String> {
+    match answer {
+        Ok(r) => Ok(Response::grpc(
+            200,
+            0,
+            String::new(),
+            r.into_inner().to_vec(),
+        )),
+        Err(s) if s.source().is_some() => Err(format!("gRPC call to {authority}: {}", words(&s))),
+        Err(s) => Ok(Response::grpc(
+            200,
+            code_number(s.code()),
+            s.message().to_owned(),
+            Vec::new(),
+        )),
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots);
-    let mut config = match &files.client {
-        None => builder.with_no_client_auth(),
-        Some((chain, _)) => {
-            use rustls::pki_types::pem::PemObject as _;
-            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&files.client_key_pem)
-                .map_err(|_| "the client key could not be read as PEM".to_owned())?;
-            let chain = chain
-                .iter()
-                .map(|c| rustls::pki_types::CertificateDer::from(c.der().to_vec()))
-                .collect();
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("the client certificate was refused: {e}"))?
-        }
+}
+
+fn code_number(code: Code) -> u32 {
+    u32::try_from(i32::from(code)).unwrap_or(2)
+}
+
+/// `scheme://host:port` (a path is dropped, as gRPC names the method itself; the port is
+/// 4317 for `http` and 443 for `https` when the URL has none), `host:port`, and whether TLS is
+/// used.
+fn origin(url: &str) -> Result<(String, String, bool), String> {
+    let uri: Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
+    let https = uri.scheme_str() == Some("https");
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or("no host")?;
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 4317 });
+    let authority = format!("{host}:{port}");
+    let scheme = if https { "https" } else { "http" };
+    Ok((format!("{scheme}://{authority}"), authority, https))
+}
+
+/// The configured CA file replaces the platform's roots (the operating system's store, read
+/// when the transport is made: an empty store is an error then, not at the first export);
+/// the client certificate and key, when both are set, are presented for mutual TLS.
+fn tls_config(files: &crate::tls::TlsFiles) -> ClientTlsConfig {
+    let mut tls = ClientTlsConfig::new();
+    tls = match files.ca_pem() {
+        Some(pem) => tls.ca_certificate(Certificate::from_pem(pem)),
+        None => tls.with_native_roots(),
     };
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
+    if let (Some(cert), Some(key)) = (files.client_cert_pem(), files.client_key_pem()) {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    tls
+}
+
+/// The headers as gRPC metadata (lower-case keys). A header that cannot be sent is an error
+/// naming the header, never its value (values are often secrets).
+fn metadata(
+    headers: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<MetadataMap, String> {
+    let mut map = MetadataMap::with_capacity(headers.len() + 1);
+    let all = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(authorization.map(|a| ("authorization", a)));
+    for (k, v) in all {
+        let bad = || format!("the header `{k}` cannot be sent as gRPC metadata");
+        let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()).map_err(|_| bad())?;
+        let value = MetadataValue::try_from(v).map_err(|_| bad())?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// An error and its causes in words (tonic's transport error says only "transport error";
+/// the cause, such as "Connection refused", is in its source chain).
+fn words(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = match e.downcast_ref::<Status>() {
+        Some(s) => s.message().to_owned(),
+        None => e.to_string(),
+    };
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let w = c.to_string();
+        // tonic's own wrapper says nothing the next cause does not.
+        if w != "transport error" && !out.contains(&w) {
+            out.push_str(": ");
+            out.push_str(&w);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Sends the pipeline's encoded message as it is and hands the answer's message back
+/// undecoded (the answer classifier reads it as an `Export*ServiceResponse`).
+#[derive(Debug, Clone, Copy, Default)]
+struct PassThrough;
+
+impl Codec for PassThrough {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self {
+        Self
+    }
+
+    fn decoder(&mut self) -> Self {
+        Self
+    }
+}
+
+impl Encoder for PassThrough {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for PassThrough {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn frames_round_trip() {
-        for gzip in [false, true] {
-            let f = frame(b"hello", gzip).unwrap();
-            assert_eq!(f[0], u8::from(gzip));
-            assert_eq!(unframe(&f), b"hello");
+    /// An error that says only "transport error" and keeps its cause, as tonic's does.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("transport error")
         }
-        assert!(unframe(&[0, 0, 0, 0, 9, 1]).is_empty());
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn origins_drop_the_path_and_default_the_port() {
+        assert_eq!(
+            origin("http://collector/otlp").unwrap(),
+            (
+                "http://collector:4317".into(),
+                "collector:4317".into(),
+                false
+            )
+        );
+        assert_eq!(
+            origin("https://u:p@[::1]").unwrap(),
+            ("https://[::1]:443".into(), "[::1]:443".into(), true)
+        );
+        assert!(origin("http://").is_err());
+    }
+
+    #[test]
+    fn metadata_names_a_bad_header_but_never_its_value() {
+        let m = metadata(&[("X-Api-Key".into(), "k v".into())], Some("Bearer t")).unwrap();
+        assert_eq!(m.get("x-api-key").unwrap(), "k v");
+        assert_eq!(m.get("authorization").unwrap(), "Bearer t");
+        let e = metadata(&[("x-key".into(), "secret\nvalue".into())], None).unwrap_err();
+        assert!(e.contains("`x-key`") && !e.contains("secret"), "{e}");
+        assert!(metadata(&[("bad key".into(), "v".into())], None).is_err());
+    }
+
+    #[test]
+    fn statuses_from_the_server_are_answers_and_local_failures_are_errors() {
+        let r = answer_of(Err(Status::unavailable("busy")), "h:1").unwrap();
+        assert_eq!(r.grpc, Some((14, "busy".into())));
+        assert_eq!(r.status, 200);
+        let mut local = Status::unknown("transport error");
+        local.set_source(std::sync::Arc::new(std::io::Error::other(
+            "Connection refused",
+        )));
+        let e = answer_of(Err(local), "h:1").unwrap_err();
+        assert_eq!(e, "gRPC call to h:1: transport error: Connection refused");
+        let mut wrapped = Status::unavailable("tcp connect error");
+        let cause = std::io::Error::other("Connection refused");
+        wrapped.set_source(std::sync::Arc::new(Wrapper(cause)));
+        let e = answer_of(Err(wrapped), "h:1").unwrap_err();
+        assert_eq!(e, "gRPC call to h:1: tcp connect error: Connection refused");
+        let ok = answer_of(Ok(tonic::Response::new(Bytes::from_static(b"m"))), "h:1").unwrap();
+        assert_eq!(
+            (ok.grpc, ok.body),
+            (Some((0, String::new())), b"m".to_vec())
+        );
     }
 }

@@ -117,15 +117,16 @@
 //! With the `grpc` feature, `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` (or
 //! [`Protocol::Grpc`]) sends unary `Export` calls over HTTP/2 to the server address
 //! (`http://host:4317` cleartext, `https://` with TLS), gzip inside gRPC's framing, retrying
-//! OTLP's retryable gRPC codes. It uses `h2` and a private current-thread tokio runtime on
-//! the worker thread: no tonic, and no application runtime is needed or disturbed.
+//! OTLP's retryable gRPC codes. It uses `tonic`'s channel (hyper and h2 underneath, rustls
+//! with the platform's roots or the configured CA) driven by a private current-thread tokio
+//! runtime on the worker thread: no application runtime is needed or disturbed.
 //!
 //! ## Feature flags
 //!
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `http-json` | yes | `http/json` (serde for the OTLP messages) |
-//! | `grpc` | no | `grpc` (h2, tokio, tokio-rustls) |
+//! | `grpc` | no | `grpc` (tonic, tokio) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod answers;

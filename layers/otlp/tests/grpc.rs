@@ -52,52 +52,10 @@ impl GrpcReceiver {
                         let Ok(mut conn) = h2::server::handshake(sock).await else {
                             return;
                         };
-                        while let Some(Ok((req, mut respond))) = conn.accept().await {
-                            let (parts, mut body) = req.into_parts();
-                            let mut data = Vec::new();
-                            while let Some(Ok(chunk)) = body.data().await {
-                                let _ = body.flow_control().release_capacity(chunk.len());
-                                data.extend_from_slice(&chunk);
-                            }
-                            let mut message = data.get(5..).unwrap_or_default().to_vec();
-                            if data.first() == Some(&1) {
-                                let mut out = Vec::new();
-                                flate2::read::GzDecoder::new(&message[..])
-                                    .read_to_end(&mut out)
-                                    .unwrap();
-                                message = out;
-                            }
-                            c.lock().unwrap().push(Call {
-                                path: parts.uri.path().to_owned(),
-                                headers: parts
-                                    .headers
-                                    .iter()
-                                    .map(|(k, v)| {
-                                        (k.to_string(), v.to_str().unwrap_or("").to_owned())
-                                    })
-                                    .collect(),
-                                message,
-                            });
-                            let code = k.lock().unwrap().pop_front().unwrap_or(0);
-                            let resp = ureq::http::Response::builder()
-                                .status(200)
-                                .header("content-type", "application/grpc")
-                                .body(())
-                                .unwrap();
-                            let Ok(mut send) = respond.send_response(resp, false) else {
-                                continue;
-                            };
-                            if code == 0 {
-                                // An empty Export*ServiceResponse, framed.
-                                let _ = send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), false);
-                            }
-                            let mut trailers = ureq::http::HeaderMap::new();
-                            trailers.insert("grpc-status", code.to_string().parse().unwrap());
-                            if code != 0 {
-                                trailers
-                                    .insert("grpc-message", "scripted%20failure".parse().unwrap());
-                            }
-                            let _ = send.send_trailers(trailers);
+                        // Each stream in a task of its own: the connection must keep
+                        // being polled for a request's body to arrive.
+                        while let Some(Ok((req, respond))) = conn.accept().await {
+                            tokio::spawn(answer(req, respond, c.clone(), k.clone()));
                         }
                     });
                 }
@@ -116,6 +74,57 @@ impl GrpcReceiver {
             .filter(|c| c.path.contains(service))
             .collect()
     }
+}
+
+/// Records one call and answers it with the next scripted code (OK once they run out).
+async fn answer(
+    req: tonic::codegen::http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    calls: Arc<Mutex<Vec<Call>>>,
+    codes: Arc<Mutex<VecDeque<u32>>>,
+) {
+    let (parts, mut body) = req.into_parts();
+    let mut data = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    let mut message = data.get(5..).unwrap_or_default().to_vec();
+    if data.first() == Some(&1) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&message[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        message = out;
+    }
+    calls.lock().unwrap().push(Call {
+        path: parts.uri.path().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        message,
+    });
+    let code = codes.lock().unwrap().pop_front().unwrap_or(0);
+    let resp = tonic::codegen::http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let Ok(mut send) = respond.send_response(resp, false) else {
+        return;
+    };
+    if code == 0 {
+        // An empty Export*ServiceResponse, framed.
+        let _ = send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), false);
+    }
+    let mut trailers = tonic::codegen::http::HeaderMap::new();
+    trailers.insert("grpc-status", code.to_string().parse().unwrap());
+    if code != 0 {
+        trailers.insert("grpc-message", "scripted%20failure".parse().unwrap());
+    }
+    let _ = send.send_trailers(trailers);
 }
 
 fn header<'a>(c: &'a Call, name: &str) -> Option<&'a str> {
@@ -272,6 +281,9 @@ fn grpc_default_endpoint_and_unreachable_server() {
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                 &format!("http://127.0.0.1:{port}"),
             ),
+            // The others would default to localhost:4317: tests talk to 127.0.0.1 only.
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
         ]))
         .build()
         .unwrap();
