@@ -74,7 +74,7 @@ pub(crate) enum Job {
     Event(Box<EventJob>),
     /// An event as the correlation layer recorded it once for every exporter; made into an
     /// `Event` on this thread (`shared_event`).
-    SharedEvent(Box<crate::shared_event::SharedEventJob>),
+    SharedEvent(crate::shared_event::SharedEventJob),
     /// Answered once everything sent before it is in the export queue.
     Barrier(SyncSender<()>),
     Stop,

@@ -157,12 +157,12 @@ impl Active {
         } else {
             None
         };
-        p.encoder.send(Job::SharedEvent(Box::new(SharedEventJob {
+        p.encoder.send(Job::SharedEvent(SharedEventJob {
             event: record,
             time,
-            extra,
+            extra: extra.map(Box::new),
             main_agent,
-        })));
+        }));
     }
 
     /// The event's record when the correlation layer made none (it is stacked after this

@@ -18,7 +18,7 @@ pub(crate) struct SharedEventJob {
     /// This exporter's clock (the correlation layer's unless the builder set another).
     pub(crate) time: SystemTime,
     /// Type names and backtrace of the first error field (read while the error existed).
-    pub(crate) extra: Option<ErrorExtra>,
+    pub(crate) extra: Option<Box<ErrorExtra>>,
     /// The GenAI agent the event's span is attributed to.
     pub(crate) main_agent: Option<Arc<MainAgent>>,
 }
@@ -61,7 +61,7 @@ impl SharedEventJob {
             level: *ev.level(),
             target: ev.metadata().target(),
             fields,
-            extra: self.extra,
+            extra: self.extra.map(|e| *e),
             span,
         }
     }

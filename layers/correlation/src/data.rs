@@ -93,9 +93,9 @@ pub struct SpanData {
     fixed: AtomicBool,
     tracestate: Option<Arc<str>>,
     sample_rate: f64,
-    /// Shared with the [`FinishedSpan`] and with every [`FinishedEvent`](crate::FinishedEvent)
-    /// made inside the span; `span.record` copies it only while one of those still holds it.
-    record: Arc<SpanRecord>,
+    /// Moved into the [`FinishedSpan`] at close; shared (behind an `Arc`) with the
+    /// [`FinishedEvent`](crate::FinishedEvent)s made inside the span.
+    record: RecordCell,
     links: Vec<SpanLink>,
     start: SystemTime,
     end: OnceLock<SystemTime>,
@@ -189,7 +189,7 @@ impl SpanData {
             ctx,
             fixed: AtomicBool::new(false),
             tracestate,
-            record: Arc::new(record),
+            record: RecordCell::Owned(record),
             links: Vec::new(),
             end: OnceLock::new(),
             events: AtomicU32::new(0),
@@ -247,8 +247,8 @@ impl SpanData {
     /// The recorded name, kind, status and fields.
     pub fn record(&self) -> &SpanRecord {
         match &self.finished {
-            Some(f) => &f.record,
-            None => &self.record,
+            Some(f) => f.record.get(),
+            None => self.record.get(),
         }
     }
 
@@ -313,15 +313,25 @@ impl SpanData {
         // The fields change: a JSON line written from now on formats them again.
         self.json = OnceLock::new();
         // Copied only while a finished event of this span still holds the old snapshot.
-        Arc::make_mut(&mut self.record)
+        self.record.get_mut()
     }
 
     /// The record as it is now, shared: what an event inside the span carries instead of
-    /// copying the span's fields.
-    pub(crate) fn record_arc(&self) -> Arc<SpanRecord> {
+    /// copying the span's fields. The first event moves the record behind an `Arc` (no
+    /// copy); a span without events never pays for one.
+    pub(crate) fn record_arc(&mut self) -> Arc<SpanRecord> {
         match &self.finished {
-            Some(f) => f.record.clone(),
-            None => self.record.clone(),
+            Some(f) => f.record.to_arc(),
+            None => self.record.share(),
+        }
+    }
+
+    /// The record as it is now, shared if it already is, else copied (for readers holding
+    /// only a shared reference).
+    pub(crate) fn record_snapshot(&self) -> Arc<SpanRecord> {
+        match &self.finished {
+            Some(f) => f.record.to_arc(),
+            None => self.record.to_arc(),
         }
     }
 
@@ -343,7 +353,7 @@ impl SpanData {
     pub fn finished(&self) -> Arc<FinishedSpan> {
         match &self.finished {
             Some(f) => f.clone(),
-            None => Arc::new(self.build_finished(self.record.clone(), self.links.clone())),
+            None => Arc::new(self.build_finished(self.record.snapshot(), self.links.clone())),
         }
     }
 
@@ -352,13 +362,13 @@ impl SpanData {
         self.finished.is_some()
     }
 
-    fn build_finished(&self, record: Arc<SpanRecord>, links: Vec<SpanLink>) -> FinishedSpan {
+    fn build_finished(&self, record: RecordCell, links: Vec<SpanLink>) -> FinishedSpan {
         FinishedSpan {
             ctx: self.context(),
             tracestate: self.tracestate.clone(),
             sample_rate: self.sample_rate,
-            // From the record handed in (the same one `self` holds).
-            status: match record.status() {
+            // From the record handed in: `close` has already moved it out of `self`.
+            status: match record.get().status() {
                 SpanStatus::Unset if self.error_events.load(Ordering::Relaxed) => {
                     SpanStatus::Error { message: None }
                 }
@@ -417,16 +427,92 @@ impl SpanData {
         let _ = self.end_time();
     }
 
-    /// Fixes the end time and shares the record with the [`FinishedSpan`] it makes (once).
+    /// Fixes the end time and moves the record into the shared [`FinishedSpan`] (once).
     pub(crate) fn close(&mut self) {
         if self.finished.is_some() {
             return;
         }
-        let record = self.record.clone();
+        let record = std::mem::replace(&mut self.record, RecordCell::Owned(SpanRecord::default()));
         let links = std::mem::take(&mut self.links);
         let finished = self.build_finished(record, links);
         self.finished = Some(Arc::new(finished));
     }
+}
+
+/// A span's record: owned, until the first event inside the span shares it.
+#[derive(Debug)]
+pub(crate) enum RecordCell {
+    Owned(SpanRecord),
+    Shared(Arc<SpanRecord>),
+}
+
+impl RecordCell {
+    pub(crate) fn get(&self) -> &SpanRecord {
+        match self {
+            RecordCell::Owned(r) => r,
+            RecordCell::Shared(r) => r,
+        }
+    }
+
+    /// For a change: copies a shared record only while someone else still holds it.
+    fn get_mut(&mut self) -> &mut SpanRecord {
+        match self {
+            RecordCell::Owned(r) => r,
+            RecordCell::Shared(r) => Arc::make_mut(r),
+        }
+    }
+
+    /// Moves an owned record behind an `Arc` (once) and returns it.
+    fn share(&mut self) -> Arc<SpanRecord> {
+        match self {
+            RecordCell::Shared(r) => r.clone(),
+            RecordCell::Owned(r) => {
+                let shared = Arc::new(std::mem::take(r));
+                *self = RecordCell::Shared(shared.clone());
+                shared
+            }
+        }
+    }
+
+    fn to_arc(&self) -> Arc<SpanRecord> {
+        match self {
+            RecordCell::Shared(r) => r.clone(),
+            RecordCell::Owned(r) => Arc::new(r.clone()),
+        }
+    }
+
+    /// A copy: the `Arc` when shared, else the record itself.
+    fn snapshot(&self) -> Self {
+        match self {
+            RecordCell::Shared(r) => RecordCell::Shared(r.clone()),
+            RecordCell::Owned(r) => RecordCell::Owned(r.clone()),
+        }
+    }
+}
+
+/// [`find_span_data`] with write access to the [`SpanData`] found.
+pub(crate) fn find_span_data_mut<'a, R, T>(
+    span: &SpanRef<'a, R>,
+    f: impl FnOnce(&mut SpanData) -> T,
+) -> Option<T>
+where
+    R: LookupSpan<'a>,
+{
+    let mut ext = span.extensions_mut();
+    if let Some(data) = ext.get_mut::<SpanData>() {
+        return Some(f(data));
+    }
+    drop(ext);
+    let mut next = span.parent();
+    while let Some(s) = next {
+        let mut ext = s.extensions_mut();
+        if let Some(data) = ext.get_mut::<SpanData>() {
+            return Some(f(data));
+        }
+        drop(ext);
+        next = s.parent();
+    }
+    None
 }
 
 /// The [`SpanData`] of `span`, or of its nearest ancestor that has one (a per-layer filter

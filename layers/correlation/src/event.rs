@@ -63,7 +63,7 @@ impl FinishedEvent {
     pub fn with_span(mut self, data: &SpanData) -> Self {
         self.context = Some(data.context());
         self.sample_rate = data.sample_rate();
-        self.span = Some(data.record_arc());
+        self.span = Some(data.record_snapshot());
         self.resource = Some(data.resource_arc().clone());
         self
     }

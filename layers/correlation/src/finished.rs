@@ -7,7 +7,7 @@
 //! application thread is an `Arc` clone and a queue hand-off, and its mapping and encoding
 //! run on its own thread.
 
-use crate::data::SpanContext;
+use crate::data::{RecordCell, SpanContext};
 use crate::ids::{SpanId, TraceId};
 use crate::record::{SpanKind, SpanLink, SpanRecord, SpanStatus};
 use crate::resource::Resource;
@@ -25,7 +25,7 @@ pub struct FinishedSpan {
     pub(crate) ctx: SpanContext,
     pub(crate) tracestate: Option<Arc<str>>,
     pub(crate) sample_rate: f64,
-    pub(crate) record: Arc<SpanRecord>,
+    pub(crate) record: RecordCell,
     pub(crate) status: SpanStatus,
     pub(crate) links: Vec<SpanLink>,
     pub(crate) start: SystemTime,
@@ -67,17 +67,17 @@ impl FinishedSpan {
 
     /// The recorded name, kind, explicit status and fields.
     pub fn record(&self) -> &SpanRecord {
-        &self.record
+        self.record.get()
     }
 
     /// The name (`otel.name` or the span's name).
     pub fn name(&self) -> &str {
-        self.record.name()
+        self.record.get().name()
     }
 
     /// The kind (`otel.kind`).
     pub fn kind(&self) -> SpanKind {
-        self.record.kind()
+        self.record.get().kind()
     }
 
     /// The status: the explicit one, or `Error` when an ERROR-level event happened inside

@@ -2,7 +2,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::contain;
-use crate::data::{find_span_data, Inherited, Shared, SpanData};
+use crate::data::{find_span_data, find_span_data_mut, Inherited, Shared, SpanData};
 use crate::event::FinishedEvent;
 use crate::id_source::{IdSource, NewSpan};
 #[cfg(feature = "testing")]
@@ -315,13 +315,19 @@ impl CorrelationLayer {
         let share = self.shared.finishes_events();
         let mut span_parts = None;
         let context = ctx.event_span(event).and_then(|span| {
-            find_span_data(&span, |d| {
-                d.note_event(is_error);
-                if share {
+            if share {
+                // Write access: the span's record moves behind an `Arc` at its first event.
+                find_span_data_mut(&span, |d| {
+                    d.note_event(is_error);
                     span_parts = Some((d.record_arc(), d.resource_arc().clone(), d.sample_rate()));
-                }
-                d.context()
-            })
+                    d.context()
+                })
+            } else {
+                find_span_data(&span, |d| {
+                    d.note_event(is_error);
+                    d.context()
+                })
+            }
         });
         // Layers after this one may have filters that hide the event's spans; they read
         // the real ids from here (see `event_context`). Hand over only what is certain: the

@@ -186,6 +186,20 @@ pub(crate) fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     w.write_char('"')
 }
 
+/// [`write_json_str`] into a `String`: escape-free text (nearly all names and values) is
+/// copied with one capacity check.
+fn push_json_str(s: &mut String, v: &str) {
+    if clean_prefix(v.as_bytes()) == v.len() {
+        s.reserve(v.len() + 2);
+        s.push('"');
+        s.push_str(v);
+        s.push('"');
+    } else {
+        // Writing to a `String` cannot fail.
+        let _ = write_json_str(s, v);
+    }
+}
+
 /// How many leading bytes of `s` need no JSON escape (no `"`, `\\` or control character).
 fn clean_prefix(s: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -393,12 +407,15 @@ fn write_span_fields(
     fields: &[(&'static str, FieldValue)],
 ) -> fmt::Result {
     s.push_str("{\"name\":");
-    write_json_str(s, name)?;
+    push_json_str(s, name);
     for (k, v) in fields {
         s.push(',');
-        write_json_str(s, k)?;
+        push_json_str(s, k);
         s.push(':');
-        write_value(s, v)?;
+        match v {
+            FieldValue::Str(v) => push_json_str(s, v),
+            v => write_value(s, v)?,
+        }
     }
     s.push('}');
     Ok(())
