@@ -8,7 +8,7 @@
 //! cost; the copy made here is a small fraction of that.
 
 use crate::main_agent::MainAgent;
-use crate::mapping::{self, ErrorExtra, EventSpan, SpanInput};
+use crate::mapping::{self, Envelope, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -230,7 +230,9 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
                 shared.contain(|| {
                     encode_span(
                         shared,
-                        exporter,
+                        &mut |b| {
+                            exporter.try_send(b);
+                        },
                         &span,
                         errors,
                         sampled,
@@ -238,7 +240,15 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
                     );
                 });
             }
-            Job::Event(j) => shared.contain(|| encode_event(shared, exporter, &j)),
+            Job::Event(j) => shared.contain(|| {
+                encode_event(
+                    shared,
+                    &mut |b| {
+                        exporter.try_send(b);
+                    },
+                    &j,
+                );
+            }),
             Job::Barrier(done) => {
                 let _ = done.send(());
             }
@@ -249,19 +259,20 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
     }
 }
 
-fn send(shared: &Shared, exporter: &Exporter, mut env: serde_json::Value) {
-    shared.count_sent(&env);
-    if !shared.process(&mut env) {
-        return;
-    }
-    if let Some(bytes) = mapping::encode(env) {
-        exporter.try_send(bytes);
+/// Where encoded envelopes go: the export queue (a closure, so the encode bench can
+/// measure this thread's work without a pipeline).
+pub(crate) type Out<'a> = dyn FnMut(Vec<u8>) + 'a;
+
+fn send(shared: &Shared, out: &mut Out<'_>, env: &Envelope<'_>) {
+    shared.count_sent(env);
+    if let Some(bytes) = shared.finish(env) {
+        out(bytes);
     }
 }
 
 fn encode_span(
     shared: &Shared,
-    exporter: &Exporter,
+    out: &mut Out<'_>,
     span: &FinishedSpan,
     errors: bool,
     sampled: bool,
@@ -283,11 +294,21 @@ fn encode_span(
         end: span.end_time(),
         sampler_rate: span.sample_rate(),
     };
-    let mut env = mapping::span_envelope(shared.part_a(), &shared.ikey, &input);
-    if let (Some(agent), Some(props)) = (
-        main_agent,
-        env["data"]["baseData"]["properties"].as_object_mut(),
-    ) {
+    encode_span_input(shared, out, &input, errors, sampled, main_agent);
+}
+
+/// A closed span's envelopes (the span's, then an exception per `&dyn Error` field when
+/// `errors`), from what was read off its shared record.
+pub(crate) fn encode_span_input(
+    shared: &Shared,
+    out: &mut Out<'_>,
+    input: &SpanInput<'_>,
+    errors: bool,
+    sampled: bool,
+    main_agent: Option<&MainAgent>,
+) {
+    let mut env = mapping::span_envelope(shared.part_a(), &shared.ikey, input);
+    if let (Some(agent), Some(props)) = (main_agent, env.properties_mut()) {
         agent.add_to(props);
     }
     // Standard metrics count every span, sampled or not, before the sampling decision.
@@ -307,11 +328,11 @@ fn encode_span(
         }
         return;
     }
-    send(shared, exporter, env);
+    send(shared, out, &env);
     if !errors {
         return;
     }
-    let j = &input;
+    let j = input;
     // A span field holding a `&dyn Error` becomes an exception at the span's end, inside
     // the span, with its `source()` chain.
     for (name, value) in j.fields {
@@ -332,8 +353,8 @@ fn encode_span(
         };
         send(
             shared,
-            exporter,
-            mapping::event_envelope(
+            out,
+            &mapping::event_envelope(
                 shared.part_a(),
                 &shared.ikey,
                 j.end,
@@ -347,7 +368,7 @@ fn encode_span(
     }
 }
 
-fn encode_event(shared: &Shared, exporter: &Exporter, j: &EventJob) {
+pub(crate) fn encode_event(shared: &Shared, out: &mut Out<'_>, j: &EventJob) {
     let span = j.span.as_ref().map(|s| EventSpan {
         trace_id: s.trace_id.clone(),
         span_id: s.span_id.clone(),
@@ -356,8 +377,8 @@ fn encode_event(shared: &Shared, exporter: &Exporter, j: &EventJob) {
     });
     send(
         shared,
-        exporter,
-        mapping::event_envelope(
+        out,
+        &mapping::event_envelope(
             shared.part_a(),
             &shared.ikey,
             j.time,

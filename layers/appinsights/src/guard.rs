@@ -35,7 +35,7 @@ impl Pipeline {
                 series.attrs(),
                 &point,
             ) {
-                self.send(env);
+                self.send(&env);
             }
         }
         self.collect_standard();
@@ -56,7 +56,7 @@ impl Pipeline {
                 props,
                 &point,
             );
-            self.send(env);
+            self.send(&env);
         }
     }
 
@@ -76,16 +76,13 @@ impl Pipeline {
                 &[],
                 &point,
             ) {
-                self.send(env);
+                self.send(&env);
             }
         }
     }
 
-    fn send(&self, mut env: serde_json::Value) {
-        if !self.shared.process(&mut env) {
-            return;
-        }
-        if let Some(bytes) = mapping::encode(env) {
+    fn send(&self, env: &mapping::Envelope<'_>) {
+        if let Some(bytes) = self.shared.finish(env) {
             self.exporter.try_send(bytes);
         }
     }
@@ -395,37 +392,26 @@ fn report_panic(handle: &FlushHandle, info: &std::panic::PanicInfo<'_>, timeout:
     let shared = &pipeline.shared;
     let time = shared.clock().now();
     let span = crate::shared::current_span_context();
-    let env = match &span {
-        Some((ctx, rate)) if ctx.sampled => {
-            let es = mapping::EventSpan {
-                trace_id: ctx.trace_id.to_string(),
-                span_id: ctx.span_id.to_string(),
-                fields: &[],
-                sampler_rate: *rate,
-            };
-            mapping::event_envelope(
-                shared.part_a(),
-                &shared.ikey,
-                time,
-                &tracing_core::Level::ERROR,
-                "panic",
-                &fields,
-                Some(&es),
-                None,
-            )
-        }
-        _ => mapping::event_envelope(
-            shared.part_a(),
-            &shared.ikey,
-            time,
-            &tracing_core::Level::ERROR,
-            "panic",
-            &fields,
-            None,
-            None,
-        ),
+    let es = match &span {
+        Some((ctx, rate)) if ctx.sampled => Some(mapping::EventSpan {
+            trace_id: ctx.trace_id.to_string(),
+            span_id: ctx.span_id.to_string(),
+            fields: &[],
+            sampler_rate: *rate,
+        }),
+        _ => None,
     };
-    if let Some(bytes) = mapping::encode(env) {
+    let env = mapping::event_envelope(
+        shared.part_a(),
+        &shared.ikey,
+        time,
+        &tracing_core::Level::ERROR,
+        "panic",
+        &fields,
+        es.as_ref(),
+        None,
+    );
+    if let Some(bytes) = mapping::encode_envelope(&env) {
         pipeline.exporter.try_send(bytes);
     }
     let _ = pipeline.flush(timeout);

@@ -195,6 +195,9 @@
 //! [`AppInsightsGuard::contained_panics`]). The public API exposes no OpenTelemetry type.
 
 mod builder;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod encode_bench;
 mod encoder;
 mod exception;
 mod guard;

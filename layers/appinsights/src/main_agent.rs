@@ -9,8 +9,8 @@
 //! `Arc`, shared by the whole subtree) and becomes properties on the encoder thread; a field
 //! the span sets itself wins.
 
+use crate::mapping::StrMap;
 use crate::text::value_string;
-use serde_json::{Map, Value};
 use std::sync::Arc;
 use tracing_core::Metadata;
 use tracing_insights_correlation::{FieldValue, SpanData};
@@ -64,12 +64,10 @@ impl MainAgent {
     }
 
     /// Adds the attribution to `props`, never over a property the span set itself.
-    pub(crate) fn add_to(&self, props: &mut Map<String, Value>) {
+    pub(crate) fn add_to<'a>(&'a self, props: &mut StrMap<'a>) {
         for (key, value) in KEYS.iter().zip(&self.values) {
             if let Some(v) = value {
-                props
-                    .entry(*key)
-                    .or_insert_with(|| Value::String(v.clone()));
+                props.insert_absent(*key, || v.as_str().into());
             }
         }
     }
@@ -155,12 +153,12 @@ mod tests {
             s("gen_ai.conversation.id", "c-9"),
         ])
         .unwrap();
-        let mut props = Map::new();
-        props.insert(KEYS[1].into(), Value::String("own".into()));
+        let mut props = StrMap::default();
+        props.insert(KEYS[1], "own");
         agent.add_to(&mut props);
-        assert_eq!(props[KEYS[0]], "support-bot");
-        assert_eq!(props[KEYS[1]], "own", "a span's own field wins");
-        assert_eq!(props[KEYS[3]], "c-9");
+        assert_eq!(props.get(KEYS[0]), Some("support-bot"));
+        assert_eq!(props.get(KEYS[1]), Some("own"), "a span's own field wins");
+        assert_eq!(props.get(KEYS[3]), Some("c-9"));
         assert!(props.get(KEYS[2]).is_none());
         let main = MainAgent::of_fields(&[
             s("microsoft.gen_ai.main_agent.name", "planner"),

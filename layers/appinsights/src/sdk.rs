@@ -160,7 +160,7 @@ impl AppInsightsSink {
             };
             let mut env = mapping::span_envelope(shared.part_a(), &shared.ikey, &input);
             shared.count_standard(&mut env, true);
-            send(&s.pipeline, env);
+            send(&s.pipeline, &env);
         });
     }
 
@@ -188,7 +188,7 @@ impl AppInsightsSink {
                 span.as_ref(),
                 None,
             );
-            send(&s.pipeline, env);
+            send(&s.pipeline, &env);
         });
     }
 
@@ -214,17 +214,14 @@ impl AppInsightsSink {
                 point.attributes,
                 &p,
             ) {
-                send(&s.pipeline, env);
+                send(&s.pipeline, &env);
             }
         });
     }
 }
 
-fn send(pipeline: &Pipeline, mut env: serde_json::Value) {
-    if !pipeline.shared.process(&mut env) {
-        return;
-    }
-    if let Some(bytes) = mapping::encode(env) {
+fn send(pipeline: &Pipeline, env: &mapping::Envelope<'_>) {
+    if let Some(bytes) = pipeline.shared.finish(env) {
         pipeline.exporter.try_send(bytes);
     }
 }

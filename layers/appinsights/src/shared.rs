@@ -2,7 +2,7 @@
 //! instrumentation key, part A (from the correlation layer's resource), the clock, the
 //! sampler's percentage and the metric store.
 
-use crate::mapping::PartA;
+use crate::mapping::{self, BaseData, Envelope, PartA};
 use crate::metrics::Metrics;
 use crate::perf::PerfCounters;
 use crate::processor::{Telemetry, TelemetryProcessor};
@@ -132,16 +132,10 @@ impl Shared {
     /// Counts a mapped request or dependency envelope in the standard metrics and, when
     /// `sampled` (it will be sent), marks it as counted.
     /// The request also counts in the performance counters.
-    pub(crate) fn count_standard(&self, env: &mut serde_json::Value, sampled: bool) {
+    pub(crate) fn count_standard(&self, env: &mut Envelope<'_>, sampled: bool) {
         if let Some(p) = &self.perf {
-            if env["name"]
-                .as_str()
-                .is_some_and(|n| n.ends_with(".Request"))
-            {
-                if let Some(ms) = env["data"]["baseData"]["duration"]
-                    .as_str()
-                    .and_then(standard::duration_ms)
-                {
+            if let BaseData::Request(r) = &env.data.base_data {
+                if let Some(ms) = standard::duration_ms(&r.duration) {
                     p.request(ms);
                 }
             }
@@ -154,15 +148,27 @@ impl Shared {
     }
 
     /// Counts an envelope about to be sent that is an exception, for the exception rate.
-    pub(crate) fn count_sent(&self, env: &serde_json::Value) {
+    pub(crate) fn count_sent(&self, env: &Envelope<'_>) {
         if let Some(p) = &self.perf {
-            if env["name"]
-                .as_str()
-                .is_some_and(|n| n.ends_with(".Exception"))
-            {
+            if matches!(env.data.base_data, BaseData::Exception(_)) {
                 p.exception();
             }
         }
+    }
+
+    /// An envelope as the bytes to queue: written straight to JSON when no telemetry
+    /// processor is configured; otherwise made into the `serde_json::Value` the processors
+    /// see ([`Telemetry`]), run through them, and written from that. `None`: a processor
+    /// dropped it, or it cannot be cut to the item limit.
+    pub(crate) fn finish(&self, env: &Envelope<'_>) -> Option<Vec<u8>> {
+        if self.processors.is_empty() {
+            return mapping::encode_envelope(env);
+        }
+        let mut value = env.to_value();
+        if !self.process(&mut value) {
+            return None;
+        }
+        mapping::encode(value)
     }
 
     /// Runs the telemetry processors on an item about to be encoded; `false`: drop it (a

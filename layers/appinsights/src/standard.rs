@@ -11,8 +11,7 @@
 //! Each interval sends one MetricData per dimension set: `value` the sum of the durations in
 //! milliseconds, `count`, `min` and `max` (delta: each point covers that interval only).
 
-use crate::mapping::MetricPoint;
-use serde_json::{Map, Value};
+use crate::mapping::{BaseData, Envelope, MetricPoint, StrMap};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -37,7 +36,7 @@ pub(crate) struct StandardMetrics {
 impl StandardMetrics {
     /// Counts a mapped Request or RemoteDependency envelope; other envelopes are ignored.
     /// Returns whether it was counted.
-    pub(crate) fn record(&self, env: &Value) -> bool {
+    pub(crate) fn record(&self, env: &Envelope<'_>) -> bool {
         let Some((name, dims, ms)) = dimensions(env) else {
             return false;
         };
@@ -62,16 +61,16 @@ impl StandardMetrics {
     }
 
     /// Ends the interval: its points, with their metric name and dimensions.
-    pub(crate) fn collect(&self) -> Vec<(&'static str, Map<String, Value>, MetricPoint)> {
+    pub(crate) fn collect(&self) -> Vec<(&'static str, StrMap<'static>, MetricPoint)> {
         let taken =
             std::mem::take(&mut *self.series.lock().unwrap_or_else(PoisonError::into_inner));
         taken
             .into_iter()
             .map(|((name, dims), point)| {
-                let props = dims
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect();
+                let mut props = StrMap::default();
+                for (k, v) in dims {
+                    props.insert(k, v);
+                }
                 (name, props, point)
             })
             .collect()
@@ -100,69 +99,110 @@ pub(crate) fn duration_ms(s: &str) -> Option<f64> {
 /// envelope, with the dimensions Microsoft's standard metrics carry. For a dependency that
 /// is not HTTP, `Dependency.Type` is the dependency's own type (`SQL`, `GenAI | openai`, ...)
 /// and `dependency/target` its target.
-fn dimensions(env: &Value) -> Option<(&'static str, Vec<(String, String)>, f64)> {
-    let name = env["name"].as_str()?;
-    let bd = &env["data"]["baseData"];
-    let tags = &env["tags"];
-    let ms = duration_ms(bd["duration"].as_str()?)?;
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let success = if bd["success"].as_bool().unwrap_or(true) {
-        "True"
-    } else {
-        "False"
+fn dimensions(env: &Envelope<'_>) -> Option<(&'static str, Vec<(String, String)>, f64)> {
+    let (duration, ok) = match &env.data.base_data {
+        BaseData::Request(r) => (&r.duration, r.success),
+        BaseData::Dependency(d) => (&d.duration, d.success),
+        _ => return None,
     };
+    let ms = duration_ms(duration)?;
+    let tag = |k: &str| env.tags.get(k).unwrap_or_default().to_owned();
+    let success = if ok { "True" } else { "False" };
     let mut dims: Vec<(String, String)> = vec![
         ("_MS.IsAutocollected".into(), "True".into()),
-        (
-            "cloud/roleInstance".into(),
-            s(&tags["ai.cloud.roleInstance"]),
-        ),
-        ("cloud/roleName".into(), s(&tags["ai.cloud.role"])),
+        ("cloud/roleInstance".into(), tag("ai.cloud.roleInstance")),
+        ("cloud/roleName".into(), tag("ai.cloud.role")),
     ];
-    if tags["ai.operation.syntheticSource"].is_string() {
+    if env.tags.contains("ai.operation.syntheticSource") {
         dims.push(("operation/synthetic".into(), "True".into()));
     }
-    let metric = if name.ends_with(".Request") {
-        dims.push(("_MS.MetricId".into(), "requests/duration".into()));
-        dims.push(("request/resultCode".into(), s(&bd["responseCode"])));
-        dims.push(("Request.Success".into(), success.into()));
-        REQUEST_METRIC
-    } else if name.ends_with(".RemoteDependency") {
-        dims.push(("_MS.MetricId".into(), "dependencies/duration".into()));
-        dims.push(("dependency/resultCode".into(), s(&bd["resultCode"])));
-        dims.push(("Dependency.Success".into(), success.into()));
-        let ty = s(&bd["type"]);
-        // Microsoft's HTTP standard metric says `http`; other types keep their own name.
-        let ty = if ty == "HTTP" { "http".into() } else { ty };
-        dims.push(("Dependency.Type".into(), ty));
-        dims.push(("dependency/target".into(), s(&bd["target"])));
-        DEPENDENCY_METRIC
-    } else {
-        return None;
+    let metric = match &env.data.base_data {
+        BaseData::Request(r) => {
+            dims.push(("_MS.MetricId".into(), "requests/duration".into()));
+            dims.push(("request/resultCode".into(), r.response_code.clone()));
+            dims.push(("Request.Success".into(), success.into()));
+            REQUEST_METRIC
+        }
+        BaseData::Dependency(d) => {
+            dims.push(("_MS.MetricId".into(), "dependencies/duration".into()));
+            dims.push(("dependency/resultCode".into(), d.result_code.clone()));
+            dims.push(("Dependency.Success".into(), success.into()));
+            let ty = d.dep_type.as_deref().unwrap_or_default();
+            // Microsoft's HTTP standard metric says `http`; other types keep their own name.
+            let ty = if ty == "HTTP" { "http" } else { ty };
+            dims.push(("Dependency.Type".into(), ty.to_owned()));
+            dims.push((
+                "dependency/target".into(),
+                d.target.clone().unwrap_or_default(),
+            ));
+            DEPENDENCY_METRIC
+        }
+        _ => return None,
     };
     dims.sort();
     Some((metric, dims, ms))
 }
 
 /// Marks a counted envelope so the service does not derive its standard metrics again.
-pub(crate) fn set_processed_flag(env: &mut Value) {
-    if let Some(props) = env["data"]["baseData"]["properties"].as_object_mut() {
-        props.insert(PROCESSED_FLAG.into(), Value::String("True".into()));
+pub(crate) fn set_processed_flag(env: &mut Envelope<'_>) {
+    if let Some(props) = env.properties_mut() {
+        props.insert(PROCESSED_FLAG, "True");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::mapping::{Data, DependencyData, RequestData};
+    use serde_json::Map;
 
-    fn env(name: &str, duration: &str, extra: Value) -> Value {
-        let mut bd = json!({"duration": duration, "success": true, "properties": {}});
-        for (k, v) in extra.as_object().unwrap() {
-            bd[k] = v.clone();
+    /// A request (`code: Some`) or dependency (`dep: Some((type, target))`) envelope.
+    fn env(
+        duration: &str,
+        code: &str,
+        dep: Option<(&'static str, &'static str)>,
+    ) -> Envelope<'static> {
+        let mut tags = StrMap::default();
+        tags.insert("ai.cloud.role", "svc");
+        tags.insert("ai.cloud.roleInstance", "i");
+        let base_data = match dep {
+            None => BaseData::Request(RequestData {
+                duration: duration.into(),
+                id: "",
+                measurements: Map::new(),
+                name: "".into(),
+                properties: StrMap::default(),
+                response_code: code.into(),
+                source: None,
+                success: true,
+                url: None,
+                ver: 2,
+            }),
+            Some((ty, target)) => BaseData::Dependency(DependencyData {
+                data: None,
+                duration: duration.into(),
+                id: "",
+                measurements: Map::new(),
+                name: "".into(),
+                properties: StrMap::default(),
+                result_code: code.into(),
+                success: true,
+                target: Some(target.into()),
+                dep_type: Some(ty.into()),
+                ver: 2,
+            }),
+        };
+        Envelope {
+            data: Data {
+                base_data,
+                base_type: "",
+            },
+            ikey: "",
+            name: "",
+            sample_rate: None,
+            tags,
+            time: String::new(),
         }
-        json!({"name": name, "tags": {"ai.cloud.role": "svc", "ai.cloud.roleInstance": "i"},
-               "data": {"baseData": bd}})
     }
 
     #[test]
@@ -175,39 +215,37 @@ mod tests {
     #[test]
     fn aggregates_per_dimension_set_and_resets() {
         let m = StandardMetrics::default();
-        let req = "Microsoft.ApplicationInsights.Request";
-        let dep = "Microsoft.ApplicationInsights.RemoteDependency";
+        assert!(m.record(&env("0.00:00:00.100000", "200", None)));
+        assert!(m.record(&env("0.00:00:00.300000", "200", None)));
         assert!(m.record(&env(
-            req,
-            "0.00:00:00.100000",
-            json!({"responseCode": "200"})
-        )));
-        assert!(m.record(&env(
-            req,
-            "0.00:00:00.300000",
-            json!({"responseCode": "200"})
-        )));
-        assert!(m.record(&env(
-            dep,
             "0.00:00:00.050000",
-            json!({"resultCode": "0", "type": "GenAI | openai", "target": "openai"})
+            "0",
+            Some(("GenAI | openai", "openai"))
         )));
-        assert!(!m.record(&json!({"name": "Microsoft.ApplicationInsights.Message"})));
+        let mut message = env("0.00:00:00.050000", "0", None);
+        message.data.base_data = BaseData::Message(crate::mapping::MessageData {
+            measurements: Map::new(),
+            message: "m".into(),
+            properties: StrMap::default(),
+            severity_level: 1,
+            ver: 2,
+        });
+        assert!(!m.record(&message));
         let mut points = m.collect();
         points.sort_by(|a, b| b.0.cmp(a.0));
         assert_eq!(points.len(), 2);
         let (name, props, p) = &points[0];
         assert_eq!(*name, REQUEST_METRIC);
-        assert_eq!(props["_MS.MetricId"], "requests/duration");
-        assert_eq!(props["Request.Success"], "True");
-        assert_eq!(props["request/resultCode"], "200");
+        assert_eq!(props.get("_MS.MetricId"), Some("requests/duration"));
+        assert_eq!(props.get("Request.Success"), Some("True"));
+        assert_eq!(props.get("request/resultCode"), Some("200"));
         assert_eq!(
             (p.value, p.count, p.min_max),
             (400.0, 2, Some((100.0, 300.0)))
         );
         let (_, props, p) = &points[1];
-        assert_eq!(props["Dependency.Type"], "GenAI | openai");
-        assert_eq!(props["dependency/target"], "openai");
+        assert_eq!(props.get("Dependency.Type"), Some("GenAI | openai"));
+        assert_eq!(props.get("dependency/target"), Some("openai"));
         assert_eq!(p.count, 1);
         assert!(m.collect().is_empty(), "each interval starts empty");
     }

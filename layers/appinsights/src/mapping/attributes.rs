@@ -1,9 +1,28 @@
 //! Fields as properties (customDimensions) and measurements: which fields the mapping
 //! consumes and leaves out, the size limits, and `sampleRate`.
 
+use super::envelope::StrMap;
 use crate::text::{truncate, truncate_owned, value_string};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use tracing_insights_correlation::FieldValue;
+
+/// `v` cut to at most `max` characters ([`truncate`]), borrowed when it was.
+pub(crate) fn cut(v: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    match v {
+        Cow::Borrowed(s) => Cow::Borrowed(truncate(s, max)),
+        Cow::Owned(s) => Cow::Owned(truncate_owned(s, max)),
+    }
+}
+
+/// A field value as a property string ([`value_string`]), borrowed for strings and errors.
+pub(crate) fn value_cow(v: &FieldValue) -> Cow<'_, str> {
+    match v {
+        FieldValue::Str(s) => Cow::Borrowed(s),
+        FieldValue::Error(e) => Cow::Borrowed(&e.message),
+        other => Cow::Owned(value_string(other)),
+    }
+}
 
 pub(super) const MAX_NAME: usize = 1024;
 pub(super) const MAX_CODE: usize = 1024;
@@ -112,8 +131,8 @@ impl<'a> Attrs<'a> {
 
 /// The properties (customDimensions) of a span or event: every field except the standard
 /// ones the mapping consumes and those Microsoft's exporter leaves out by prefix.
-pub(super) fn properties(a: Attrs<'_>) -> Map<String, Value> {
-    let mut props = Map::new();
+pub(super) fn properties(a: Attrs<'_>) -> StrMap<'_> {
+    let mut props = StrMap::default();
     for (k, v) in a.0 {
         if k.is_empty()
             || k.chars().count() > MAX_PROP_KEY
@@ -128,10 +147,7 @@ pub(super) fn properties(a: Attrs<'_>) -> Map<String, Value> {
         } else {
             MAX_PROP_VALUE
         };
-        props.insert(
-            (*k).to_owned(),
-            Value::String(truncate_owned(value_string(v), max)),
-        );
+        props.insert(*k, cut(value_cow(v), max));
     }
     props
 }

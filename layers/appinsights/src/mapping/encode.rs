@@ -1,6 +1,36 @@
 //! Envelope to bytes, cut to the export queue's per-item limit.
 
+use super::Envelope;
 use serde_json::Value;
+use std::cell::RefCell;
+
+thread_local! {
+    /// The buffer envelopes are written into on this thread, reused (grown to the largest
+    /// envelope so far, at most the item limit plus one write's overshoot).
+    static BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(4096));
+}
+
+/// Writes an envelope straight to JSON in a reused buffer and returns a copy of exactly its
+/// length (what the export queue keeps). Over the item limit it goes through [`encode`],
+/// which cuts strings until it fits.
+pub(crate) fn encode_envelope(env: &Envelope<'_>) -> Option<Vec<u8>> {
+    let limit = tracing_insights_export::DEFAULT_MAX_ITEM_BYTES;
+    let direct = BUF.with(|buf| {
+        let mut buf = buf.try_borrow_mut().ok()?;
+        buf.clear();
+        serde_json::to_writer(&mut *buf, env).ok()?;
+        let bytes = (buf.len() <= limit).then(|| buf.to_vec());
+        if buf.capacity() > 4 * limit {
+            *buf = Vec::with_capacity(4096);
+        }
+        Some(bytes)
+    });
+    match direct {
+        Some(Some(bytes)) => Some(bytes),
+        // Too large (or the buffer is in use: a panic hook running inside an encode).
+        _ => encode(env.to_value()),
+    }
+}
 
 /// Encodes an envelope as the export queue takes it. An envelope larger than the export's
 /// per-item limit would be dropped whole; instead its exception stacks are cut first, then

@@ -1,13 +1,17 @@
 //! An event as a log record: Message, Exception, Event or Availability.
 
 use super::attributes::{
-    measurements, sample_rate, Attrs, MAX_DATA, MAX_MESSAGE, MAX_NAME, MAX_PROP_KEY,
-    MAX_PROP_VALUE, RESERVED,
+    cut, measurements, sample_rate, value_cow, Attrs, MAX_DATA, MAX_MESSAGE, MAX_NAME,
+    MAX_PROP_KEY, MAX_PROP_VALUE, RESERVED,
+};
+use super::envelope::{
+    AvailabilityData, BaseData, Envelope, EventData, ExceptionData, ExceptionDetail, MessageData,
+    StrMap,
 };
 use super::part_a::{field_tags, PartA};
 use super::{envelope, AVAILABILITY, EVENT, EXCEPTION, MESSAGE};
-use crate::text::{truncate, truncate_owned, value_string};
-use serde_json::{json, Map, Value};
+use crate::text::{truncate, truncate_owned};
+use std::borrow::Cow;
 use std::time::SystemTime;
 use tracing_insights_correlation::FieldValue;
 
@@ -50,19 +54,16 @@ pub(super) fn log_property_filtered(k: &str) -> bool {
         || RESERVED.contains(&k)
 }
 
-pub(super) fn log_properties(a: Attrs<'_>, logger: &str) -> Map<String, Value> {
-    let mut props = Map::new();
+pub(super) fn log_properties<'a>(a: Attrs<'a>, logger: &'a str) -> StrMap<'a> {
+    let mut props = StrMap::default();
     for (k, v) in a.0 {
         if k.is_empty() || k.chars().count() > MAX_PROP_KEY || log_property_filtered(k) {
             continue;
         }
-        props.insert(
-            (*k).to_owned(),
-            Value::String(truncate_owned(value_string(v), MAX_PROP_VALUE)),
-        );
+        props.insert(*k, cut(value_cow(v), MAX_PROP_VALUE));
     }
-    if !logger.is_empty() && !props.contains_key("logger_name") {
-        props.insert("logger_name".into(), json!(logger));
+    if !logger.is_empty() {
+        props.insert_absent("logger_name", || Cow::Borrowed(logger));
     }
     props
 }
@@ -86,26 +87,26 @@ pub(super) fn severity(a: Attrs<'_>, level: &tracing_core::Level) -> i64 {
 /// (`microsoft.custom_event.name`), an Availability (`microsoft.availability.*`) or a
 /// Message. Inside a span it carries the span's ids; outside, no operation ids. `logger` is the event's target.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn event_envelope(
-    part_a: &PartA,
-    ikey: &str,
+pub(crate) fn event_envelope<'a>(
+    part_a: &'a PartA,
+    ikey: &'a str,
     time: SystemTime,
     level: &tracing_core::Level,
-    logger: &str,
-    fields: &[(&'static str, FieldValue)],
-    span: Option<&EventSpan<'_>>,
-    extra: Option<&ErrorExtra>,
-) -> Value {
+    logger: &'a str,
+    fields: &'a [(&'static str, FieldValue)],
+    span: Option<&'a EventSpan<'a>>,
+    extra: Option<&'a ErrorExtra>,
+) -> Envelope<'a> {
     let a = Attrs(fields);
     let mut tags = part_a.tags();
     // Events inside a kept span carry its sampling rate, so counts stay right.
     let sample = span.and_then(|sp| sample_rate(Attrs(sp.fields), sp.sampler_rate));
     if let Some(sp) = span {
-        tags.set("ai.operation.id", sp.trace_id.clone());
-        tags.set("ai.operation.parentId", sp.span_id.clone());
+        tags.set("ai.operation.id", sp.trace_id.as_str());
+        tags.set("ai.operation.parentId", sp.span_id.as_str());
         if !a.has("session.id") {
             if let Some(FieldValue::Str(v)) = Attrs(sp.fields).get("session.id") {
-                tags.set("ai.session.id", v.clone());
+                tags.set("ai.session.id", v.as_str());
             }
         }
     }
@@ -128,11 +129,13 @@ pub(crate) fn event_envelope(
         // An explicit `exception.type` wins, then the Rust type recorded with the error,
         // then the OpenTelemetry `error.type`.
         let types = extra.map(|x| x.types.as_slice()).unwrap_or_default();
-        let type_name = a
-            .s("exception.type")
-            .or_else(|| types.first().copied().flatten().map(str::to_owned))
-            .or_else(|| a.s("error.type"))
-            .unwrap_or_else(|| "Exception".into());
+        let type_name: Cow<'_, str> = match a.s("exception.type") {
+            Some(t) => Cow::Owned(t),
+            None => match types.first().copied().flatten() {
+                Some(t) => Cow::Borrowed(t),
+                None => Cow::Owned(a.s("error.type").unwrap_or_else(|| "Exception".into())),
+            },
+        };
         // The body (Microsoft's rule); with an error field, the body gives the context and
         // the error its own message ("chat failed: provider rate-limited the request"), so
         // the outer error's message is not lost.
@@ -148,73 +151,89 @@ pub(crate) fn event_envelope(
         let stack = a
             .s("exception.stacktrace")
             .or_else(|| extra.and_then(|x| x.backtrace.clone()));
-        let mut detail = Map::new();
-        detail.insert("typeName".into(), json!(truncate(&type_name, MAX_NAME)));
-        detail.insert("message".into(), json!(truncate(&msg, MAX_MESSAGE)));
-        detail.insert("hasFullStack".into(), json!(stack.is_some()));
-        if let Some(st) = stack {
-            detail.insert("stack".into(), json!(truncate(&st, MAX_MESSAGE)));
-        }
-        let mut exceptions = vec![Value::Object(detail)];
+        let mut exceptions = vec![ExceptionDetail {
+            has_full_stack: stack.is_some(),
+            id: None,
+            message: Cow::Owned(truncate_owned(msg, MAX_MESSAGE)),
+            outer_id: None,
+            stack: stack.map(|st| truncate_owned(st, MAX_MESSAGE)),
+            type_name: cut(type_name, MAX_NAME),
+        }];
         if let Some(e) = error {
             // The `source()` chain, outermost first, each pointing at the one it caused.
             if !e.sources.is_empty() {
-                if let Some(Value::Object(first)) = exceptions.first_mut() {
-                    first.insert("id".into(), json!(0));
-                }
+                exceptions[0].id = Some(0);
                 for (i, src) in e.sources.iter().enumerate() {
-                    exceptions.push(json!({
-                        "id": i + 1,
-                        "outerId": i,
-                        "typeName": types.get(i + 1).copied().flatten().unwrap_or("Error"),
-                        "message": truncate(src, MAX_MESSAGE),
-                        "hasFullStack": false,
-                    }));
+                    exceptions.push(ExceptionDetail {
+                        has_full_stack: false,
+                        id: Some(i + 1),
+                        message: Cow::Borrowed(truncate(src, MAX_MESSAGE)),
+                        outer_id: Some(i),
+                        stack: None,
+                        type_name: Cow::Borrowed(
+                            types.get(i + 1).copied().flatten().unwrap_or("Error"),
+                        ),
+                    });
                 }
             }
         }
-        let bd = json!({
-            "ver": 2,
-            "severityLevel": severity,
-            "properties": props,
-            "measurements": meas,
-            "exceptions": exceptions,
-        });
-        envelope(EXCEPTION, ikey, time, tags, sample, "ExceptionData", bd)
+        let bd = ExceptionData {
+            exceptions,
+            measurements: meas,
+            properties: props,
+            severity_level: severity,
+            ver: 2,
+        };
+        envelope(
+            EXCEPTION,
+            ikey,
+            time,
+            tags,
+            sample,
+            "ExceptionData",
+            BaseData::Exception(bd),
+        )
     } else if let Some(name) = a.s("microsoft.custom_event.name").or_else(|| {
         a.has("APPLICATION_INSIGHTS_EVENT_MARKER_ATTRIBUTE")
             .then(|| body.clone().unwrap_or_default())
     }) {
-        let bd = json!({
-            "ver": 2,
-            "name": truncate(&name, 512),
-            "properties": props,
-            "measurements": meas,
-        });
-        envelope(EVENT, ikey, time, tags, sample, "EventData", bd)
+        let bd = EventData {
+            measurements: meas,
+            name: truncate_owned(name, 512),
+            properties: props,
+            ver: 2,
+        };
+        envelope(
+            EVENT,
+            ikey,
+            time,
+            tags,
+            sample,
+            "EventData",
+            BaseData::Event(bd),
+        )
     } else if let (Some(id), Some(name), Some(duration), Some(success)) = (
         a.s("microsoft.availability.id"),
         a.s("microsoft.availability.name"),
         a.s("microsoft.availability.duration"),
         a.s("microsoft.availability.success"),
     ) {
-        let mut bd = Map::new();
-        bd.insert("ver".into(), json!(2));
-        bd.insert("id".into(), json!(truncate(&id, 512)));
-        bd.insert("name".into(), json!(truncate(&name, MAX_NAME)));
-        bd.insert("duration".into(), json!(duration));
-        bd.insert(
-            "success".into(),
-            json!(success.eq_ignore_ascii_case("true")),
-        );
-        if let Some(loc) = a.s("microsoft.availability.runLocation") {
-            bd.insert("runLocation".into(), json!(truncate(&loc, MAX_NAME)));
-        }
-        if let Some(m) = a.s("microsoft.availability.message").or(body) {
-            bd.insert("message".into(), json!(truncate(&m, MAX_DATA)));
-        }
-        bd.insert("properties".into(), Value::Object(props));
-        bd.insert("measurements".into(), Value::Object(meas));
+        let bd = AvailabilityData {
+            duration,
+            id: truncate_owned(id, 512),
+            measurements: meas,
+            message: a
+                .s("microsoft.availability.message")
+                .or(body)
+                .map(|m| truncate_owned(m, MAX_DATA)),
+            name: truncate_owned(name, MAX_NAME),
+            properties: props,
+            run_location: a
+                .s("microsoft.availability.runLocation")
+                .map(|l| truncate_owned(l, MAX_NAME)),
+            success: success.eq_ignore_ascii_case("true"),
+            ver: 2,
+        };
         envelope(
             AVAILABILITY,
             ikey,
@@ -222,19 +241,36 @@ pub(crate) fn event_envelope(
             tags,
             sample,
             "AvailabilityData",
-            Value::Object(bd),
+            BaseData::Availability(bd),
         )
     } else {
-        let message = body.unwrap_or_default();
-        let message = truncate(&message, MAX_MESSAGE).trim();
-        let message = if message.is_empty() { "n/a" } else { message };
-        let bd = json!({
-            "ver": 2,
-            "message": message,
-            "severityLevel": severity,
-            "properties": props,
-            "measurements": meas,
-        });
-        envelope(MESSAGE, ikey, time, tags, sample, "MessageData", bd)
+        let message: Cow<'_, str> = match a.get("message").map(value_cow) {
+            // The body as it is when it needs no trimming (no copy).
+            Some(Cow::Borrowed(m)) if !m.is_empty() && !named_exception => {
+                let cut = truncate(m, MAX_MESSAGE).trim();
+                Cow::Borrowed(if cut.is_empty() { "n/a" } else { cut })
+            }
+            _ => {
+                let message = body.unwrap_or_default();
+                let message = truncate(&message, MAX_MESSAGE).trim();
+                Cow::Owned(if message.is_empty() { "n/a" } else { message }.to_owned())
+            }
+        };
+        let bd = MessageData {
+            measurements: meas,
+            message,
+            properties: props,
+            severity_level: severity,
+            ver: 2,
+        };
+        envelope(
+            MESSAGE,
+            ikey,
+            time,
+            tags,
+            sample,
+            "MessageData",
+            BaseData::Message(bd),
+        )
     }
 }

@@ -1,35 +1,60 @@
 //! Metric points as MetricData envelopes, the standard metrics, and the `_OTELRESOURCE_`
 //! metric.
 
-use super::attributes::{Attrs, MAX_NAME, MAX_PROP_KEY, MAX_PROP_VALUE};
+use super::attributes::{cut, value_cow, Attrs, MAX_NAME, MAX_PROP_KEY, MAX_PROP_VALUE};
+use super::envelope::{BaseData, Envelope, MetricData, MetricValue, StrMap};
 use super::part_a::{PartA, Tags};
 use super::targets::{client_http_target, client_url, status_code};
 use super::{envelope, METRIC};
-use crate::text::{truncate, truncate_owned, value_string};
-use serde_json::{json, Map, Value};
+use crate::text::truncate;
+use serde_json::json;
+use std::borrow::Cow;
 use std::time::SystemTime;
 use tracing_insights_correlation::FieldValue;
 
 /// The `_OTELRESOURCE_` metric put first in every batch: the resource's attributes as
 /// properties of a metric with value 0, so the portal can show them (as Microsoft's exporter).
-pub(crate) fn resource_metric(
-    part_a: &PartA,
-    ikey: &str,
+pub(crate) fn resource_metric<'a>(
+    part_a: &'a PartA,
+    ikey: &'a str,
     time: SystemTime,
-    application_id: Option<&str>,
-) -> Value {
-    let mut props = part_a.resource_props.clone();
+    application_id: Option<&'a str>,
+) -> Envelope<'a> {
+    let mut props = part_a.resource_props.borrowed();
     if let Some(id) = application_id {
-        props
-            .entry("microsoft.applicationId")
-            .or_insert_with(|| json!(id));
+        props.insert_absent("microsoft.applicationId", || Cow::Borrowed(id));
     }
-    let bd = json!({
-        "ver": 2,
-        "metrics": [{"name": "_OTELRESOURCE_", "value": 0}],
-        "properties": props,
-    });
-    envelope(METRIC, ikey, time, part_a.tags(), None, "MetricData", bd)
+    let point = MetricValue {
+        count: None,
+        max: None,
+        min: None,
+        name: Cow::Borrowed("_OTELRESOURCE_"),
+        value: json!(0),
+    };
+    metric_data(ikey, time, part_a.tags(), props, point)
+}
+
+fn metric_data<'a>(
+    ikey: &'a str,
+    time: SystemTime,
+    tags: Tags<'a>,
+    properties: StrMap<'a>,
+    point: MetricValue<'a>,
+) -> Envelope<'a> {
+    let bd = MetricData {
+        metrics: [point],
+        properties,
+        ver: 2,
+    };
+    envelope(
+        METRIC,
+        ikey,
+        time,
+        tags,
+        None,
+        "MetricData",
+        BaseData::Metric(bd),
+    )
 }
 
 /// One aggregated metric point, as MetricData carries it: `value` (a sum for counters and histograms,
@@ -62,11 +87,7 @@ pub(super) const DROPPED_METRICS: &[&str] = &[
 /// its properties replaced by `_MS.MetricId` (`requests/duration`,
 /// `dependencies/duration`), `_MS.IsAutocollected` and the request/dependency dimensions the
 /// portal's standard charts read.
-pub(super) fn standard_metric_props(
-    part_a: &PartA,
-    name: &str,
-    a: Attrs<'_>,
-) -> Map<String, Value> {
+pub(super) fn standard_metric_props<'a>(part_a: &'a PartA, name: &str, a: Attrs<'_>) -> StrMap<'a> {
     let server = name.starts_with("http.server.");
     let code = status_code(a).unwrap_or(0);
     let success = if code != 0 && code < 400 {
@@ -79,48 +100,41 @@ pub(super) fn standard_metric_props(
             .tags
             .iter()
             .find(|(t, _)| *t == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+            .map_or("", |(_, v)| v.as_str())
     };
-    let mut p = Map::new();
+    let mut p = StrMap::default();
     if server {
-        p.insert("_MS.MetricId".into(), json!("requests/duration"));
-        p.insert("_MS.IsAutocollected".into(), json!("True"));
-        p.insert("request/resultCode".into(), json!(code.to_string()));
-        p.insert("Request.Success".into(), json!(success));
+        p.insert("_MS.MetricId", "requests/duration");
+        p.insert("_MS.IsAutocollected", "True");
+        p.insert("request/resultCode", code.to_string());
+        p.insert("Request.Success", success);
         if a.has("user_agent.synthetic.type") {
-            p.insert("operation/synthetic".into(), json!("True"));
+            p.insert("operation/synthetic", "True");
         }
     } else {
-        p.insert("_MS.MetricId".into(), json!("dependencies/duration"));
-        p.insert("_MS.IsAutocollected".into(), json!("True"));
-        p.insert("Dependency.Type".into(), json!("http"));
-        p.insert("Dependency.Success".into(), json!(success));
+        p.insert("_MS.MetricId", "dependencies/duration");
+        p.insert("_MS.IsAutocollected", "True");
+        p.insert("Dependency.Type", "http");
+        p.insert("Dependency.Success", success);
         let url = client_url(a);
-        p.insert(
-            "dependency/target".into(),
-            json!(client_http_target(a, url.as_deref())),
-        );
-        p.insert("dependency/resultCode".into(), json!(code.to_string()));
+        p.insert("dependency/target", client_http_target(a, url.as_deref()));
+        p.insert("dependency/resultCode", code.to_string());
     }
-    p.insert(
-        "cloud/roleInstance".into(),
-        json!(tag("ai.cloud.roleInstance")),
-    );
-    p.insert("cloud/roleName".into(), json!(tag("ai.cloud.role")));
+    p.insert("cloud/roleInstance", tag("ai.cloud.roleInstance"));
+    p.insert("cloud/roleName", tag("ai.cloud.role"));
     p
 }
 
 /// A metric point as a MetricData envelope; `None` for the
 /// autocollected instruments Microsoft's exporter drops.
-pub(crate) fn metric_envelope(
-    part_a: &PartA,
-    ikey: &str,
+pub(crate) fn metric_envelope<'a>(
+    part_a: &'a PartA,
+    ikey: &'a str,
     time: SystemTime,
-    name: &str,
-    attrs: &[(&'static str, FieldValue)],
+    name: &'a str,
+    attrs: &'a [(&'static str, FieldValue)],
     point: &MetricPoint,
-) -> Option<Value> {
+) -> Option<Envelope<'a>> {
     if DROPPED_METRICS.contains(&name) {
         return None;
     }
@@ -135,56 +149,49 @@ pub(crate) fn metric_envelope(
     let props = if standard {
         standard_metric_props(part_a, name, a)
     } else {
-        let mut props = Map::new();
+        let mut props = StrMap::default();
         for (k, v) in attrs {
             if k.is_empty() || k.chars().count() > MAX_PROP_KEY {
                 continue;
             }
-            props.insert(
-                (*k).to_owned(),
-                Value::String(truncate_owned(value_string(v), MAX_PROP_VALUE)),
-            );
+            props.insert(*k, cut(value_cow(v), MAX_PROP_VALUE));
         }
         props
     };
-    let mut m = Map::new();
-    m.insert("name".into(), json!(truncate(name, MAX_NAME)));
-    m.insert("value".into(), json!(point.value * scale));
-    m.insert("count".into(), json!(point.count));
-    if let Some((min, max)) = point.min_max {
-        m.insert("min".into(), json!(min * scale));
-        m.insert("max".into(), json!(max * scale));
-    }
+    let m = MetricValue {
+        count: Some(point.count),
+        max: point.min_max.map(|(_, max)| max * scale),
+        min: point.min_max.map(|(min, _)| min * scale),
+        name: Cow::Borrowed(truncate(name, MAX_NAME)),
+        value: json!(point.value * scale),
+    };
     let mut tags = part_a.tags();
     field_tags_synthetic(a, &mut tags);
-    let bd = json!({"ver": 2, "properties": props, "metrics": [Value::Object(m)]});
-    Some(envelope(METRIC, ikey, time, tags, None, "MetricData", bd))
+    Some(metric_data(ikey, time, tags, props, m))
 }
 
 /// A standard metric derived from spans (`requests/duration`, `dependencies/duration`) as
 /// MetricData: `props` are its dimensions, the point's values are milliseconds.
-pub(crate) fn standard_metric_envelope(
-    part_a: &PartA,
-    ikey: &str,
+pub(crate) fn standard_metric_envelope<'a>(
+    part_a: &'a PartA,
+    ikey: &'a str,
     time: SystemTime,
-    name: &str,
-    props: Map<String, Value>,
+    name: &'a str,
+    props: StrMap<'a>,
     point: &MetricPoint,
-) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(name));
-    m.insert("value".into(), json!(point.value));
-    m.insert("count".into(), json!(point.count));
-    if let Some((min, max)) = point.min_max {
-        m.insert("min".into(), json!(min));
-        m.insert("max".into(), json!(max));
-    }
-    let bd = json!({"ver": 2, "properties": props, "metrics": [Value::Object(m)]});
-    envelope(METRIC, ikey, time, part_a.tags(), None, "MetricData", bd)
+) -> Envelope<'a> {
+    let m = MetricValue {
+        count: Some(point.count),
+        max: point.min_max.map(|(_, max)| max),
+        min: point.min_max.map(|(min, _)| min),
+        name: Cow::Borrowed(name),
+        value: json!(point.value),
+    };
+    metric_data(ikey, time, part_a.tags(), props, m)
 }
 
 /// `ai.operation.syntheticSource` when the point's attributes say a bot or test made it.
-pub(super) fn field_tags_synthetic(a: Attrs<'_>, tags: &mut Tags) {
+pub(super) fn field_tags_synthetic(a: Attrs<'_>, tags: &mut Tags<'_>) {
     if matches!(
         a.s("user_agent.synthetic.type").as_deref(),
         Some("bot" | "test")

@@ -1,15 +1,17 @@
 //! Span / event → envelope, following Microsoft's exporter (`azure-monitor-opentelemetry-exporter`),
 //! one file per signal: [`part_a`] (context tags), [`attributes`] (properties,
 //! measurements), [`targets`] (URLs, dependency targets), [`span`], [`event`], [`metric`],
-//! and [`encode`] (bytes, cut to the item limit). Each signal builds a `serde_json::Value`
-//! through [`envelope`]; the encoder thread serialises it with [`encode()`].
+//! and [`encode`] (bytes, cut to the item limit). Each signal builds a typed [`Envelope`]
+//! ([`envelope`](mod@envelope)) that borrows from the span or event, written straight to
+//! bytes by [`encode_envelope`]; telemetry processors get it as a `serde_json::Value`
+//! ([`Envelope::to_value`]), encoded by [`encode()`].
 
 use crate::text::format_time;
-use serde_json::{json, Map, Value};
 use std::time::SystemTime;
 
 mod attributes;
 mod encode;
+mod envelope;
 mod event;
 mod metric;
 mod part_a;
@@ -20,7 +22,10 @@ mod tests;
 
 #[cfg(feature = "testing")]
 pub use attributes::span_property_filtered;
-pub(crate) use encode::encode;
+pub(crate) use encode::{encode, encode_envelope};
+pub(crate) use envelope::{BaseData, Envelope, StrMap};
+#[cfg(test)]
+pub(crate) use envelope::{Data, DependencyData, MessageData, RequestData};
 pub(crate) use event::{event_envelope, ErrorExtra, EventSpan};
 pub(crate) use metric::{metric_envelope, resource_metric, standard_metric_envelope, MetricPoint};
 pub(crate) use part_a::{PartA, Tags};
@@ -37,26 +42,24 @@ pub(crate) const METRIC: &str = "Microsoft.ApplicationInsights.Metric";
 
 /// One envelope: its name, key, tags, time, optional `sampleRate`, and the `data` object
 /// (`baseType` + `baseData`) every signal fills in.
-pub(crate) fn envelope(
-    name: &str,
-    ikey: &str,
+pub(crate) fn envelope<'a>(
+    name: &'static str,
+    ikey: &'a str,
     time: SystemTime,
-    tags: Tags,
+    tags: Tags<'a>,
     sample_rate: Option<f64>,
-    base_type: &str,
-    base_data: Value,
-) -> Value {
-    let mut env = Map::new();
-    env.insert("name".into(), json!(name));
-    env.insert("iKey".into(), json!(ikey));
-    env.insert("tags".into(), Value::Object(tags.0));
-    env.insert("time".into(), json!(format_time(time)));
-    if let Some(r) = sample_rate {
-        env.insert("sampleRate".into(), json!(r));
+    base_type: &'static str,
+    base_data: BaseData<'a>,
+) -> Envelope<'a> {
+    Envelope {
+        data: envelope::Data {
+            base_data,
+            base_type,
+        },
+        ikey,
+        name,
+        sample_rate,
+        tags: tags.0,
+        time: format_time(time),
     }
-    env.insert(
-        "data".into(),
-        json!({"baseType": base_type, "baseData": base_data}),
-    );
-    Value::Object(env)
 }

@@ -1,9 +1,10 @@
 //! Part A: the context tags every envelope carries (from the resource and the process),
 //! and the tags a span's or event's own fields set.
 
-use super::attributes::{Attrs, MAX_PROP_KEY, MAX_PROP_VALUE};
-use crate::text::{truncate, truncate_owned, value_string};
-use serde_json::{Map, Value};
+use super::attributes::{cut, value_cow, Attrs, MAX_PROP_KEY, MAX_PROP_VALUE};
+use super::envelope::StrMap;
+use crate::text::truncate;
+use std::borrow::Cow;
 use tracing_insights_correlation::{FieldValue, Resource};
 
 /// Context tag keys a field may set directly (`ai.user.id = "..."`), with their Bond limits.
@@ -40,16 +41,16 @@ pub(super) fn tag_limit(key: &str) -> Option<usize> {
 
 /// The context tags of one envelope, truncated to their Bond limits.
 #[derive(Default)]
-pub(crate) struct Tags(pub(super) Map<String, Value>);
+pub(crate) struct Tags<'a>(pub(super) StrMap<'a>);
 
-impl Tags {
-    pub(crate) fn set(&mut self, key: &str, value: impl Into<String>) {
+impl<'a> Tags<'a> {
+    pub(crate) fn set(&mut self, key: &'static str, value: impl Into<Cow<'a, str>>) {
         let value = value.into();
         let value = match tag_limit(key) {
-            Some(n) => truncate_owned(value, n),
+            Some(n) => cut(value, n),
             None => value,
         };
-        self.0.insert(key.to_owned(), Value::String(value));
+        self.0.insert(key, value);
     }
 }
 
@@ -57,7 +58,9 @@ impl Tags {
 #[derive(Debug, Clone)]
 pub(crate) struct PartA {
     pub(super) tags: Vec<(&'static str, String)>,
-    pub(super) resource_props: Map<String, Value>,
+    /// The same tags cut to their limits, sorted: what every envelope starts from.
+    sorted_tags: StrMap<'static>,
+    pub(super) resource_props: StrMap<'static>,
 }
 
 pub(super) fn locale() -> Option<String> {
@@ -147,35 +150,33 @@ impl PartA {
                 tags.push(("ai.application.ver", v.to_owned()));
             }
         }
-        let resource_props = resource
-            .iter()
-            .filter(|(k, _)| !k.is_empty() && k.chars().count() <= MAX_PROP_KEY)
-            .map(|(k, v)| {
-                (
-                    k.to_owned(),
-                    Value::String(truncate(v, MAX_PROP_VALUE).to_owned()),
-                )
-            })
-            .collect();
+        let mut resource_props = StrMap::default();
+        for (k, v) in resource.iter() {
+            if !k.is_empty() && k.chars().count() <= MAX_PROP_KEY {
+                resource_props.insert(k.to_owned(), truncate(v, MAX_PROP_VALUE).to_owned());
+            }
+        }
+        let mut sorted = Tags::default();
+        for (k, v) in &tags {
+            sorted.set(k, v.clone());
+        }
         Self {
             tags,
+            sorted_tags: sorted.0,
             resource_props,
         }
     }
 
-    pub(super) fn tags(&self) -> Tags {
-        let mut t = Tags::default();
-        for (k, v) in &self.tags {
-            t.set(k, v.clone());
-        }
-        t
+    /// The part A tags, borrowed: an envelope's tags start from these.
+    pub(super) fn tags(&self) -> Tags<'_> {
+        Tags(self.sorted_tags.borrowed())
     }
 }
 
 /// Tags every span and event takes from its fields (user, session, client IP, synthetic
 /// source, as Microsoft's exporter reads them), plus any field named
 /// after a context tag (`ai.user.id`, ...).
-pub(super) fn field_tags(a: Attrs<'_>, tags: &mut Tags) {
+pub(super) fn field_tags<'a>(a: Attrs<'a>, tags: &mut Tags<'a>) {
     if let Some(v) = a.s("enduser.id") {
         tags.set("ai.user.authUserId", v);
     }
@@ -183,7 +184,7 @@ pub(super) fn field_tags(a: Attrs<'_>, tags: &mut Tags) {
         tags.set("ai.user.id", v);
     }
     if let Some(FieldValue::Str(v)) = a.get("session.id") {
-        tags.set("ai.session.id", v.clone());
+        tags.set("ai.session.id", v.as_str());
     }
     let synthetic_type = a.s("user_agent.synthetic.type");
     let ua = a.first(&["user_agent.original", "http.user_agent"]);
@@ -194,7 +195,7 @@ pub(super) fn field_tags(a: Attrs<'_>, tags: &mut Tags) {
     }
     for (k, v) in a.0 {
         if k.starts_with("ai.") && tag_limit(k).is_some() {
-            tags.set(k, value_string(v));
+            tags.set(k, value_cow(v));
         }
     }
 }

@@ -1,16 +1,19 @@
 //! A closed span as a Request or RemoteDependency envelope.
 
 use super::attributes::{
-    measurements, properties, sample_rate, Attrs, MAX_CODE, MAX_DATA, MAX_LINKS, MAX_NAME, MAX_URL,
+    cut, measurements, properties, sample_rate, Attrs, MAX_CODE, MAX_DATA, MAX_LINKS, MAX_NAME,
+    MAX_URL,
 };
+use super::envelope::{BaseData, DependencyData, Envelope, RequestData};
 use super::part_a::{field_tags, PartA};
 use super::targets::{
     azure_sdk_target, client_http_target, client_url, db_target, peer_target, server_url,
     status_code, url_path,
 };
 use super::{envelope, DEPENDENCY, REQUEST};
-use crate::text::{format_duration, truncate};
-use serde_json::{json, Map, Value};
+use crate::text::{format_duration, truncate_owned};
+use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing_insights_azure::classify::{self, db_type, Kind, TelemetryType};
 use tracing_insights_correlation::{FieldValue, SpanKind, SpanLink, SpanStatus};
@@ -84,22 +87,26 @@ pub(super) fn time_since_enqueued(a: Attrs<'_>, start: SystemTime) -> Option<f64
 }
 
 /// A span as a Request or RemoteDependency envelope.
-pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Value {
+pub(crate) fn span_envelope<'a>(
+    part_a: &'a PartA,
+    ikey: &'a str,
+    s: &'a SpanInput<'a>,
+) -> Envelope<'a> {
     let a = Attrs(s.fields);
     let mut tags = part_a.tags();
-    tags.set("ai.operation.id", s.trace_id.clone());
+    tags.set("ai.operation.id", s.trace_id.as_str());
     if let Some(p) = &s.parent_id {
-        tags.set("ai.operation.parentId", p.clone());
+        tags.set("ai.operation.parentId", p.as_str());
     }
     field_tags(a, &mut tags);
     let status_error = matches!(s.status, SpanStatus::Error { .. });
     let mut props = properties(a);
     if !s.links.is_empty() {
-        props.insert("_MS.links".into(), Value::String(links_json(s.links)));
+        props.insert("_MS.links", links_json(s.links));
     }
     let mut meas = measurements(a);
     let duration = format_duration(s.end.duration_since(s.start).unwrap_or_default());
-    let mut op_name = s.name.to_owned();
+    let mut op_name = Cow::Borrowed(s.name);
     let k = kind(s.kind);
     let env = match classify::telemetry_type(k) {
         TelemetryType::Request => {
@@ -123,9 +130,9 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
                 }
                 url = server_url(a);
                 if let Some(route) = a.s("http.route") {
-                    op_name = format!("{method} {route}");
+                    op_name = Cow::Owned(format!("{method} {route}"));
                 } else if let Some(u) = &url {
-                    op_name = format!("{method} {}", url_path(u));
+                    op_name = Cow::Owned(format!("{method} {}", url_path(u)));
                 }
                 let sc = status_code(a);
                 if let Some(c) = sc {
@@ -147,22 +154,19 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
             }
             let success = classify::request_success(status_error, http_status);
             tags.set("ai.operation.name", op_name.clone());
-            let mut bd = Map::new();
-            bd.insert("ver".into(), json!(2));
-            bd.insert("name".into(), json!(truncate(&op_name, MAX_NAME)));
-            bd.insert("id".into(), json!(s.span_id));
-            bd.insert("duration".into(), json!(duration));
-            bd.insert("responseCode".into(), json!(truncate(&code, MAX_CODE)));
-            bd.insert("success".into(), json!(success));
-            if let Some(u) = url {
-                bd.insert("url".into(), json!(truncate(&u, MAX_URL)));
-            }
-            if let Some(src) = source {
-                bd.insert("source".into(), json!(truncate(&src, MAX_NAME)));
-            }
-            bd.insert("properties".into(), Value::Object(props));
-            bd.insert("measurements".into(), Value::Object(meas));
-            (REQUEST, "RequestData", Value::Object(bd))
+            let bd = RequestData {
+                duration,
+                id: &s.span_id,
+                measurements: meas,
+                name: cut(op_name, MAX_NAME),
+                properties: props,
+                response_code: truncate_owned(code, MAX_CODE),
+                source: source.map(|src| truncate_owned(src, MAX_NAME)),
+                success,
+                url: url.map(|u| truncate_owned(u, MAX_URL)),
+                ver: 2,
+            };
+            (REQUEST, "RequestData", BaseData::Request(bd))
         }
         TelemetryType::Dependency => {
             let mut code = "0".to_owned();
@@ -188,7 +192,7 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
                         let url = client_url(a);
                         target = Some(client_http_target(a, url.as_deref()));
                         if let Some(u) = &url {
-                            op_name = format!("{method} {}", url_path(u));
+                            op_name = Cow::Owned(format!("{method} {}", url_path(u)));
                         }
                         data = url;
                         if let Some(c) = status_code(a) {
@@ -257,28 +261,26 @@ pub(crate) fn span_envelope(part_a: &PartA, ikey: &str, s: &SpanInput<'_>) -> Va
                 }
             }
             tags.set("ai.operation.name", op_name.clone());
-            let mut bd = Map::new();
-            bd.insert("ver".into(), json!(2));
-            bd.insert("name".into(), json!(truncate(&op_name, MAX_NAME)));
-            bd.insert("id".into(), json!(s.span_id));
-            bd.insert("resultCode".into(), json!(truncate(&code, MAX_CODE)));
-            bd.insert("duration".into(), json!(duration));
-            bd.insert(
-                "success".into(),
-                json!(classify::dependency_success(status_error)),
-            );
-            bd.insert("properties".into(), Value::Object(props));
-            bd.insert("measurements".into(), Value::Object(meas));
-            if let Some(t) = dep_type.filter(|t| !t.is_empty()) {
-                bd.insert("type".into(), json!(truncate(&t, MAX_NAME)));
-            }
-            if let Some(d) = data.filter(|d| !d.is_empty()) {
-                bd.insert("data".into(), json!(truncate(&d, MAX_DATA)));
-            }
-            if let Some(t) = target.filter(|t| !t.is_empty()) {
-                bd.insert("target".into(), json!(truncate(&t, MAX_NAME)));
-            }
-            (DEPENDENCY, "RemoteDependencyData", Value::Object(bd))
+            let bd = DependencyData {
+                data: data
+                    .filter(|d| !d.is_empty())
+                    .map(|d| truncate_owned(d, MAX_DATA)),
+                duration,
+                id: &s.span_id,
+                measurements: meas,
+                name: cut(op_name, MAX_NAME),
+                properties: props,
+                result_code: truncate_owned(code, MAX_CODE),
+                success: classify::dependency_success(status_error),
+                target: target
+                    .filter(|t| !t.is_empty())
+                    .map(|t| truncate_owned(t, MAX_NAME)),
+                dep_type: dep_type
+                    .filter(|t| !t.is_empty())
+                    .map(|t| truncate_owned(t, MAX_NAME)),
+                ver: 2,
+            };
+            (DEPENDENCY, "RemoteDependencyData", BaseData::Dependency(bd))
         }
     };
     envelope(
