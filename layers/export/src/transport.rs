@@ -1,6 +1,6 @@
 //! What carries a request to the service: the [`Transport`] trait and the HTTP client behind
-//! it, chosen by the crate's features: [`ReqwestTransport`] (feature `reqwest`, the default)
-//! or [`UreqTransport`] (feature `ureq`, the lean option); with both, reqwest.
+//! it, chosen by the crate's features: `ReqwestTransport` (feature `reqwest`, the default)
+//! or `UreqTransport` (feature `ureq`, the lean option); with both, reqwest.
 //!
 //! Every exporter of the workspace goes through this one trait: the export pipelines (App
 //! Insights, OTLP over HTTP), Live Metrics' pings and posts, and managed-identity token
