@@ -241,8 +241,12 @@ fn write_u64(w: &mut impl fmt::Write, mut n: u64) -> fmt::Result {
             break;
         }
     }
-    // Only ASCII digits were written.
-    w.write_str(std::str::from_utf8(&buf[at..]).map_err(|_| fmt::Error)?)
+    // Digit by digit: checking the buffer as UTF-8 (`str::from_utf8`) cost more than the
+    // writes, which are inlined pushes for the span objects' `String`.
+    for &d in &buf[at..] {
+        w.write_char(char::from(d))?;
+    }
+    Ok(())
 }
 
 fn write_value(w: &mut impl fmt::Write, v: &FieldValue) -> fmt::Result {
