@@ -15,7 +15,8 @@ import sys
 rows = {}
 for line in open(sys.argv[1]):
     r, ir, al, allir = line.split()
-    rows[r] = (int(ir), float(al), None if allir == "-" else int(allir))
+    rows[r] = (None if ir == "-" else int(ir), None if al == "-" else float(al),
+               None if allir == "-" else int(allir))
 
 tp = {}
 for line in open(sys.argv[2]):
@@ -77,6 +78,19 @@ count("OTLP, all threads (export included)", "otlp", "otel_otlp", 2)
 count("App Insights, all threads (export included)", "appinsights", "otel_appinsights", 2)
 count("peer OTLP: async (tokio) vs thread-based batch processor, all threads", "otel_otlp_async", "otel_otlp", 2)
 count("full stack, all threads vs `otel_otlp`", "full", "otel_otlp", 2)
+# The export work alone, per span: all threads of the throughput sides minus the request
+# thread of the rung with the same layers (the request thread does not depend on the queue,
+# the compression or the HTTP client).
+for ours, ours_app, peer, peer_app, what in (
+    ("tp.appinsights", "appinsights", "tp.otel_appinsights", "otel_appinsights", "App Insights (defaults, gzip)"),
+    ("tp.otlp_gzip", "otlp", "tp.otel_otlp_gzip", "otel_otlp", "OTLP gzip"),
+):
+    x, xa, y, ya = rows.get(ours), rows.get(ours_app), rows.get(peer), rows.get(peer_app)
+    if x and xa and y and ya and x[2] and y[2] and xa[0] and ya[0]:
+        a, b = (x[2] - xa[0]) / 4, (y[2] - ya[0]) / 4
+        line(f"{what}: export instructions per span off the request thread (`{ours}` all threads minus "
+             f"`{ours_app}` request thread; the peer on its reqwest client)",
+             round(a), round(b), a / b, fmt="{:,}")
 n, d = rows.get("none"), rows.get("full_disabled")
 if n and d:
     print(f"| disabled path: full stack under a global WARN filter vs no subscriber, request thread | "

@@ -8,7 +8,7 @@
 #   PARTS="throughput" TP_SECS=2 TP_ROUNDS=1 scripts/bench-peers.sh   # a part, shorter
 #
 # PARTS: any of counts, throughput, criterion (default all three). TP_SECS (8), TP_ROUNDS (3),
-# RSS_REQUESTS (250000 = 1M spans), RUNGS (the ladder-count rungs). BENCH_TREE names the tree in the table's header (default
+# RSS_REQUESTS (250000 = 1M spans), RUNGS and TP_RUNGS (the ladder-count rungs). BENCH_TREE names the tree in the table's header (default
 # `git rev-parse --short HEAD`); BENCH_OUT the directory for the raw files.
 #
 # What it measures (the workload: benches/src/lib.rs `request()`, a root span with three
@@ -105,10 +105,13 @@ PY
 : >"$out/counts.txt"
 if has counts; then
     rungs=${RUNGS:-"none full_disabled registry correlation correlation+json_layer otel otel_batch appinsights otel_appinsights otlp otel_otlp otel_otlp_async full"}
-    for r in $rungs; do
-        read -r app_ir app_alloc < <(count "$r" app)
-        all_ir=-
-        case $r in appinsights|otel_appinsights|otlp|otel_otlp|otel_otlp_async|full) read -r all_ir _ < <(count "$r" all) ;; esac
+    # The export-throughput sides (defaults, gzip, the peers' reqwest client; queues 65,536):
+    # all threads only (their request-thread work is that of appinsights, otlp, otel_*).
+    tp_rungs=${TP_RUNGS:-"tp.appinsights tp.otel_appinsights tp.otlp_gzip tp.otel_otlp_gzip"}
+    for r in $rungs $tp_rungs; do
+        app_ir=- app_alloc=- all_ir=-
+        case $r in tp.*) ;; *) read -r app_ir app_alloc < <(count "$r" app) ;; esac
+        case $r in appinsights|otel_appinsights|otlp|otel_otlp|otel_otlp_async|full|tp.*) read -r all_ir _ < <(count "$r" all) ;; esac
         echo "$r $app_ir $app_alloc $all_ir" | tee -a "$out/counts.txt" >&2
     done
 fi

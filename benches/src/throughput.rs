@@ -64,24 +64,28 @@ impl Side {
         Side::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// A fresh subscriber posting to `sink`, with whatever keeps its exporter alive.
-    pub fn stack(self, sink: &Sink) -> Stack {
+    /// A fresh subscriber posting to `sink`, with whatever keeps its exporter alive; with
+    /// `queue`, every queue holds that many items instead of the default 2048 (for
+    /// `ladder-count`, where nothing may be dropped).
+    pub fn stack(self, sink: &Sink, queue: Option<usize>) -> Stack {
         match self {
-            Side::AppInsights => appinsights_default(sink),
-            Side::OtelAppInsights => otel_appinsights_default(sink),
-            Side::Otlp => otlp_default(sink, false),
-            Side::OtlpGzip => otlp_default(sink, true),
-            Side::OtelOtlp => otel_otlp_default(sink, false),
-            Side::OtelOtlpGzip => otel_otlp_default(sink, true),
+            Side::AppInsights => appinsights_default(sink, queue),
+            Side::OtelAppInsights => otel_appinsights_default(sink, queue),
+            Side::Otlp => otlp_default(sink, false, queue),
+            Side::OtlpGzip => otlp_default(sink, true, queue),
+            Side::OtelOtlp => otel_otlp_default(sink, false, queue),
+            Side::OtelOtlpGzip => otel_otlp_default(sink, true, queue),
         }
     }
 }
 
-fn appinsights_default(sink: &Sink) -> Stack {
-    let (layer, guard) = tracing_insights_appinsights::AppInsightsLayer::builder()
-        .with_connection_string(loopback_connection_string(sink))
-        .build()
-        .expect("App Insights layer");
+fn appinsights_default(sink: &Sink, queue: Option<usize>) -> Stack {
+    let mut builder = tracing_insights_appinsights::AppInsightsLayer::builder()
+        .with_connection_string(loopback_connection_string(sink));
+    if let Some(queue) = queue {
+        builder = builder.with_queue_capacity(queue);
+    }
+    let (layer, guard) = builder.build().expect("App Insights layer");
     let dispatch = Dispatch::new(
         tracing_subscriber::registry()
             .with(correlation::layer())
@@ -97,9 +101,9 @@ fn appinsights_default(sink: &Sink) -> Stack {
     }
 }
 
-fn otlp_default(sink: &Sink, gzip: bool) -> Stack {
+fn otlp_default(sink: &Sink, gzip: bool, queue: Option<usize>) -> Stack {
     use tracing_insights_otlp::{Compression, EnvVars, OtlpLayer, Protocol};
-    let (layer, guard) = OtlpLayer::builder()
+    let mut builder = OtlpLayer::builder()
         .with_env(EnvVars::empty())
         .with_endpoint(format!("http://{}", sink.addr()))
         .with_protocol(Protocol::HttpProtobuf)
@@ -111,9 +115,11 @@ fn otlp_default(sink: &Sink, gzip: bool) -> Stack {
         .with_traces(true)
         .with_logs(false)
         .with_metrics(false)
-        .with_span_events(true)
-        .build()
-        .expect("OTLP layer");
+        .with_span_events(true);
+    if let Some(queue) = queue {
+        builder = builder.with_queue_capacity(queue);
+    }
+    let (layer, guard) = builder.build().expect("OTLP layer");
     let dispatch = Dispatch::new(
         tracing_subscriber::registry()
             .with(correlation::layer())
@@ -132,10 +138,18 @@ fn otlp_default(sink: &Sink, gzip: bool) -> Stack {
 /// The peers' blocking client, as they build it but without proxies (every request goes to
 /// 127.0.0.1).
 fn loopback_blocking_client() -> reqwest::blocking::Client {
+    install_rustls_provider();
     reqwest::blocking::Client::builder()
         .no_proxy()
         .build()
         .expect("reqwest blocking client")
+}
+
+/// Installs rustls' ring provider for the process (a no-op when one is installed): with
+/// reqwest's `rustls-no-provider` feature, which our exporters' transport turns on in this
+/// build, building a client without one panics.
+fn install_rustls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A peer pipeline: `tracing-opentelemetry` over an SDK provider with `processor`.
@@ -154,7 +168,29 @@ fn otel_stack(provider: SdkTracerProvider) -> Stack {
     }
 }
 
-fn otel_appinsights_default(sink: &Sink) -> Stack {
+/// A provider with the SDK's batch processor for `exporter`: its defaults, or a queue of
+/// `queue` spans.
+fn batch_provider<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+    queue: Option<usize>,
+) -> SdkTracerProvider {
+    let builder = SdkTracerProvider::builder().with_sampler(Sampler::AlwaysOn);
+    match queue {
+        None => builder.with_batch_exporter(exporter),
+        Some(queue) => builder.with_span_processor(
+            opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                .with_batch_config(
+                    BatchConfigBuilder::default()
+                        .with_max_queue_size(queue)
+                        .build(),
+                )
+                .build(),
+        ),
+    }
+    .build()
+}
+
+fn otel_appinsights_default(sink: &Sink, queue: Option<usize>) -> Stack {
     let exporter = opentelemetry_application_insights::Exporter::new_from_connection_string(
         loopback_connection_string(sink),
         loopback_blocking_client(),
@@ -166,15 +202,10 @@ fn otel_appinsights_default(sink: &Sink) -> Stack {
     let exporter = exporter
         .with_endpoint(&format!("http://{}", sink.addr()))
         .expect("opentelemetry-application-insights endpoint");
-    otel_stack(
-        SdkTracerProvider::builder()
-            .with_sampler(Sampler::AlwaysOn)
-            .with_batch_exporter(exporter)
-            .build(),
-    )
+    otel_stack(batch_provider(exporter, queue))
 }
 
-fn otel_otlp_default(sink: &Sink, gzip: bool) -> Stack {
+fn otel_otlp_default(sink: &Sink, gzip: bool, queue: Option<usize>) -> Stack {
     use opentelemetry_otlp::{Compression, Protocol, WithExportConfig as _, WithHttpConfig as _};
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -185,12 +216,7 @@ fn otel_otlp_default(sink: &Sink, gzip: bool) -> Stack {
         builder = builder.with_compression(Compression::Gzip);
     }
     let exporter = builder.build().expect("opentelemetry-otlp exporter");
-    otel_stack(
-        SdkTracerProvider::builder()
-            .with_sampler(Sampler::AlwaysOn)
-            .with_batch_exporter(exporter)
-            .build(),
-    )
+    otel_stack(batch_provider(exporter, queue))
 }
 
 /// `tracing-opentelemetry` + `opentelemetry-otlp` (HTTP/protobuf, uncompressed, an async
@@ -211,12 +237,13 @@ pub(crate) fn otel_otlp_async_stack() -> Stack {
         let _enter = runtime.enter();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_http_client(
+            .with_http_client({
+                install_rustls_provider();
                 reqwest::Client::builder()
                     .no_proxy()
                     .build()
-                    .expect("reqwest client"),
-            )
+                    .expect("reqwest client")
+            })
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(format!("http://{}/v1/traces", sink.addr()))
             .build()

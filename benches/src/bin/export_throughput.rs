@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     let sink = Sink::start(true);
-    let stack = side.stack(&sink);
+    let stack = side.stack(&sink, None);
     let stats = sink.stats();
     let start = Instant::now();
     let mut n = 0u64;
