@@ -27,61 +27,134 @@ pub(crate) const PROCESSED_FLAG: &str = "_MS.ProcessedByMetricExtractors";
 /// `_MS.MetricId`, `_MS.IsAutocollected` and the cloud role (so the counts stay right).
 const MAX_SERIES: usize = 1000;
 
+/// One series of an interval: the metric, its dimensions (sorted by name) and its point.
+struct Series {
+    name: &'static str,
+    dims: Vec<(&'static str, String)>,
+    point: MetricPoint,
+}
+
+/// The series of the current interval, found by a hash of (metric, dimensions) so that
+/// counting a span allocates nothing unless it starts a new series.
+#[derive(Default)]
+struct Interval {
+    series: Vec<Series>,
+    /// Hash of (metric, dimensions) to indices in `series` (a collision just holds two).
+    index: HashMap<u64, Vec<usize>>,
+}
+
 /// The per-interval aggregates, keyed by (metric name, sorted dimensions).
 #[derive(Default)]
 pub(crate) struct StandardMetrics {
-    series: Mutex<HashMap<(&'static str, Vec<(String, String)>), MetricPoint>>,
+    interval: Mutex<Interval>,
+}
+
+/// Dimensions of one span, borrowed from its envelope (at most nine).
+type Dims<'a> = [(&'static str, &'a str)];
+
+fn hash(name: &str, dims: &Dims<'_>) -> u64 {
+    // FNV-1a: short keys, no DoS concern (dimension values come from this process's spans,
+    // and a collision costs a comparison, not a wrong count).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &x in b {
+            h = (h ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h = (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(name.as_bytes());
+    for (k, v) in dims {
+        eat(k.as_bytes());
+        eat(v.as_bytes());
+    }
+    h
+}
+
+impl Interval {
+    fn find(&self, h: u64, name: &str, dims: &Dims<'_>) -> Option<usize> {
+        self.index.get(&h)?.iter().copied().find(|&i| {
+            let s = &self.series[i];
+            s.name == name
+                && s.dims.len() == dims.len()
+                && s.dims
+                    .iter()
+                    .zip(dims)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2)
+        })
+    }
+
+    fn point(&mut self, name: &'static str, dims: &Dims<'_>) -> &mut MetricPoint {
+        let h = hash(name, dims);
+        let i = match self.find(h, name, dims) {
+            Some(i) => i,
+            None if self.series.len() >= MAX_SERIES => {
+                let folded: Vec<(&'static str, &str)> = dims
+                    .iter()
+                    .copied()
+                    .filter(|(k, _)| k.starts_with("_MS.") || k.starts_with("cloud/"))
+                    .collect();
+                let h = hash(name, &folded);
+                match self.find(h, name, &folded) {
+                    Some(i) => i,
+                    None => self.add(h, name, &folded),
+                }
+            }
+            None => self.add(h, name, dims),
+        };
+        &mut self.series[i].point
+    }
+
+    fn add(&mut self, h: u64, name: &'static str, dims: &Dims<'_>) -> usize {
+        self.series.push(Series {
+            name,
+            dims: dims.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            point: MetricPoint {
+                value: 0.0,
+                count: 0,
+                min_max: None,
+            },
+        });
+        let i = self.series.len() - 1;
+        self.index.entry(h).or_default().push(i);
+        i
+    }
 }
 
 impl StandardMetrics {
     /// Counts a mapped Request or RemoteDependency envelope; other envelopes are ignored.
     /// Returns whether it was counted.
     pub(crate) fn record(&self, env: &Envelope<'_>) -> bool {
-        let Some((name, dims, ms)) = dimensions(env) else {
+        let mut dims = [("", ""); 9];
+        let Some((name, n, ms)) = dimensions(env, &mut dims) else {
             return false;
         };
-        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = if series.len() >= MAX_SERIES && !series.contains_key(&(name, dims.clone())) {
-            (name, overflow_dims(&dims))
-        } else {
-            (name, dims)
-        };
-        let p = series.entry(key).or_insert(MetricPoint {
-            value: 0.0,
-            count: 0,
-            min_max: Some((ms, ms)),
-        });
+        let mut interval = self.interval.lock().unwrap_or_else(PoisonError::into_inner);
+        let p = interval.point(name, &dims[..n]);
         p.value += ms;
         p.count += 1;
-        if let Some((min, max)) = &mut p.min_max {
-            *min = min.min(ms);
-            *max = max.max(ms);
-        }
+        p.min_max = Some(match p.min_max {
+            Some((min, max)) => (min.min(ms), max.max(ms)),
+            None => (ms, ms),
+        });
         true
     }
 
     /// Ends the interval: its points, with their metric name and dimensions.
     pub(crate) fn collect(&self) -> Vec<(&'static str, StrMap<'static>, MetricPoint)> {
         let taken =
-            std::mem::take(&mut *self.series.lock().unwrap_or_else(PoisonError::into_inner));
+            std::mem::take(&mut *self.interval.lock().unwrap_or_else(PoisonError::into_inner));
         taken
+            .series
             .into_iter()
-            .map(|((name, dims), point)| {
+            .map(|s| {
                 let mut props = StrMap::default();
-                for (k, v) in dims {
+                for (k, v) in s.dims {
                     props.insert(k, v);
                 }
-                (name, props, point)
+                (s.name, props, s.point)
             })
             .collect()
     }
-}
-
-fn overflow_dims(dims: &[(String, String)]) -> Vec<(String, String)> {
-    dims.iter()
-        .filter(|(k, _)| k.starts_with("_MS.") || k.starts_with("cloud/"))
-        .cloned()
-        .collect()
 }
 
 /// Parses `d.hh:mm:ss.ffffff` (the envelope's duration) into milliseconds.
@@ -98,49 +171,52 @@ pub(crate) fn duration_ms(s: &str) -> Option<f64> {
 /// The metric name, dimensions and duration (ms) of a Request or RemoteDependency
 /// envelope, with the dimensions Microsoft's standard metrics carry. For a dependency that
 /// is not HTTP, `Dependency.Type` is the dependency's own type (`SQL`, `GenAI | openai`, ...)
-/// and `dependency/target` its target.
-fn dimensions(env: &Envelope<'_>) -> Option<(&'static str, Vec<(String, String)>, f64)> {
+/// and `dependency/target` its target. The dimensions go into `dims`, sorted by name; the
+/// count of them is returned.
+fn dimensions<'a>(
+    env: &'a Envelope<'_>,
+    dims: &mut [(&'static str, &'a str); 9],
+) -> Option<(&'static str, usize, f64)> {
     let (duration, ok) = match &env.data.base_data {
         BaseData::Request(r) => (&r.duration, r.success),
         BaseData::Dependency(d) => (&d.duration, d.success),
         _ => return None,
     };
     let ms = duration_ms(duration)?;
-    let tag = |k: &str| env.tags.get(k).unwrap_or_default().to_owned();
+    let tag = |k: &str| env.tags.get(k).unwrap_or_default();
     let success = if ok { "True" } else { "False" };
-    let mut dims: Vec<(String, String)> = vec![
-        ("_MS.IsAutocollected".into(), "True".into()),
-        ("cloud/roleInstance".into(), tag("ai.cloud.roleInstance")),
-        ("cloud/roleName".into(), tag("ai.cloud.role")),
-    ];
+    let mut n = 0;
+    let mut push = |k: &'static str, v: &'a str| {
+        dims[n] = (k, v);
+        n += 1;
+    };
+    push("_MS.IsAutocollected", "True");
+    push("cloud/roleInstance", tag("ai.cloud.roleInstance"));
+    push("cloud/roleName", tag("ai.cloud.role"));
     if env.tags.contains("ai.operation.syntheticSource") {
-        dims.push(("operation/synthetic".into(), "True".into()));
+        push("operation/synthetic", "True");
     }
     let metric = match &env.data.base_data {
         BaseData::Request(r) => {
-            dims.push(("_MS.MetricId".into(), "requests/duration".into()));
-            dims.push(("request/resultCode".into(), r.response_code.clone()));
-            dims.push(("Request.Success".into(), success.into()));
+            push("_MS.MetricId", "requests/duration");
+            push("request/resultCode", &r.response_code);
+            push("Request.Success", success);
             REQUEST_METRIC
         }
         BaseData::Dependency(d) => {
-            dims.push(("_MS.MetricId".into(), "dependencies/duration".into()));
-            dims.push(("dependency/resultCode".into(), d.result_code.clone()));
-            dims.push(("Dependency.Success".into(), success.into()));
+            push("_MS.MetricId", "dependencies/duration");
+            push("dependency/resultCode", &d.result_code);
+            push("Dependency.Success", success);
             let ty = d.dep_type.as_deref().unwrap_or_default();
             // Microsoft's HTTP standard metric says `http`; other types keep their own name.
-            let ty = if ty == "HTTP" { "http" } else { ty };
-            dims.push(("Dependency.Type".into(), ty.to_owned()));
-            dims.push((
-                "dependency/target".into(),
-                d.target.clone().unwrap_or_default(),
-            ));
+            push("Dependency.Type", if ty == "HTTP" { "http" } else { ty });
+            push("dependency/target", d.target.as_deref().unwrap_or_default());
             DEPENDENCY_METRIC
         }
         _ => return None,
     };
-    dims.sort();
-    Some((metric, dims, ms))
+    dims[..n].sort_unstable_by_key(|(k, _)| *k);
+    Some((metric, n, ms))
 }
 
 /// Marks a counted envelope so the service does not derive its standard metrics again.
@@ -201,7 +277,7 @@ mod tests {
             name: "",
             sample_rate: None,
             tags,
-            time: String::new(),
+            time: crate::mapping::TestTimestamp(std::time::UNIX_EPOCH),
         }
     }
 
@@ -248,5 +324,32 @@ mod tests {
         assert_eq!(props.get("dependency/target"), Some("openai"));
         assert_eq!(p.count, 1);
         assert!(m.collect().is_empty(), "each interval starts empty");
+    }
+
+    #[test]
+    fn series_beyond_the_limit_fold_into_one_and_keep_the_counts() {
+        let m = StandardMetrics::default();
+        let codes: Vec<String> = (0..MAX_SERIES + 5).map(|i| i.to_string()).collect();
+        for code in &codes {
+            let mut e = env("0.00:00:00.001000", "", None);
+            if let BaseData::Request(r) = &mut e.data.base_data {
+                r.response_code.clone_from(code);
+            }
+            assert!(m.record(&e));
+            assert!(m.record(&e), "a known series is found again");
+        }
+        let points = m.collect();
+        assert_eq!(points.len(), MAX_SERIES + 1);
+        assert_eq!(
+            points.iter().map(|(_, _, p)| p.count).sum::<u64>(),
+            2 * codes.len() as u64
+        );
+        let folded = points
+            .iter()
+            .find(|(_, props, _)| props.get("request/resultCode").is_none())
+            .unwrap();
+        assert_eq!(folded.2.count, 10);
+        assert_eq!(folded.1.get("_MS.MetricId"), Some("requests/duration"));
+        assert_eq!(folded.1.get("cloud/roleName"), Some("svc"));
     }
 }

@@ -4,7 +4,6 @@
 // Public for the conformance runner (feature `testing`); otherwise only the crate reaches them.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing_insights_correlation::FieldValue;
 
 /// `s` cut to at most `max` characters (Unicode scalar values, as Microsoft's exporter
@@ -22,28 +21,6 @@ pub fn truncate_owned(mut s: String, max: usize) -> String {
         s.truncate(i);
     }
     s
-}
-
-/// The envelope time: RFC 3339 UTC with microseconds, the fraction left out when it is 0
-/// (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.005000Z`).
-pub fn format_time(t: SystemTime) -> String {
-    // Before 1970 cannot be written by the formatter; it is not a real telemetry time.
-    let t = t.max(UNIX_EPOCH);
-    let s = humantime::format_rfc3339_micros(t).to_string();
-    match s.strip_suffix(".000000Z") {
-        Some(whole) => format!("{whole}Z"),
-        None => s,
-    }
-}
-
-/// `D.HH:MM:SS.fff`, rounded half-up to the millisecond (Microsoft's format).
-pub fn format_duration(d: Duration) -> String {
-    let ms = (d.as_nanos() + 500_000) / 1_000_000;
-    let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
-    let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let (s, f) = (rem / 1000, rem % 1000);
-    format!("{days}.{h:02}:{m:02}:{s:02}.{f:03}")
 }
 
 /// A float as Python's `repr` writes it (`2.0`, `1e-07`, `3.14159`), so properties read the
@@ -116,35 +93,6 @@ pub fn value_string(v: &FieldValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times() {
-        let base = UNIX_EPOCH + Duration::from_secs(1_704_067_200);
-        assert_eq!(format_time(base), "2024-01-01T00:00:00Z");
-        assert_eq!(
-            format_time(base + Duration::from_micros(229_500)),
-            "2024-01-01T00:00:00.229500Z"
-        );
-        assert_eq!(
-            format_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(format_duration(Duration::ZERO), "0.00:00:00.000");
-        assert_eq!(
-            format_duration(Duration::from_millis(1500)),
-            "0.00:00:01.500"
-        );
-        assert_eq!(
-            format_duration(Duration::from_nanos(999_500)),
-            "0.00:00:00.001"
-        );
-        let d = Duration::from_secs(3 * 86400 + 3600 + 120 + 3) + Duration::from_nanos(456_800_000);
-        assert_eq!(format_duration(d), "3.01:02:03.457");
-    }
 
     #[test]
     fn python_floats() {

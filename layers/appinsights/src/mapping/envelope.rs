@@ -6,6 +6,7 @@
 //! a `Value` and written from there, which is what the telemetry processors' path does
 //! ([`Envelope::to_value`]). Struct fields are declared in that order for that reason.
 
+use super::time::Timestamp;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -87,7 +88,7 @@ pub(crate) struct Envelope<'a> {
     #[serde(rename = "sampleRate", skip_serializing_if = "Option::is_none")]
     pub(crate) sample_rate: Option<f64>,
     pub(crate) tags: StrMap<'a>,
-    pub(crate) time: String,
+    pub(crate) time: Timestamp,
 }
 
 /// `data`: the base type's name and its fields.

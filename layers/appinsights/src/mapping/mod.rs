@@ -6,8 +6,8 @@
 //! bytes by [`encode_envelope`]; telemetry processors get it as a `serde_json::Value`
 //! ([`Envelope::to_value`]), encoded by [`encode()`].
 
-use crate::text::format_time;
 use std::time::SystemTime;
+use time::Timestamp;
 
 mod attributes;
 mod encode;
@@ -17,6 +17,9 @@ mod metric;
 mod part_a;
 mod span;
 mod targets;
+mod time;
+#[cfg(test)]
+pub(crate) use time::Timestamp as TestTimestamp;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +63,6 @@ pub(crate) fn envelope<'a>(
         name,
         sample_rate,
         tags: tags.0,
-        time: format_time(time),
+        time: Timestamp(time),
     }
 }

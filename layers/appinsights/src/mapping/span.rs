@@ -10,8 +10,9 @@ use super::targets::{
     azure_sdk_target, client_http_target, client_url, db_target, peer_target, server_url,
     status_code, url_path,
 };
+use super::time::duration_text;
 use super::{envelope, DEPENDENCY, REQUEST};
-use crate::text::{format_duration, truncate_owned};
+use crate::text::truncate_owned;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -105,7 +106,7 @@ pub(crate) fn span_envelope<'a>(
         props.insert("_MS.links", links_json(s.links));
     }
     let mut meas = measurements(a);
-    let duration = format_duration(s.end.duration_since(s.start).unwrap_or_default());
+    let duration = duration_text(s.end.duration_since(s.start).unwrap_or_default());
     let mut op_name = Cow::Borrowed(s.name);
     let k = kind(s.kind);
     let env = match classify::telemetry_type(k) {
