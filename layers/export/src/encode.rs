@@ -108,14 +108,26 @@ impl Encoder for JsonArray {
         }
         json.push(b']');
         let leading = usize::from(prefix.is_some());
-        Ok(maybe_gzip(json, self.gzip, "application/json", leading))
+        let level = self.gzip.then_some(JSON_GZIP_LEVEL);
+        Ok(gzip_body(json, level, "application/json", leading))
     }
 }
 
+/// The gzip level of [`JsonArray`] bodies (Application Insights' envelopes), chosen by
+/// measurement (the appinsights crate's `encode` bench, 512-envelope bodies, zlib-rs):
+/// level 1 gives 68 bytes per span in 0.59 ms per body, level 4 42 bytes in 1.2 ms, level
+/// 6 40 bytes in 2.0 ms. Level 4 is where the bytes stop falling faster than the time grows.
+pub const JSON_GZIP_LEVEL: u32 = 4;
+
 /// A body, gzipped when `gzip` is on (and left plain if compression fails).
 pub fn maybe_gzip(raw: Vec<u8>, gzip: bool, content_type: &'static str, leading: usize) -> Body {
-    if gzip {
-        if let Ok(z) = crate::gzip(&raw) {
+    gzip_body(raw, gzip.then_some(1), content_type, leading)
+}
+
+/// A body, gzipped at `level` when there is one (and left plain if compression fails).
+fn gzip_body(raw: Vec<u8>, level: Option<u32>, content_type: &'static str, leading: usize) -> Body {
+    if let Some(level) = level {
+        if let Ok(z) = crate::gzip_level(&raw, level) {
             return Body {
                 bytes: z,
                 content_type,

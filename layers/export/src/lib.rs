@@ -572,12 +572,19 @@ impl ExportBuilder {
     }
 }
 
-/// Gzips `data` (what every request body goes through when gzip is on).
+/// Gzips `data` at the fastest level (what request bodies go through when gzip is on,
+/// except [`JsonArray`]'s: [`encode::JSON_GZIP_LEVEL`]).
 pub fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    gzip_level(data, 1)
+}
+
+/// Gzips `data` at `level` (0 stores, 1 is the fastest, 9 the smallest).
+pub fn gzip_level(data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
     use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::io::Write as _;
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::fast());
+    let level = Compression::new(level.min(9));
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), level);
     enc.write_all(data)?;
     enc.finish()
 }
