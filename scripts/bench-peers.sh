@@ -73,9 +73,25 @@ count() {
             { echo "valgrind $rung $n failed: see $out/log.$mode.$rung.$n" >&2; return 1; }
     done
     if [ "$mode" = all ]; then
-        # Where the time goes: the top inclusive items of the 1,000-request run (all threads).
-        callgrind_annotate --inclusive=yes "$out/cg.all.$rung.1000" 2>/dev/null |
-            head -60 >"$out/annotate.$rung.txt" || true
+        # Where the time goes: inclusive instructions per request by function, all threads,
+        # (run(1000) - run(0)) / 1000, so start-up and shutdown cancel out; the top 40.
+        python3 - "$out/cg.all.$rung.0" "$out/cg.all.$rung.1000" >"$out/annotate.$rung.txt" <<'PY' || true
+import re, subprocess, sys
+def inclusive(path):
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                         capture_output=True, text=True).stdout
+    fns = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(\S.*?)(?: \[[^]]*\])?$", line)
+        if m and "PROGRAM TOTALS" not in line:
+            fns[m.group(2)] = fns.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
+    return fns
+a, b = inclusive(sys.argv[1]), inclusive(sys.argv[2])
+diff = sorted(((b[k] - a.get(k, 0)) / 1000, k) for k in b)
+print("inclusive instructions per request, all threads, (Ir(1000) - Ir(0)) / 1000")
+for v, k in reversed(diff[-40:]):
+    print(f"{v:12,.0f}  {k[:160]}")
+PY
     fi
     python3 - "$out/cg.$mode.$rung.0$suffix" "$out/cg.$mode.$rung.1000$suffix" <<'PY'
 import re, subprocess, sys
