@@ -19,8 +19,8 @@
 #   flushing (all threads) or without counting the flush (request thread);
 # - allocations per request on the request's thread (calls to malloc/calloc/realloc/
 #   posix_memalign in the same callgrind run's file for the main thread);
-# - for the all-threads runs, the top inclusive items (callgrind_annotate) in
-#   $out/annotate.<rung>.txt: where the export time goes;
+# - where the time goes: inclusive instructions per request by function (callgrind_annotate,
+#   run(1000) - run(0)) in $out/annotate.all.<rung>.txt and annotate.app.full.txt;
 # - export throughput (`export-throughput`): 8 s flat out, the producer on the main thread,
 #   every exporter with its default queue, posting to a loopback sink that gunzips and
 #   decodes what it receives (OTLP with prost; App Insights envelopes with serde_json,
@@ -72,26 +72,12 @@ count() {
             "$bin" "$rung" "$n" >"$out/log.$mode.$rung.$n" 2>&1 ||
             { echo "valgrind $rung $n failed: see $out/log.$mode.$rung.$n" >&2; return 1; }
     done
-    if [ "$mode" = all ]; then
-        # Where the time goes: inclusive instructions per request by function, all threads,
-        # (run(1000) - run(0)) / 1000, so start-up and shutdown cancel out; the top 40.
-        python3 - "$out/cg.all.$rung.0" "$out/cg.all.$rung.1000" >"$out/annotate.$rung.txt" <<'PY' || true
-import re, subprocess, sys
-def inclusive(path):
-    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
-                         capture_output=True, text=True).stdout
-    fns = {}
-    for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(\S.*?)(?: \[[^]]*\])?$", line)
-        if m and "PROGRAM TOTALS" not in line:
-            fns[m.group(2)] = fns.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
-    return fns
-a, b = inclusive(sys.argv[1]), inclusive(sys.argv[2])
-diff = sorted(((b[k] - a.get(k, 0)) / 1000, k) for k in b)
-print("inclusive instructions per request, all threads, (Ir(1000) - Ir(0)) / 1000")
-for v, k in reversed(diff[-40:]):
-    print(f"{v:12,.0f}  {k[:160]}")
-PY
+    # Where the time goes: inclusive instructions per request by function, (Ir(1000) - Ir(0))
+    # / 1000 (start-up and shutdown cancel out), all threads of every all-threads rung and the
+    # request thread of the full stack.
+    if [ "$mode" = all ] || [ "$rung" = full ]; then
+        python3 benches/callgrind_diff.py "$out/cg.$mode.$rung.0$suffix" "$out/cg.$mode.$rung.1000$suffix" \
+            >"$out/annotate.$mode.$rung.txt" || true
     fi
     python3 - "$out/cg.$mode.$rung.0$suffix" "$out/cg.$mode.$rung.1000$suffix" <<'PY'
 import re, subprocess, sys
