@@ -18,7 +18,7 @@ pub(crate) fn encode_envelope(env: &Envelope<'_>) -> Option<Vec<u8>> {
     let direct = BUF.with(|buf| {
         let mut buf = buf.try_borrow_mut().ok()?;
         buf.clear();
-        serde_json::to_writer(&mut *buf, env).ok()?;
+        super::write::write_envelope(&mut buf, env);
         let bytes = (buf.len() <= limit).then(|| buf.to_vec());
         if buf.capacity() > 4 * limit {
             *buf = Vec::with_capacity(4096);

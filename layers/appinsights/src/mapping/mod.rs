@@ -18,6 +18,7 @@ mod part_a;
 mod span;
 mod targets;
 mod time;
+mod write;
 #[cfg(test)]
 pub(crate) use time::Timestamp as TestTimestamp;
 #[cfg(test)]

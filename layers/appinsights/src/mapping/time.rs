@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) struct Timestamp(pub(crate) SystemTime);
 
 /// A small text built on the stack.
-struct Digits {
+pub(crate) struct Digits {
     buf: [u8; 40],
     len: usize,
 }
@@ -51,7 +51,7 @@ impl Digits {
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII digits and separators were written.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
@@ -72,7 +72,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 impl Timestamp {
-    fn digits(self) -> Digits {
+    pub(crate) fn digits(self) -> Digits {
         // Before 1970 cannot be written; it is not a real telemetry time.
         let since = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = since.as_secs();
