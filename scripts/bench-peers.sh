@@ -8,8 +8,9 @@
 #   PARTS="throughput" TP_SECS=2 TP_ROUNDS=1 scripts/bench-peers.sh   # a part, shorter
 #
 # PARTS: any of counts, throughput, criterion (default all three). TP_SECS (8), TP_ROUNDS (3),
-# RSS_REQUESTS (250000 = 1M spans), RUNGS and TP_RUNGS (the ladder-count rungs). BENCH_TREE names the tree in the table's header (default
-# `git rev-parse --short HEAD`); BENCH_OUT the directory for the raw files.
+# RSS_REQUESTS (250000 = 1M spans), RUNGS and TP_RUNGS (the ladder-count rungs). BENCH_TREE
+# names the tree in the table's header (default `git rev-parse --short HEAD`); BENCH_OUT the
+# directory for the raw files.
 #
 # What it measures (the workload: benches/src/lib.rs `request()`, a root span with three
 # nested children, four fields each, one event):
