@@ -9,6 +9,12 @@
 //! too and is counted in [`ExportStats::contained_panics`](crate::ExportStats). Processors run
 //! in the order they were added.
 //!
+//! Processors cost time on the encoder thread: without any, an envelope is written straight
+//! from the span or event to JSON; with one or more, each item is first built as the
+//! `serde_json::Value` a [`Telemetry`] edits (its [`field`](Telemetry::field) and
+//! [`set_field`](Telemetry::set_field) speak `Value`), then written from that: about 2.5
+//! times the encoder's work per item (the crate's `encode` bench).
+//!
 //! ```
 //! use tracing_insights_appinsights::processors::{AddProperties, RedactGenAiContent, RedactMatching, RedactUrlQuery};
 //! use tracing_insights_appinsights::{AppInsightsLayer, Telemetry, TelemetryKind};

@@ -172,7 +172,7 @@ fn metric(out: &mut Vec<u8>, d: &MetricData<'_>) {
 fn str_map(out: &mut Vec<u8>, m: &StrMap<'_>) {
     let mut o = Obj::new(out);
     for (k, v) in m.iter() {
-        o.str(k, v);
+        o.entry(k, v);
     }
     o.end();
 }
@@ -203,33 +203,46 @@ impl<'o> Obj<'o> {
         Self { out, first: true }
     }
 
-    /// Writes `"key":` and returns the output for the value.
-    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+    /// Writes `"key":` for one of the schema's own keys (plain ASCII: nothing to escape)
+    /// and returns the output for the value.
+    fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn str(&mut self, key: &'static str, v: &str) {
+        write_str(self.key(key), v);
+    }
+
+    /// A key-value pair whose key comes from the application (escaped as needed).
+    fn entry(&mut self, key: &str, v: &str) {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
         write_str(self.out, key);
         self.out.push(b':');
-        self.out
+        write_str(self.out, v);
     }
 
-    fn str(&mut self, key: &str, v: &str) {
-        write_str(self.key(key), v);
-    }
-
-    fn opt_str(&mut self, key: &str, v: Option<&str>) {
+    fn opt_str(&mut self, key: &'static str, v: Option<&str>) {
         if let Some(v) = v {
             self.str(key, v);
         }
     }
 
-    fn bool(&mut self, key: &str, v: bool) {
+    fn bool(&mut self, key: &'static str, v: bool) {
         let t: &[u8] = if v { b"true" } else { b"false" };
         self.key(key).extend_from_slice(t);
     }
 
-    fn uint(&mut self, key: &str, v: u64) {
+    fn uint(&mut self, key: &'static str, v: u64) {
         let out = self.key(key);
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -245,7 +258,7 @@ impl<'o> Obj<'o> {
         out.extend_from_slice(&tmp[i..]);
     }
 
-    fn num<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) {
+    fn num<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) {
         number(self.key(key), v);
     }
 
@@ -303,18 +316,18 @@ fn clean_prefix(s: &[u8]) -> usize {
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
     let mut i = 0;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
+    while i < s.len() {
+        // The last chunk is padded with a byte that needs no escape.
+        let n = (s.len() - i).min(8);
+        let mut b = [b'a'; 8];
+        b[..n].copy_from_slice(&s[i..i + n]);
         let x = u64::from_le_bytes(b);
-        if below(x, 0x20)
-            | has_zero(x ^ (ONES * u64::from(b'"')))
-            | has_zero(x ^ (ONES * u64::from(b'\\')))
-            != 0
-        {
+        let quote = has_zero(x ^ (ONES * u64::from(b'"')));
+        let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
+        if below(x, 0x20) | quote | backslash != 0 {
             break;
         }
-        i += 8;
+        i += n;
     }
     while let Some(&b) = s.get(i) {
         if b < 0x20 || b == b'"' || b == b'\\' {
