@@ -185,8 +185,14 @@ impl AppInsightsBuilder {
         self
     }
 
-    /// How many envelopes may wait for the worker (default 2048); beyond that they are
-    /// dropped and counted.
+    /// How many items may wait (default 2048), in each of the two queues: closed spans and
+    /// events for the encoder thread, encoded envelopes for the worker. When telemetry comes
+    /// faster than it can be sent, log lines go before spans: an event enters the encoder
+    /// queue only while it is less than half full, a log envelope is dropped when the
+    /// worker's queue is three quarters full, and a span envelope waits up to 200 ms for
+    /// room there (once per stall) before it is dropped. Every drop is counted
+    /// ([`DropReason::QueueFull`](crate::DropReason::QueueFull)), and per kind (`spans`,
+    /// `logs`) in [`ExportStats::by_kind`](crate::ExportStats::by_kind).
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;

@@ -144,7 +144,7 @@ impl EncodeBench {
             sp.trace_id.clone_from(&trace);
             sp.span_id.clone_from(&ids[3]);
         }
-        encode_event(&self.shared, out, &self.event);
+        encode_event(&self.shared, &mut |b, _| out(b), &self.event);
         for (i, (name, kind, fields, _, _)) in self.spans.iter().enumerate().rev() {
             let input = SpanInput {
                 name,
@@ -159,7 +159,7 @@ impl EncodeBench {
                 end: start + Duration::from_micros(2_500 - 10 * i as u64 - n % 13),
                 sampler_rate: 100.0,
             };
-            encode_span_input(&self.shared, out, &input, false, true, None);
+            encode_span_input(&self.shared, &mut |b, _| out(b), &input, false, true, None);
         }
     }
 

@@ -7,8 +7,9 @@
 //! instructions per request, 6.7 times `opentelemetry-application-insights`' request-thread
 //! cost; the copy made here is a small fraction of that.
 
+use crate::backlog::{Backlog, Kind};
 use crate::main_agent::MainAgent;
-use crate::mapping::{self, Envelope, ErrorExtra, EventSpan, SpanInput};
+use crate::mapping::{self, BaseData, Envelope, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -90,6 +91,8 @@ pub(crate) struct Encoder {
     /// Bytes of the string values the queued jobs hold: bounded by [`MAX_QUEUE_BYTES`] as
     /// well as the queue's item capacity.
     queued_bytes: Arc<AtomicUsize>,
+    /// The overload policy (spans before log lines) and the counts per kind.
+    backlog: Arc<Backlog>,
 }
 
 /// The bound on the string values waiting in the encoder queue: 16 MiB (each value is
@@ -124,37 +127,74 @@ impl Encoder {
         let lost = exporter.clone();
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let taken = queued_bytes.clone();
+        let backlog = Arc::new(Backlog::new(capacity));
+        let policy = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("tracing-insights-appinsights-encoder".into())
-            .spawn(move || run(&rx, &shared, &exporter, &taken))?;
+            .spawn(move || run(&rx, &shared, &exporter, &taken, &policy))?;
         Ok((
             Self {
                 tx,
                 lost,
                 queued_bytes,
+                backlog,
             },
             thread,
         ))
     }
 
+    /// Items produced and dropped for lack of room, per kind (`spans`, `logs`).
+    pub(crate) fn by_kind(&self) -> Vec<(String, tracing_insights_export::ExportStats)> {
+        self.backlog.by_kind()
+    }
+
+    /// Counts a job dropped before it was encoded.
+    fn drop_job(&self, kind: Option<Kind>) {
+        self.lost.count_lost(DropReason::QueueFull, 1);
+        if let Some(kind) = kind {
+            self.backlog.produced(kind);
+            self.backlog.dropped(kind);
+        }
+    }
+
     /// Hands a job over, or drops and counts it when the queue is full (or stopped).
     pub(crate) fn send(&self, job: Job) {
+        let kind = match &job {
+            Job::Span { sampled: true, .. } => Some(Kind::Span),
+            Job::Event(_) | Job::SharedEvent(_) => Some(Kind::Log),
+            _ => None,
+        };
+        // Log lines enter only a queue less than half full: the rest stays for spans.
+        if kind == Some(Kind::Log) && !self.backlog.admit_log() {
+            self.drop_job(kind);
+            return;
+        }
+        let counted = matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_));
         let bytes = job_bytes(&job);
         let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         if before > 0 && before + bytes > MAX_QUEUE_BYTES {
             self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            self.lost.count_lost(DropReason::QueueFull, 1);
+            self.drop_job(kind);
             return;
         }
+        if counted {
+            self.backlog.entered();
+        }
+        let unqueue = || {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            if counted {
+                self.backlog.left();
+            }
+        };
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.lost.count_lost(DropReason::QueueFull, 1);
+                unqueue();
+                self.drop_job(kind);
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.lost.count_lost(DropReason::QueueFull, 1);
+                unqueue();
+                self.drop_job(kind);
                 // The guard stopped the encoder: say so once rather than lose everything
                 // quietly (`let (layer, _) = ...build()?` drops the guard at once).
                 static WARNED: std::sync::atomic::AtomicBool =
@@ -211,11 +251,20 @@ enum HandOver {
     TimedOut,
 }
 
-fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &AtomicUsize) {
+fn run(
+    rx: &Receiver<Job>,
+    shared: &Shared,
+    exporter: &Exporter,
+    queued_bytes: &AtomicUsize,
+    backlog: &Backlog,
+) {
     // Our own work is never telemetry.
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
         queued_bytes.fetch_sub(job_bytes(&job), Ordering::AcqRel);
+        if matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_)) {
+            backlog.left();
+        }
         let Some(job) = crate::shared_event::own(shared, job) else {
             continue;
         };
@@ -230,9 +279,7 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
                 shared.contain(|| {
                     encode_span(
                         shared,
-                        &mut |b| {
-                            exporter.try_send(b);
-                        },
+                        &mut |b, kind| backlog.hand_over(exporter, kind, b),
                         &span,
                         errors,
                         sampled,
@@ -243,9 +290,7 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
             Job::Event(j) => shared.contain(|| {
                 encode_event(
                     shared,
-                    &mut |b| {
-                        exporter.try_send(b);
-                    },
+                    &mut |b, kind| backlog.hand_over(exporter, kind, b),
                     &j,
                 );
             }),
@@ -261,12 +306,16 @@ fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, queued_bytes: &
 
 /// Where encoded envelopes go: the export queue (a closure, so the encode bench can
 /// measure this thread's work without a pipeline).
-pub(crate) type Out<'a> = dyn FnMut(Vec<u8>) + 'a;
+pub(crate) type Out<'a> = dyn FnMut(Vec<u8>, Kind) + 'a;
 
 fn send(shared: &Shared, out: &mut Out<'_>, env: &Envelope<'_>) {
     shared.count_sent(env);
+    let kind = match env.data.base_data {
+        BaseData::Request(_) | BaseData::Dependency(_) => Kind::Span,
+        _ => Kind::Log,
+    };
     if let Some(bytes) = shared.finish(env) {
-        out(bytes);
+        out(bytes, kind);
     }
 }
 
@@ -419,6 +468,7 @@ mod tests {
             tx,
             lost: exporter.clone(),
             queued_bytes: Arc::default(),
+            backlog: Arc::new(Backlog::new(1000)),
         };
         for _ in 0..100 {
             encoder.send(event(256 * 1024));
@@ -434,5 +484,70 @@ mod tests {
             100 - kept as u64,
             "only the lost ones so far"
         );
+    }
+
+    /// A span as the correlation layer finishes it.
+    fn finished_span() -> Arc<FinishedSpan> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::registry::LookupSpan as _;
+        let subscriber = tracing_subscriber::registry().with(tracing_insights_correlation::layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request");
+            span.with_subscriber(|(id, dispatch)| {
+                let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+                let span = registry.span(id)?;
+                tracing_insights_correlation::find_span_data(&span, |d| d.finished())
+            })
+            .flatten()
+            .expect("the correlation layer's record")
+        })
+    }
+
+    #[test]
+    fn an_overloaded_queue_keeps_spans_and_drops_log_lines() {
+        let (exporter, _guard) = ExportBuilder::new("enc-kinds", "http://127.0.0.1:9/")
+            .with_offline_storage(OfflineStorage::Disabled)
+            .spawn()
+            .unwrap();
+        // A queue of 16 nobody drains: the application outruns the exporter.
+        let (tx, _rx) = mpsc::sync_channel(16);
+        let encoder = Encoder {
+            tx,
+            lost: exporter.clone(),
+            queued_bytes: Arc::default(),
+            backlog: Arc::new(Backlog::new(16)),
+        };
+        // A burst of log lines first: they take half the queue, no more.
+        for _ in 0..100 {
+            encoder.send(event(10));
+        }
+        // Then the request spans they belong to: every one still finds room.
+        let span = finished_span();
+        for _ in 0..8 {
+            encoder.send(Job::Span {
+                span: span.clone(),
+                errors: false,
+                sampled: true,
+                main_agent: None,
+            });
+        }
+        let kinds = encoder.by_kind();
+        let (logs, spans) = (&kinds[1].1, &kinds[0].1);
+        assert_eq!(
+            (kinds[0].0.as_str(), kinds[1].0.as_str()),
+            ("spans", "logs")
+        );
+        assert_eq!(logs.produced, 92, "the dropped ones so far");
+        assert_eq!(logs.dropped_by(DropReason::QueueFull), 92);
+        assert_eq!(spans.dropped(), 0, "no span was dropped");
+        // The queue is full now (8 log lines, 8 spans): a ninth span is dropped, counted.
+        encoder.send(Job::Span {
+            span,
+            errors: false,
+            sampled: true,
+            main_agent: None,
+        });
+        assert_eq!(encoder.by_kind()[0].1.dropped_by(DropReason::QueueFull), 1);
+        assert_eq!(exporter.stats().dropped_by(DropReason::QueueFull), 93);
     }
 }

@@ -110,6 +110,7 @@ impl Pipeline {
     pub(crate) fn stats(&self) -> ExportStats {
         let mut stats = self.exporter.stats();
         stats.contained_panics += self.shared.contained_panics();
+        stats.by_kind = self.encoder.by_kind();
         stats
     }
 }
@@ -316,8 +317,10 @@ impl AppInsightsGuard {
 
     /// All counters, in the statistics type every exporter reports: envelopes produced, sent,
     /// retried, spooled, dropped by reason (the encoder's full queue as
-    /// [`DropReason::QueueFull`](tracing_insights_export::DropReason::QueueFull)), requests, bytes and contained panics. All zero for a
-    /// disabled layer.
+    /// [`DropReason::QueueFull`](tracing_insights_export::DropReason::QueueFull)), requests, bytes and contained panics; under
+    /// `by_kind`, the items produced and dropped for lack of room per kind (`spans`, `logs`;
+    /// see [`AppInsightsBuilder::with_queue_capacity`](crate::AppInsightsBuilder::with_queue_capacity)).
+    /// All zero for a disabled layer.
     pub fn stats(&self) -> ExportStats {
         self.handle
             .pipeline

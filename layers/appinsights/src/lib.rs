@@ -194,6 +194,7 @@
 //! the encoder first. No callback panics into the application (a contained panic is counted,
 //! [`AppInsightsGuard::contained_panics`]). The public API exposes no OpenTelemetry type.
 
+mod backlog;
 mod builder;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
