@@ -221,8 +221,7 @@ impl LiveMetricsBuilder {
             ));
         }
         let timeout = self.request_timeout;
-        let (layer, mut controller) =
-            self.build_parts(SystemClock, HttpTransport::new(timeout))?;
+        let (layer, mut controller) = self.build_parts(SystemClock, HttpTransport::new(timeout))?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
         let stats = Arc::new(Mutex::new(ControllerStats::default()));
