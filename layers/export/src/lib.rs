@@ -44,6 +44,13 @@
 //! with that reason in words (the `tracing-insights` facade turns `reqwest` and `rustls` on
 //! by default).
 //!
+//! With `reqwest` and `rustls`, the application's own `reqwest` 0.13 (features are unified)
+//! gains `rustls-no-provider`. Our clients bring their own crypto provider, but an
+//! application that built plain-HTTP reqwest clients with no TLS feature of its own gets
+//! rustls as their default backend, and `Client::new()` then wants a process-wide provider
+//! (`rustls::crypto::ring::default_provider().install_default()`), or one of reqwest's TLS
+//! features in the application's manifest.
+//!
 //! The queue, batching, retries, redirects, spool, authorization, statistics, guard and
 //! [`diagnostics`] (the exporters' own problems, rate-limited on stderr by default) are the
 //! same for all of them.
