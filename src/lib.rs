@@ -196,6 +196,11 @@
 //! | `presets` | yes | `presets`: OTLP backend presets as data (Sentry, Honeycomb, Datadog, ...) |
 //! | `log` | yes | [`init`] forwards `log` records to `tracing` (`tracing-log`'s `LogTracer`); their lines show the record's own target |
 //! | `testing` | no | the correlation layer's injectable clock and id generator |
+//! | `reqwest` | yes | the exporters' HTTP client: reqwest 0.13 on a private current-thread runtime in each exporter's thread (proxies from the environment); wins over `ureq` |
+//! | `ureq` | no | the lean HTTP client: blocking ureq (no tokio, no hyper); with `default-features = false` |
+//! | `rustls` | yes | TLS: reqwest's own rustls (aws-lc-rs per client, the platform's roots; custom CA and client identity from `OTEL_EXPORTER_OTLP_CERTIFICATE` etc.); ureq's rustls with ring |
+//! | `rustls-ring` | no | lean TLS: rustls with ring only, given to our clients; an application's own reqwest client without a TLS feature then needs a process-wide provider (see `tracing-insights-export`) |
+//! | `native-tls` | no | TLS with the platform's library (OpenSSL, Secure Transport, SChannel); wins over both rustls features |
 //! | `http` | no | `http`: SERVER/CLIENT spans with W3C propagation for tower servers and clients, `HeaderMap` extract/inject |
 //! | `http-axum` | no | `http` with axum's route template and peer address |
 //! | `http-reqwest` | no | `http` with `TracingMiddleware` for reqwest-middleware / reqwest 0.13 |

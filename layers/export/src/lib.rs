@@ -38,18 +38,20 @@
 //!   the default; OTLP's lives in `tracing-insights-otlp`;
 //! - a [`Transport`]: HTTP through the client the crate's features pick
 //!   ([`transport::http_transport`]: `reqwest`, the default, or `ureq`, the lean option;
-//!   TLS with `rustls`, the default, or `native-tls`); OTLP adds gRPC.
+//!   TLS with `rustls`, the default, `rustls-ring` or `native-tls`); OTLP adds gRPC.
 //!
 //! Without the `reqwest` and `ureq` features there is no HTTP client: every request fails
 //! with that reason in words (the `tracing-insights` facade turns `reqwest` and `rustls` on
 //! by default).
 //!
-//! With `reqwest` and `rustls`, the application's own `reqwest` 0.13 (features are unified)
-//! gains `rustls-no-provider`. Our clients bring their own crypto provider, but an
-//! application that built plain-HTTP reqwest clients with no TLS feature of its own gets
-//! rustls as their default backend, and `Client::new()` then wants a process-wide provider
-//! (`rustls::crypto::ring::default_provider().install_default()`), or one of reqwest's TLS
-//! features in the application's manifest.
+//! TLS and the application's own `reqwest`: cargo unifies reqwest 0.13's features across
+//! the build. `rustls` (the default) turns on reqwest's own `rustls` (its aws-lc-rs provider,
+//! chosen per client), so every reqwest client of the application keeps working. The lean
+//! `rustls-ring` hands our client a ring configuration and turns on reqwest's
+//! `rustls-no-provider` instead: an application that built plain-HTTP reqwest clients with
+//! no TLS feature of its own then gets rustls as their backend, and `Client::new()` wants a
+//! process-wide provider (`rustls::crypto::ring::default_provider().install_default()`) or
+//! one of reqwest's TLS features in the application's manifest. Neither installs a provider.
 //!
 //! The queue, batching, retries, redirects, spool, authorization, statistics, guard and
 //! [`diagnostics`] (the exporters' own problems, rate-limited on stderr by default) are the

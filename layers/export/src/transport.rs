@@ -5,7 +5,7 @@
 //! Every exporter of the workspace goes through this one trait: the export pipelines (App
 //! Insights, OTLP over HTTP), Live Metrics' pings and posts, and managed-identity token
 //! requests. TLS settings ([`HttpOptions`]) are PEM bytes, so they mean the same to both
-//! clients and both TLS backends (features `rustls`, the default, and `native-tls`).
+//! clients and the TLS backends (features `rustls`, the default, `rustls-ring` and `native-tls`).
 
 use crate::encode::Body;
 use std::fmt;
@@ -14,7 +14,11 @@ use std::time::Duration;
 pub mod pem;
 #[cfg(feature = "reqwest")]
 mod reqwest;
-#[cfg(all(feature = "reqwest", feature = "rustls", not(feature = "native-tls")))]
+#[cfg(all(
+    feature = "reqwest",
+    feature = "rustls-ring",
+    not(feature = "native-tls")
+))]
 mod rustls;
 #[cfg(feature = "ureq")]
 mod ureq;

@@ -146,7 +146,10 @@ fn a_bad_key_is_an_error_that_does_not_quote_the_file() {
     assert!(!err.contains("BEGIN"), "{err}");
 }
 
-#[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+#[cfg(all(
+    any(feature = "rustls", feature = "rustls-ring"),
+    not(feature = "native-tls")
+))]
 #[test]
 fn no_process_wide_crypto_provider_is_installed() {
     let (port, _bodies) = start(false);

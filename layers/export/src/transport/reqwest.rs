@@ -8,7 +8,8 @@ use std::fmt;
 
 /// HTTP over `reqwest`: redirects are not followed (the pipeline decides), statuses are
 /// answers, proxies come from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...) as reqwest
-/// reads them, and TLS is the crate's `rustls` (ring, the platform's roots through
+/// reads them, and TLS is the crate's `rustls` (reqwest's own rustls and provider, the
+/// platform's roots), `rustls-ring` (ring, the platform's roots through
 /// `rustls-platform-verifier`) or `native-tls` feature.
 ///
 /// Called from inside a tokio runtime (an application's connectivity check on its own
@@ -192,12 +193,41 @@ fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuil
     Ok(b)
 }
 
-#[cfg(all(feature = "rustls", not(feature = "native-tls")))]
+#[cfg(all(feature = "rustls-ring", not(feature = "native-tls")))]
 fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
     Ok(b.tls_backend_preconfigured(super::rustls::client_config(o)?))
 }
 
-#[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+// reqwest's own rustls (its provider per client): a custom CA replaces the platform's roots,
+// as on the other backends.
+#[cfg(all(
+    feature = "rustls",
+    not(feature = "rustls-ring"),
+    not(feature = "native-tls")
+))]
+fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
+    let mut b = b.tls_backend_rustls();
+    if let Some(ca) = &o.ca_pem {
+        super::pem::certificates(ca)?;
+        let certs = reqwest::Certificate::from_pem_bundle(ca)
+            .map_err(|e| format!("the CA certificates do not load: {e}"))?;
+        b = b.tls_certs_only(certs);
+    }
+    if let Some((cert, key)) = &o.client_identity_pem {
+        super::pem::certificates(cert)?;
+        super::pem::private_key(key)?;
+        let mut pem = Vec::with_capacity(cert.len() + key.len() + 1);
+        pem.extend_from_slice(cert);
+        pem.push(b'\n');
+        pem.extend_from_slice(key);
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|_| "the client certificate and key do not load".to_owned())?;
+        b = b.identity(id);
+    }
+    Ok(b)
+}
+
+#[cfg(not(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls")))]
 fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
     if o.ca_pem.is_some() || o.client_identity_pem.is_some() {
         return Err("TLS certificates need the `rustls` or `native-tls` feature".into());

@@ -18,9 +18,9 @@ impl UreqTransport {
         let config = ::ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0);
-        #[cfg(any(feature = "rustls", feature = "native-tls"))]
+        #[cfg(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls"))]
         let config = config.tls_config(tls(options)?);
-        #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
+        #[cfg(not(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls")))]
         if options.ca_pem.is_some() || options.client_identity_pem.is_some() {
             return Err("TLS certificates need the `rustls` or `native-tls` feature".into());
         }
@@ -34,7 +34,7 @@ impl UreqTransport {
     }
 }
 
-#[cfg(any(feature = "rustls", feature = "native-tls"))]
+#[cfg(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls"))]
 fn tls(o: &HttpOptions) -> Result<::ureq::tls::TlsConfig, String> {
     use super::pem;
     use ::ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
