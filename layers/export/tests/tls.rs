@@ -161,3 +161,18 @@ fn no_process_wide_crypto_provider_is_installed() {
         .install_default()
         .expect("nobody installed a provider before the application");
 }
+
+/// With the default `rustls` feature, reqwest's own provider comes with it: a plain client the
+/// application builds itself (features unified with ours) needs no process-wide provider.
+#[cfg(all(
+    feature = "reqwest",
+    feature = "rustls",
+    not(feature = "rustls-ring"),
+    not(feature = "native-tls")
+))]
+#[test]
+fn an_applications_own_reqwest_client_builds_without_a_provider() {
+    let built = std::panic::catch_unwind(|| reqwest::Client::builder().build().map(|_| ()));
+    assert!(matches!(built, Ok(Ok(()))), "reqwest::Client::build panicked or failed");
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+}
