@@ -173,6 +173,9 @@ fn no_process_wide_crypto_provider_is_installed() {
 #[test]
 fn an_applications_own_reqwest_client_builds_without_a_provider() {
     let built = std::panic::catch_unwind(|| reqwest::Client::builder().build().map(|_| ()));
-    assert!(matches!(built, Ok(Ok(()))), "reqwest::Client::build panicked or failed");
+    assert!(
+        matches!(built, Ok(Ok(()))),
+        "reqwest::Client::build panicked or failed"
+    );
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 }
