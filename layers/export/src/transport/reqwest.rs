@@ -173,39 +173,17 @@ fn client(options: &HttpOptions) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {}", in_words(&e, None)))
 }
 
-#[cfg(feature = "native-tls")]
-fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
-    let mut b = b.tls_backend_native();
-    if let Some(ca) = &o.ca_pem {
-        super::pem::certificates(ca)?;
-        let certs = reqwest::Certificate::from_pem_bundle(ca)
-            .map_err(|e| format!("the CA certificates do not load: {e}"))?;
-        b = b.tls_certs_only(certs);
-    }
-    if let Some((cert, key)) = &o.client_identity_pem {
-        super::pem::certificates(cert)?;
-        super::pem::private_key(key)?;
-        let id = reqwest::Identity::from_pkcs8_pem(cert, key).map_err(|_| {
-            "the client certificate and key do not load (native-tls takes a PKCS#8 key)".to_owned()
-        })?;
-        b = b.identity(id);
-    }
-    Ok(b)
-}
-
-#[cfg(all(feature = "rustls-ring", not(feature = "native-tls")))]
-fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
-    Ok(b.tls_backend_preconfigured(super::rustls::client_config(o)?))
-}
-
-// reqwest's own rustls (its provider per client): a custom CA replaces the platform's roots,
-// as on the other backends.
-#[cfg(all(
-    feature = "rustls",
-    not(feature = "rustls-ring"),
-    not(feature = "native-tls")
+// reqwest's own TLS (native-tls, or its rustls with its provider per client): a custom CA
+// replaces the platform's roots, as on the other backends; the files are checked first so
+// that their errors read alike everywhere.
+#[cfg(any(
+    feature = "native-tls",
+    all(feature = "rustls", not(feature = "rustls-ring"))
 ))]
 fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
+    #[cfg(feature = "native-tls")]
+    let mut b = b.tls_backend_native();
+    #[cfg(not(feature = "native-tls"))]
     let mut b = b.tls_backend_rustls();
     if let Some(ca) = &o.ca_pem {
         super::pem::certificates(ca)?;
@@ -216,15 +194,35 @@ fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuil
     if let Some((cert, key)) = &o.client_identity_pem {
         super::pem::certificates(cert)?;
         super::pem::private_key(key)?;
-        let mut pem = Vec::with_capacity(cert.len() + key.len() + 1);
-        pem.extend_from_slice(cert);
-        pem.push(b'\n');
-        pem.extend_from_slice(key);
-        let id = reqwest::Identity::from_pem(&pem)
-            .map_err(|_| "the client certificate and key do not load".to_owned())?;
-        b = b.identity(id);
+        b = b.identity(identity(cert, key)?);
     }
     Ok(b)
+}
+
+#[cfg(feature = "native-tls")]
+fn identity(cert: &[u8], key: &[u8]) -> Result<reqwest::Identity, String> {
+    reqwest::Identity::from_pkcs8_pem(cert, key).map_err(|_| {
+        "the client certificate and key do not load (native-tls takes a PKCS#8 key)".to_owned()
+    })
+}
+
+#[cfg(all(
+    feature = "rustls",
+    not(feature = "rustls-ring"),
+    not(feature = "native-tls")
+))]
+fn identity(cert: &[u8], key: &[u8]) -> Result<reqwest::Identity, String> {
+    let mut pem = Vec::with_capacity(cert.len() + key.len() + 1);
+    pem.extend_from_slice(cert);
+    pem.push(b'\n');
+    pem.extend_from_slice(key);
+    reqwest::Identity::from_pem(&pem)
+        .map_err(|_| "the client certificate and key do not load".to_owned())
+}
+
+#[cfg(all(feature = "rustls-ring", not(feature = "native-tls")))]
+fn tls(b: reqwest::ClientBuilder, o: &HttpOptions) -> Result<reqwest::ClientBuilder, String> {
+    Ok(b.tls_backend_preconfigured(super::rustls::client_config(o)?))
 }
 
 #[cfg(not(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls")))]
