@@ -25,21 +25,7 @@ impl FormatTime for UtcTime {
 /// Writes `t` as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`; `None` (nothing written) before 1970 or
 /// after 9999.
 fn write_time(w: &mut impl fmt::Write, t: SystemTime) -> Option<fmt::Result> {
-    let since = t.duration_since(UNIX_EPOCH).ok()?;
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    if year > 9999 {
-        return None;
-    }
-    let rem = secs % 86_400;
-    let mut buf = *b"0000-00-00T00:00:00.000000Z";
-    put(&mut buf[0..4], year);
-    put(&mut buf[5..7], month);
-    put(&mut buf[8..10], day);
-    put(&mut buf[11..13], rem / 3600);
-    put(&mut buf[14..16], rem % 3600 / 60);
-    put(&mut buf[17..19], rem % 60);
-    put(&mut buf[20..26], u64::from(since.subsec_micros()));
+    let buf = utc_rfc3339_micros(t)?;
     // Only ASCII digits and separators were written.
     Some(
         std::str::from_utf8(&buf)
@@ -48,8 +34,44 @@ fn write_time(w: &mut impl fmt::Write, t: SystemTime) -> Option<fmt::Result> {
     )
 }
 
-/// Writes `n`'s last `out.len()` decimal digits, zero-padded.
-fn put(out: &mut [u8], mut n: u64) {
+/// `t` as the UTC RFC 3339 text `YYYY-MM-DDTHH:MM:SS.uuuuuuZ` (microseconds, truncated),
+/// written digit by digit into an ASCII array; `None` before 1970 or after 9999, which
+/// four year digits cannot hold.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_micros(1_704_067_200_229_500);
+/// let text = tracing_insights_correlation::format::utc_rfc3339_micros(t).unwrap();
+/// assert_eq!(&text, b"2024-01-01T00:00:00.229500Z");
+/// ```
+pub fn utc_rfc3339_micros(t: SystemTime) -> Option<[u8; 27]> {
+    let since = t.duration_since(UNIX_EPOCH).ok()?;
+    let secs = since.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    if year > 9999 {
+        return None;
+    }
+    let rem = secs % 86_400;
+    let mut buf = *b"0000-00-00T00:00:00.000000Z";
+    write_zero_padded(&mut buf[0..4], year);
+    write_zero_padded(&mut buf[5..7], month);
+    write_zero_padded(&mut buf[8..10], day);
+    write_zero_padded(&mut buf[11..13], rem / 3600);
+    write_zero_padded(&mut buf[14..16], rem % 3600 / 60);
+    write_zero_padded(&mut buf[17..19], rem % 60);
+    write_zero_padded(&mut buf[20..26], u64::from(since.subsec_micros()));
+    Some(buf)
+}
+
+/// Fills `out` with `n`'s last `out.len()` decimal digits, zero-padded on the left (the
+/// fixed-width fields of dates, times and durations).
+///
+/// ```
+/// let mut field = *b"00:00";
+/// tracing_insights_correlation::format::write_zero_padded(&mut field[3..], 7);
+/// assert_eq!(&field, b"00:07");
+/// ```
+pub fn write_zero_padded(out: &mut [u8], mut n: u64) {
     for b in out.iter_mut().rev() {
         // `n % 10` is below 10.
         *b = b'0' + (n % 10) as u8;
