@@ -1,102 +1,44 @@
 //! The envelope's time and duration texts, written digit by digit (no `core::fmt`; no
-//! allocation for the time). The tests hold them to `humantime`'s RFC 3339 and to the
-//! plain `format!` of the duration.
+//! allocation for the time) with the correlation crate's digit writers. The tests hold
+//! them to `humantime`'s RFC 3339 and to the plain `format!` of the duration.
 
 use serde::{Serialize, Serializer};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing_insights_correlation::format::{utc_rfc3339_micros, write_decimal, write_zero_padded};
 
 /// An envelope time, written as RFC 3339 UTC with microseconds, the fraction left out
 /// when it is 0 (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.005000Z`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timestamp(pub(crate) SystemTime);
 
-/// A small text built on the stack.
-pub(crate) struct Digits {
-    buf: [u8; 40],
+/// An envelope time's text, on the stack.
+pub(crate) struct TimeText {
+    buf: [u8; 27],
     len: usize,
 }
 
-impl Digits {
-    fn new() -> Self {
-        Self {
-            buf: [0; 40],
-            len: 0,
-        }
-    }
-
-    /// `v` in decimal, zero-padded to at least `width` digits.
-    fn num(&mut self, mut v: u64, width: usize) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for _ in (tmp.len() - i)..width {
-            self.byte(b'0');
-        }
-        for &b in &tmp[i..] {
-            self.byte(b);
-        }
-    }
-
-    fn byte(&mut self, b: u8) {
-        if let Some(slot) = self.buf.get_mut(self.len) {
-            *slot = b;
-            self.len += 1;
-        }
-    }
-
+impl TimeText {
     pub(crate) fn as_str(&self) -> &str {
         // Only ASCII digits and separators were written.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 impl Timestamp {
-    pub(crate) fn digits(self) -> Digits {
-        // Before 1970 cannot be written; it is not a real telemetry time.
-        let since = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = since.as_secs();
-        let micros = since.subsec_micros();
-        let (days, rem) = (secs / 86_400, secs % 86_400);
-        let (y, m, d) = civil_from_days(days);
-        let mut t = Digits::new();
-        t.num(y, 4);
-        t.byte(b'-');
-        t.num(m, 2);
-        t.byte(b'-');
-        t.num(d, 2);
-        t.byte(b'T');
-        t.num(rem / 3600, 2);
-        t.byte(b':');
-        t.num(rem / 60 % 60, 2);
-        t.byte(b':');
-        t.num(rem % 60, 2);
-        if micros != 0 {
-            t.byte(b'.');
-            t.num(u64::from(micros), 6);
+    pub(crate) fn digits(self) -> TimeText {
+        // Neither before 1970 nor after 9999 is a real telemetry time, and RFC 3339 has
+        // four year digits: such times are written as the nearest one that can be.
+        let buf = match utc_rfc3339_micros(self.0) {
+            Some(buf) => buf,
+            None if self.0 < UNIX_EPOCH => *b"1970-01-01T00:00:00.000000Z",
+            None => *b"9999-12-31T23:59:59.999999Z",
+        };
+        let mut text = TimeText { buf, len: 27 };
+        if &buf[20..26] == b"000000" {
+            text.buf[19] = b'Z';
+            text.len = 20;
         }
-        t.byte(b'Z');
-        t
+        text
     }
 }
 
@@ -111,17 +53,16 @@ pub(crate) fn duration_text(d: Duration) -> String {
     let ms = (d.as_nanos() + 500_000) / 1_000_000;
     let ms = u64::try_from(ms).unwrap_or(u64::MAX);
     let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
-    let mut t = Digits::new();
-    t.num(days, 1);
-    t.byte(b'.');
-    t.num(rem / 3_600_000, 2);
-    t.byte(b':');
-    t.num(rem / 60_000 % 60, 2);
-    t.byte(b':');
-    t.num(rem / 1000 % 60, 2);
-    t.byte(b'.');
-    t.num(rem % 1000, 3);
-    t.as_str().to_owned()
+    let mut text = String::with_capacity(24);
+    // Writing to a `String` cannot fail.
+    let _ = write_decimal(&mut text, days);
+    let mut clock = *b".00:00:00.000";
+    write_zero_padded(&mut clock[1..3], rem / 3_600_000);
+    write_zero_padded(&mut clock[4..6], rem / 60_000 % 60);
+    write_zero_padded(&mut clock[7..9], rem / 1000 % 60);
+    write_zero_padded(&mut clock[10..13], rem % 1000);
+    text.extend(clock.iter().map(|&b| char::from(b)));
+    text
 }
 
 #[cfg(test)]
@@ -183,6 +124,11 @@ mod tests {
             "0.00:00:00.001"
         );
         assert_eq!(duration_text(Duration::ZERO), "0.00:00:00.000");
+        let far = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(
+            Timestamp(far).digits().as_str(),
+            "9999-12-31T23:59:59.999999Z"
+        );
         let d = Duration::from_secs(3 * 86400 + 3600 + 120 + 3) + Duration::from_nanos(456_800_000);
         assert_eq!(duration_text(d), "3.01:02:03.457");
         let t = UNIX_EPOCH + Duration::from_secs(1_704_067_200);

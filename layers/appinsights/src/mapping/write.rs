@@ -1,5 +1,6 @@
 //! The envelope written as JSON by hand, field by field in the order `serde_json` writes
-//! its `Value` (sorted keys), with strings checked for escapes eight bytes at a time.
+//! its `Value` (sorted keys), with strings checked for escapes eight bytes at a time (the
+//! correlation crate's `write_json_str`).
 //! `serde_json`'s own string writer goes byte by byte through a table and was a third of
 //! the encoder thread's time (the `encode` bench, callgrind). Numbers other than small
 //! integers still go through `serde_json`, so they read exactly as before. The test
@@ -11,6 +12,8 @@ use super::envelope::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::fmt;
+use tracing_insights_correlation::format::{write_decimal, write_json_str};
 
 /// Appends `e` as one JSON object.
 pub(crate) fn write_envelope(out: &mut Vec<u8>, e: &Envelope<'_>) {
@@ -243,19 +246,8 @@ impl<'o> Obj<'o> {
     }
 
     fn uint(&mut self, key: &'static str, v: u64) {
-        let out = self.key(key);
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        let mut v = v;
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&tmp[i..]);
+        // Writing to a `Vec` cannot fail.
+        let _ = write_decimal(&mut Bytes(self.key(key)), v);
     }
 
     fn num<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) {
@@ -267,75 +259,37 @@ impl<'o> Obj<'o> {
     }
 }
 
-/// Writes `s` as a JSON string literal, escaped exactly as `serde_json` escapes it (`"`,
-/// `\` and control characters; the short forms where JSON has them).
+/// Writes `s` as a JSON string literal, escaped exactly as `serde_json` escapes it (the
+/// correlation crate's writer, checking eight bytes at a time).
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let clean = clean_prefix(bytes);
-    if clean == bytes.len() {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate().skip(clean) {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    // One capacity check for the common escape-free string.
+    out.reserve(s.len() + 2);
+    // Writing to a `Vec` cannot fail.
+    let _ = write_json_str(&mut Bytes(out), s);
 }
 
-/// How many leading bytes of `s` need no JSON escape (no `"`, `\` or control character).
-fn clean_prefix(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero exactly when some byte of `x` is zero, or (for `below`) below `n`; which
-    // byte it marks may be off above a true hit, so the byte-wise scan settles where.
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
-    let mut i = 0;
-    while i < s.len() {
-        // The last chunk is padded with a byte that needs no escape.
-        let n = (s.len() - i).min(8);
-        let mut b = [b'a'; 8];
-        b[..n].copy_from_slice(&s[i..i + n]);
-        let x = u64::from_le_bytes(b);
-        let quote = has_zero(x ^ (ONES * u64::from(b'"')));
-        let backslash = has_zero(x ^ (ONES * u64::from(b'\\')));
-        if below(x, 0x20) | quote | backslash != 0 {
-            break;
-        }
-        i += n;
+/// The envelope's byte buffer as a `fmt::Write` for the correlation crate's writers: they
+/// write only whole `str`s, so the bytes stay UTF-8.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Bytes<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
-    while let Some(&b) = s.get(i) {
-        if b < 0x20 || b == b'"' || b == b'\\' {
-            break;
+
+    #[inline]
+    fn write_char(&mut self, c: char) -> fmt::Result {
+        if c.is_ascii() {
+            // An ASCII char is its own one byte.
+            self.0.push(c as u8);
+        } else {
+            self.0
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
         }
-        i += 1;
+        Ok(())
     }
-    i
 }
 
 #[cfg(test)]

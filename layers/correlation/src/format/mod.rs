@@ -8,10 +8,12 @@
 mod json;
 mod text;
 mod time;
+mod write;
 
 pub use json::{json, JsonFormat, NoSpanFields};
 pub use text::{text, TextFields, TextFieldsVisitor, TextFormat};
-pub use time::UtcTime;
+pub use time::{utc_rfc3339_micros, write_zero_padded, UtcTime};
+pub use write::{write_decimal, write_json_str};
 
 use crate::data::{span_context, SpanContext};
 use tracing_core::{Event, Subscriber};
