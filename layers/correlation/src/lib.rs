@@ -155,7 +155,9 @@ pub use door::{cut_debug, cut_str, CUT_MARKER, MAX_VALUE_BYTES};
 pub use event::FinishedEvent;
 pub use event_context::{event_context, finished_event};
 pub use finished::FinishedSpan;
-pub use format::{json, text, JsonFormat, NoSpanFields, TextFields, TextFormat, UtcTime};
+pub use format::{
+    json, text, JsonFormat, JsonLayer, NoSpanFields, TextFields, TextFormat, UtcTime,
+};
 pub use id_source::{ExternalIds, IdSource, NewSpan};
 pub use ids::{IdGenerator, RandomIdGenerator, SpanId, TraceId};
 pub use layer::{layer, CorrelationLayer};

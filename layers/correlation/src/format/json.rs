@@ -1,4 +1,3 @@
-use super::event_context;
 use super::UtcTime;
 use crate::contain;
 use crate::data::SpanData;
@@ -25,7 +24,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 /// ```
 ///
 /// Span fields come from the correlation layer's one shared record, so the fmt layer need
-/// not format them again: pair it with [`NoSpanFields`] (as [`JsonFormat::layer`] does).
+/// not format them again: pair it with [`NoSpanFields`], or use [`JsonFormat::layer`] (a
+/// layer of this crate's own that keeps nothing per span).
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
@@ -116,16 +116,18 @@ impl<T> JsonFormat<T> {
         self
     }
 
-    /// A ready `fmt` layer with this format, writing to stdout, that does not format span
-    /// fields a second time.
-    pub fn layer<S>(self) -> tracing_subscriber::fmt::Layer<S, NoSpanFields, Self>
+    /// A ready layer with this format, writing to stdout
+    /// ([`JsonLayer::with_writer`](super::JsonLayer::with_writer) for another writer).
+    ///
+    /// It is this crate's own layer, not a `tracing_subscriber::fmt::Layer`: it formats
+    /// events only, and keeps nothing per span (span fields come from the correlation
+    /// layer's record), so a span costs it nothing. For `fmt::Layer`'s other options, use
+    /// `fmt::layer().fmt_fields(NoSpanFields).event_format(json())`.
+    pub fn layer(self) -> super::JsonLayer<T>
     where
-        S: Subscriber + for<'a> LookupSpan<'a>,
         T: FormatTime + 'static,
     {
-        tracing_subscriber::fmt::layer()
-            .fmt_fields(NoSpanFields)
-            .event_format(self)
+        super::JsonLayer::new(self)
     }
 }
 
@@ -475,23 +477,34 @@ where
         w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        // Values are contained one by one; this catches the rest (a lock poisoned by
-        // another layer, say): the event's line is lost, nothing unwinds further.
-        contain::callback(Err(fmt::Error), || self.write_line(ctx, w, event))
+        let current = match event.parent() {
+            Some(id) => ctx.span(id),
+            None if event.is_contextual() => ctx.lookup_current(),
+            None => None,
+        };
+        self.format_line(current, w, event)
     }
 }
 
 impl<T: FormatTime> JsonFormat<T> {
-    fn write_line<S, N>(
+    /// Writes `event`'s line, `current` being the span it happened in as the calling layer
+    /// sees it. Values are contained one by one; this catches the rest (a lock poisoned by
+    /// another layer, say): the event's line is lost, nothing unwinds further.
+    pub(super) fn format_line<'a, R: LookupSpan<'a> + 'a>(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        current: Option<SpanRef<'a, R>>,
+        w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        contain::callback(Err(fmt::Error), || self.write_line(current, w, event))
+    }
+
+    fn write_line<'a, R: LookupSpan<'a> + 'a>(
+        &self,
+        current: Option<SpanRef<'a, R>>,
         mut w: Writer<'_>,
         event: &Event<'_>,
-    ) -> fmt::Result
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-        N: for<'w> FormatFields<'w> + 'static,
-    {
+    ) -> fmt::Result {
         // A `log` record shows its own target, file and line, not the bridge's.
         let normalized = normalized_metadata(event);
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
@@ -539,10 +552,11 @@ impl<T: FormatTime> JsonFormat<T> {
                 write!(w, ",\"line_number\":{line}")?;
             }
         }
-        let current = match event.parent() {
-            Some(id) => ctx.span(id),
-            None if event.is_contextual() => ctx.lookup_current(),
-            None => None,
+        // The ids of the span the event happened in: as the correlation layer handed them
+        // over for this event, else from the nearest ancestor this layer can see.
+        let ids = match crate::event_context::event_context(event) {
+            Some(seen) => seen,
+            None => current.as_ref().and_then(crate::data::span_context),
         };
         if let Some(current) = current {
             if self.current_span {
@@ -556,7 +570,7 @@ impl<T: FormatTime> JsonFormat<T> {
                 w.write_char(']')?;
             }
         }
-        if let Some(c) = event_context(ctx, event) {
+        if let Some(c) = ids {
             let mut t = [0u8; 32];
             let mut s = [0u8; 16];
             write!(

@@ -6,11 +6,13 @@
 //! any OTLP backend on the same ids.
 
 mod json;
+mod json_layer;
 mod text;
 mod time;
 mod write;
 
 pub use json::{json, JsonFormat, NoSpanFields};
+pub use json_layer::JsonLayer;
 pub use text::{text, TextFields, TextFieldsVisitor, TextFormat};
 pub use time::{utc_rfc3339_micros, write_zero_padded, UtcTime};
 pub use write::{write_decimal, write_json_str};
