@@ -303,18 +303,17 @@ where
             }
         }
         if let Some(logs) = &inner.logs {
-            let meta = event.metadata();
             // A `log`-crate record's scope is its own target, not the bridge's `log`.
             let target = match tracing_insights_correlation::normalized_metadata(event) {
                 Some(normalized) => std::borrow::Cow::Owned(normalized.target().to_owned()),
-                None => std::borrow::Cow::Borrowed(meta.target()),
+                None => std::borrow::Cow::Borrowed(event.metadata().target()),
             };
-            let log = EventVisitor::of_fields(record.fields(), false).into_log(
-                meta.level(),
-                record.time(),
+            // Converted to a log record on the worker.
+            logs.try_send(LogItem {
+                event: record,
                 span_ctx,
-            );
-            logs.try_send(Box::new((target, log)));
+                target,
+            });
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::tls::TlsFiles;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -49,8 +49,14 @@ pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Room kept in every request for what wraps the batched items (resource, scope, framing).
 const ENVELOPE_BYTES: usize = 64 * 1024;
 
-/// A log record with its event's target (its instrumentation scope).
-pub(crate) type LogItem = Box<(std::borrow::Cow<'static, str>, LogRecord)>;
+/// An event to send as a log record, as the layer hands it over: the correlation layer's
+/// shared record (an `Arc` clone, converted to the `LogRecord` here on the worker), the ids
+/// of the span it happened in and its target (its instrumentation scope).
+pub(crate) struct LogItem {
+    pub(crate) event: Arc<tracing_insights_correlation::FinishedEvent>,
+    pub(crate) span_ctx: Option<tracing_insights_correlation::SpanContext>,
+    pub(crate) target: std::borrow::Cow<'static, str>,
+}
 
 /// The resource every request carries: the correlation layer's once it is known, else the
 /// builder's fallback.
@@ -187,6 +193,18 @@ pub(crate) struct SpanItem {
     pub(crate) dropped_events: u32,
 }
 
+/// About the bytes an item's fields take: their string values (cut at the door) and a
+/// little for each field.
+fn len(fields: &[(&'static str, tracing_insights_correlation::FieldValue)]) -> usize {
+    fields
+        .iter()
+        .map(|(_, v)| match v {
+            tracing_insights_correlation::FieldValue::Str(s) => s.len() + 16,
+            _ => 16,
+        })
+        .sum()
+}
+
 /// Spans.
 pub(crate) struct TracesEncoder {
     ep: Endpoint,
@@ -205,15 +223,6 @@ impl Encoder for TracesEncoder {
     // Counted against the queue's byte bound: the string values the span record and the
     // events collected for it hold (cut at the door).
     fn item_len(item: &SpanItem) -> Option<usize> {
-        fn len(fields: &[(&'static str, tracing_insights_correlation::FieldValue)]) -> usize {
-            fields
-                .iter()
-                .map(|(_, v)| match v {
-                    tracing_insights_correlation::FieldValue::Str(s) => s.len() + 16,
-                    _ => 16,
-                })
-                .sum()
-        }
         let events: usize = item.events.iter().map(|e| len(e.fields())).sum();
         Some(len(item.span.record().fields()) + events)
     }
@@ -282,13 +291,22 @@ impl Encoder for LogsEncoder {
     // `prepare` cuts a record over the item limit until it fits.
     const CUTS_OVERSIZED: bool = true;
 
-    // Counted against the queue's byte bound (the record's values are cut at the door).
+    // Counted against the queue's byte bound: the event's string values (cut at the door).
     fn item_len(item: &LogItem) -> Option<usize> {
-        Some(item.1.encoded_len())
+        Some(len(item.event.fields()) + item.target.len())
     }
 
     fn prepare(&mut self, item: LogItem) -> Option<Vec<u8>> {
-        let (target, mut record) = *item;
+        let LogItem {
+            event,
+            span_ctx,
+            target,
+        } = item;
+        let mut record = convert::EventVisitor::of_fields(event.fields(), false).into_log(
+            event.level(),
+            event.time(),
+            span_ctx,
+        );
         if !self.processors.is_empty() {
             let mut view = Telemetry::new(
                 TelemetryKind::Log,
