@@ -71,20 +71,48 @@ struct PendingEvents {
     rest: Vec<EventList>,
 }
 
-/// One OTLP layer's span events: its key, the events, how many were dropped over the limit.
-type EventList = (usize, Vec<Arc<FinishedEvent>>, u32);
+/// One OTLP layer's span events: its key, the events (the first inline: most spans have
+/// at most one, and then no list is allocated), how many were dropped over the limit.
+struct EventList {
+    key: usize,
+    first: Option<Arc<FinishedEvent>>,
+    rest: Vec<Arc<FinishedEvent>>,
+    dropped: u32,
+}
+
+impl EventList {
+    fn new(key: usize) -> Self {
+        Self {
+            key,
+            first: None,
+            rest: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Keeps `event`, or counts it as dropped past the limit.
+    fn push(&mut self, event: &Arc<FinishedEvent>) {
+        if self.first.is_none() {
+            self.first = Some(event.clone());
+        } else if self.rest.len() + 1 < MAX_SPAN_EVENTS {
+            self.rest.push(event.clone());
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+}
 
 impl PendingEvents {
     /// The list of the layer with `key`, made empty if it has none yet.
     fn list(&mut self, key: usize) -> &mut EventList {
-        let first = self.first.get_or_insert_with(|| (key, Vec::new(), 0));
-        if first.0 == key {
+        let first = self.first.get_or_insert_with(|| EventList::new(key));
+        if first.key == key {
             return first;
         }
-        let i = match self.rest.iter().position(|(k, _, _)| *k == key) {
+        let i = match self.rest.iter().position(|l| l.key == key) {
             Some(i) => i,
             None => {
-                self.rest.push((key, Vec::new(), 0));
+                self.rest.push(EventList::new(key));
                 self.rest.len() - 1
             }
         };
@@ -93,10 +121,10 @@ impl PendingEvents {
 
     /// Takes the list of the layer with `key`.
     fn take(&mut self, key: usize) -> Option<EventList> {
-        if self.first.as_ref().is_some_and(|f| f.0 == key) {
+        if self.first.as_ref().is_some_and(|f| f.key == key) {
             return self.first.take();
         }
-        let i = self.rest.iter().position(|(k, _, _)| *k == key)?;
+        let i = self.rest.iter().position(|l| l.key == key)?;
         Some(self.rest.swap_remove(i))
     }
 }
@@ -233,9 +261,11 @@ where
         // The correlation layer's one record for every exporter; the worker converts it.
         let span = data.finished();
         drop(ext);
-        let (events, dropped_events) = pending.map_or((Vec::new(), 0), |(_, e, d)| (e, d));
+        let (first_event, events, dropped_events) =
+            pending.map_or((None, Vec::new(), 0), |l| (l.first, l.rest, l.dropped));
         traces.try_send(SpanItem {
             span,
+            first_event,
             events,
             dropped_events,
         });
@@ -292,13 +322,8 @@ where
                     ext.insert(PendingEvents::default());
                 }
                 if let Some(p) = ext.get_mut::<PendingEvents>() {
-                    let (_, events, dropped) = p.list(inner.key());
-                    if events.len() < MAX_SPAN_EVENTS {
-                        // Converted to a span event on the worker.
-                        events.push(record.clone());
-                    } else {
-                        *dropped = dropped.saturating_add(1);
-                    }
+                    // Converted to a span event on the worker.
+                    p.list(inner.key()).push(&record);
                 }
             }
         }

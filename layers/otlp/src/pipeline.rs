@@ -189,6 +189,8 @@ fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String>
 /// records, converted here too).
 pub(crate) struct SpanItem {
     pub(crate) span: Arc<FinishedSpan>,
+    /// The first span event (kept inline: most spans have at most one), then the rest.
+    pub(crate) first_event: Option<Arc<tracing_insights_correlation::FinishedEvent>>,
     pub(crate) events: Vec<Arc<tracing_insights_correlation::FinishedEvent>>,
     pub(crate) dropped_events: u32,
 }
@@ -223,17 +225,23 @@ impl Encoder for TracesEncoder {
     // Counted against the queue's byte bound: the string values the span record and the
     // events collected for it hold (cut at the door).
     fn item_len(item: &SpanItem) -> Option<usize> {
-        let events: usize = item.events.iter().map(|e| len(e.fields())).sum();
+        let events: usize = item
+            .first_event
+            .iter()
+            .chain(&item.events)
+            .map(|e| len(e.fields()))
+            .sum();
         Some(len(item.span.record().fields()) + events)
     }
 
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
         let mut span = crate::convert::span(&item.span);
-        if !item.events.is_empty() || item.dropped_events > 0 {
+        if item.first_event.is_some() || item.dropped_events > 0 {
             // The events seen while the span was open come before its exception events.
             let mut events: Vec<_> = item
-                .events
+                .first_event
                 .iter()
+                .chain(&item.events)
                 .map(|e| crate::convert::span_event(e))
                 .collect();
             events.append(&mut span.events);
