@@ -79,6 +79,11 @@ fn serve(collector: Collector, mtls: bool) -> String {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
             let mut server = Server::builder();
             if mtls {
+                // The test server's rustls `ServerConfig::builder()` takes the process-wide
+                // provider, and this build has two (ring from tonic's `tls-ring`, aws-lc-rs
+                // from reqwest's `rustls`), so rustls cannot pick one by itself. Our client
+                // never needs this: it names its provider.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let cert = std::fs::read(fixture("grpc-tls-cert.pem")).unwrap();
                 let key = std::fs::read(fixture("grpc-tls-key.pem")).unwrap();
                 server = server
