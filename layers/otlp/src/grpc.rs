@@ -1,7 +1,8 @@
 //! OTLP/gRPC (cargo feature `grpc`): unary `Export` calls through `tonic`'s channel (hyper and
 //! h2 underneath), cleartext (`http://`, HTTP/2 with prior knowledge) or TLS (`https://`,
-//! rustls with ring; the platform's root certificates, as the HTTP side uses, unless a CA
-//! file replaces them).
+//! rustls with aws-lc-rs, the provider of the HTTP side's default `rustls` feature, named per
+//! connection unless the application installed a process-wide one; the platform's root
+//! certificates, as the HTTP side uses, unless a CA file replaces them).
 //!
 //! The pipeline hands over an export request already encoded; a pass-through codec frames
 //! those bytes as they are, so nothing is decoded or encoded twice. A private current-thread
