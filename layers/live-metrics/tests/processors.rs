@@ -5,22 +5,12 @@
 
 mod common;
 
-use common::FakeQuickPulse;
+use common::{metric, FakeQuickPulse};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation as correlation;
 use tracing_insights_live_metrics::{Document, DropReason, LiveMetricsLayer};
 use tracing_subscriber::prelude::*;
-
-fn metric(p: &Value, name: &str) -> f64 {
-    p["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["Name"] == name)
-        .and_then(|m| m["Value"].as_f64())
-        .unwrap_or(0.0)
-}
 
 #[test]
 fn processors_edit_and_drop_documents_before_they_are_posted() {

@@ -3,23 +3,13 @@
 
 mod common;
 
-use common::FakeQuickPulse;
+use common::{metric, FakeQuickPulse};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use tracing_insights_correlation as correlation;
 use tracing_insights_live_metrics::{Env, LiveMetricsLayer, LIVE_METRICS_ENABLED_ENV};
 use tracing_subscriber::prelude::*;
-
-fn metric(p: &Value, name: &str) -> f64 {
-    p["Metrics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["Name"] == name)
-        .and_then(|m| m["Value"].as_f64())
-        .unwrap_or(0.0)
-}
 
 #[test]
 fn subscribed_stream_shows_request_and_dependency_rates() {

@@ -58,7 +58,7 @@ impl FakeQuickPulse {
         )
     }
 
-    /// The bodies of the posts (`/QuickPulseService.svc/post`) among `calls`.
+    /// Whether `call` is a post (`/QuickPulseService.svc/post`), not a ping.
     pub(crate) fn is_post(call: &Request) -> bool {
         call.path.starts_with("/QuickPulseService.svc/post")
     }
@@ -76,4 +76,16 @@ impl FakeQuickPulse {
             }
         }
     }
+}
+
+/// The value of metric `name` in a data point (0 when the point does not carry it); the point
+/// must have its `Metrics` list.
+pub(crate) fn metric(p: &serde_json::Value, name: &str) -> f64 {
+    p["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Name"] == name)
+        .and_then(|m| m["Value"].as_f64())
+        .unwrap_or(0.0)
 }
