@@ -33,7 +33,7 @@ pub struct EncodeBench {
 }
 
 fn s(v: &str) -> FieldValue {
-    FieldValue::Str(v.to_owned())
+    FieldValue::Str(v.into())
 }
 
 impl EncodeBench {

@@ -102,15 +102,10 @@ pub(crate) const MAX_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// What a job holds in string values (a field's name and framing counted as 16 bytes).
 fn job_bytes(job: &Job) -> usize {
     fn fields(f: &[(&'static str, FieldValue)]) -> usize {
-        f.iter()
-            .map(|(_, v)| match v {
-                FieldValue::Str(s) => s.len() + 16,
-                _ => 16,
-            })
-            .sum()
+        f.iter().map(|(_, v)| v.held_bytes()).sum()
     }
     match job {
-        Job::Span { span, .. } => fields(span.record().fields()),
+        Job::Span { span, .. } => span.record().held_bytes(),
         Job::Event(j) => fields(&j.fields) + j.span.as_ref().map_or(0, |s| fields(&s.fields)),
         Job::SharedEvent(j) => j.bytes(),
         _ => 0,
@@ -450,7 +445,7 @@ mod tests {
             time: SystemTime::now(),
             level: Level::INFO,
             target: "t",
-            fields: vec![("payload", FieldValue::Str("x".repeat(bytes)))],
+            fields: vec![("payload", FieldValue::Str("x".repeat(bytes).into()))],
             extra: None,
             span: None,
         }))

@@ -377,17 +377,17 @@ fn report_panic(handle: &FlushHandle, info: &std::panic::PanicInfo<'_>, timeout:
         .unwrap_or_else(|| "Box<dyn Any>".to_owned());
     let stack = std::backtrace::Backtrace::force_capture().to_string();
     let mut fields: Vec<(&'static str, FieldValue)> = vec![
-        ("message", FieldValue::Str(payload)),
+        ("message", FieldValue::Str(payload.into())),
         ("exception.type", FieldValue::Str("panic".into())),
-        ("exception.stacktrace", FieldValue::Str(stack)),
+        ("exception.stacktrace", FieldValue::Str(stack.into())),
         ("otel.severity_number", FieldValue::I64(21)),
     ];
     if let Some(loc) = info.location() {
-        fields.push(("code.file.path", FieldValue::Str(loc.file().to_owned())));
+        fields.push(("code.file.path", FieldValue::Str(loc.file().into())));
         fields.push(("code.line.number", FieldValue::I64(i64::from(loc.line()))));
     }
     if let Some(name) = std::thread::current().name() {
-        fields.push(("thread.name", FieldValue::Str(name.to_owned())));
+        fields.push(("thread.name", FieldValue::Str(name.into())));
     }
     let Some(pipeline) = &handle.pipeline else {
         return;

@@ -78,7 +78,7 @@ impl MainAgent {
         for (key, value) in KEYS.iter().zip(&self.values) {
             if let Some(v) = value {
                 if !fields.iter().any(|(k, _)| k == key) {
-                    fields.push((key, FieldValue::Str(v.clone())));
+                    fields.push((key, FieldValue::Str(v.as_str().into())));
                 }
             }
         }

@@ -27,14 +27,7 @@ impl SharedEventJob {
     /// What the job holds in string values, for the encoder queue's byte bound (the span's
     /// fields are shared with the span and not counted again).
     pub(crate) fn bytes(&self) -> usize {
-        self.event
-            .fields()
-            .iter()
-            .map(|(_, v)| match v {
-                FieldValue::Str(s) => s.len() + 16,
-                _ => 16,
-            })
-            .sum()
+        self.event.held_bytes()
     }
 
     /// The event job the mapping reads (on the encoder thread).

@@ -84,7 +84,7 @@ pub fn value_string(v: &FieldValue) -> String {
         FieldValue::Bool(true) => "True".into(),
         FieldValue::Bool(false) => "False".into(),
         FieldValue::F64(f) => py_float(*f),
-        FieldValue::Str(s) => s.clone(),
+        FieldValue::Str(s) => s.to_string(),
         FieldValue::Error(e) => e.message.clone(),
         other => other.to_string(),
     }

@@ -4,6 +4,7 @@
 //! [`MAX_VALUE_BYTES`] per copy. Exporters cut further, to their own limits, on their own
 //! threads. Values are cut, never dropped.
 
+use compact_str::CompactString;
 use std::fmt::{self, Write as _};
 
 /// The largest string value kept from one field: 256 KiB, the largest limit any of our
@@ -14,16 +15,17 @@ pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 /// Appended to a value cut at [`MAX_VALUE_BYTES`] (included in the bound).
 pub const CUT_MARKER: &str = "...";
 
-/// A copy of `value`, cut to at most [`MAX_VALUE_BYTES`] bytes.
-pub fn cut_str(value: &str) -> String {
+/// A copy of `value`, cut to at most [`MAX_VALUE_BYTES`] bytes; up to 24 bytes it is kept
+/// inline, without an allocation.
+pub fn cut_str(value: &str) -> CompactString {
     if value.len() <= MAX_VALUE_BYTES {
-        return value.to_owned();
+        return CompactString::from(value);
     }
     let mut at = MAX_VALUE_BYTES - CUT_MARKER.len();
     while !value.is_char_boundary(at) {
         at -= 1;
     }
-    let mut s = String::with_capacity(at + CUT_MARKER.len());
+    let mut s = CompactString::with_capacity(at + CUT_MARKER.len());
     s.push_str(&value[..at]);
     s.push_str(CUT_MARKER);
     s
@@ -31,10 +33,11 @@ pub fn cut_str(value: &str) -> String {
 
 /// `value`'s `Debug` output, cut to at most [`MAX_VALUE_BYTES`] bytes: formatting stops
 /// once the bound is reached, so a huge value is never formatted in full. A panicking
-/// `Debug` becomes [`DEBUG_PANICKED`](crate::DEBUG_PANICKED).
-pub fn cut_debug(value: &dyn fmt::Debug) -> String {
+/// `Debug` becomes [`DEBUG_PANICKED`](crate::DEBUG_PANICKED). Up to 24 bytes it is kept
+/// inline, without an allocation.
+pub fn cut_debug(value: &dyn fmt::Debug) -> CompactString {
     let mut w = Bounded {
-        out: String::new(),
+        out: CompactString::default(),
         full: false,
     };
     let mut panicked = false;
@@ -46,7 +49,7 @@ pub fn cut_debug(value: &dyn fmt::Debug) -> String {
         panicked = true;
     }
     if panicked {
-        return crate::DEBUG_PANICKED.to_owned();
+        return CompactString::from(crate::DEBUG_PANICKED);
     }
     if w.full {
         w.out.push_str(CUT_MARKER);
@@ -57,7 +60,7 @@ pub fn cut_debug(value: &dyn fmt::Debug) -> String {
 /// A writer that keeps at most `MAX_VALUE_BYTES - CUT_MARKER.len()` bytes and then fails,
 /// which ends the formatting.
 struct Bounded {
-    out: String,
+    out: CompactString,
     full: bool,
 }
 

@@ -28,6 +28,7 @@ pub struct FinishedEvent {
     time: SystemTime,
     metadata: &'static Metadata<'static>,
     fields: Vec<(&'static str, FieldValue)>,
+    bytes: usize,
     context: Option<SpanContext>,
     sample_rate: f64,
     span: Option<Arc<SpanRecord>>,
@@ -44,12 +45,16 @@ impl FinishedEvent {
         context: Option<SpanContext>,
         sample_rate: f64,
     ) -> Self {
-        let mut fields = EventFields(Vec::with_capacity(event.fields().count()));
+        let mut fields = EventFields {
+            fields: Vec::with_capacity(event.fields().count()),
+            bytes: 0,
+        };
         event.record(&mut fields);
         Self {
             time,
             metadata: event.metadata(),
-            fields: fields.0,
+            fields: fields.fields,
+            bytes: fields.bytes,
             context,
             sample_rate,
             span: None,
@@ -112,6 +117,12 @@ impl FinishedEvent {
     /// One field's value.
     pub fn field(&self, name: &str) -> Option<&FieldValue> {
         self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// About the bytes the fields hold ([`FieldValue::held_bytes`] of each), counted as they
+    /// were recorded (the span's record is shared, not counted here).
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The `message` field, when it is a string.

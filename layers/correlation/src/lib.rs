@@ -149,6 +149,8 @@ pub mod testing;
 pub mod traceparent;
 
 pub use clock::{Clock, SystemClock};
+/// The string type of [`FieldValue::Str`]: inline up to 24 bytes, a heap buffer beyond.
+pub use compact_str::CompactString;
 pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};
 pub use data::{find_span_data, span_context, SpanContext, SpanData};
 pub use door::{cut_debug, cut_str, CUT_MARKER, MAX_VALUE_BYTES};

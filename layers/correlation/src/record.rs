@@ -1,6 +1,7 @@
 //! The span record: what a span says about itself, recorded once for every exporter.
 
 use crate::contain;
+use compact_str::CompactString;
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
@@ -23,8 +24,10 @@ pub enum FieldValue {
     U128(u128),
     /// `f64`.
     F64(f64),
-    /// A string, or a value recorded with `?` / `%` (formatted once, at record time).
-    Str(String),
+    /// A string, or a value recorded with `?` / `%` (formatted once, at record time). Up to
+    /// 24 bytes it is stored inline: most span fields (methods, routes, names, ids) cost no
+    /// allocation.
+    Str(CompactString),
     /// A value recorded as `&dyn Error`, with its `source()` chain.
     Error(ErrorValue),
 }
@@ -47,6 +50,19 @@ impl FieldValue {
             FieldValue::U128(v) => i64::try_from(v).ok(),
             _ => None,
         }
+    }
+
+    /// About the bytes this value holds, for the byte bounds of exporters' queues: a string's
+    /// (or an error's messages') length, plus 16 for the field's name and framing.
+    pub fn held_bytes(&self) -> usize {
+        FIELD_BYTES
+            + match self {
+                FieldValue::Str(s) => s.len(),
+                FieldValue::Error(e) => {
+                    e.message.len() + e.sources.iter().map(String::len).sum::<usize>()
+                }
+                _ => 0,
+            }
     }
 
     /// The value as an `f64`, when it is numeric.
@@ -114,6 +130,9 @@ impl ErrorValue {
 fn source_of<'e>(err: &'e (dyn Error + 'static)) -> Option<&'e (dyn Error + 'static)> {
     contain::callback(None, || err.source())
 }
+
+/// What [`FieldValue::held_bytes`] counts for a field's name and framing.
+const FIELD_BYTES: usize = 16;
 
 /// The span kind, from the `otel.kind` field (as in `tracing-opentelemetry`); case-insensitive
 /// `server`, `client`, `producer`, `consumer`, `internal`.
@@ -193,6 +212,8 @@ pub struct SpanRecord {
     pub(crate) status: SpanStatus,
     pub(crate) status_message: Option<String>,
     pub(crate) fields: Vec<(&'static str, FieldValue)>,
+    /// [`FieldValue::held_bytes`] of every field, kept as they are recorded.
+    pub(crate) bytes: usize,
 }
 
 impl SpanRecord {
@@ -235,24 +256,36 @@ impl SpanRecord {
         self.fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
+    /// About the bytes the fields hold ([`FieldValue::held_bytes`] of each), kept as they
+    /// are recorded: what an exporter counts against its queue's byte bound without
+    /// walking the fields again on the application's thread.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// A visitor for a new span's attributes: a callsite's field names are unique, so no
     /// duplicate scan is needed.
     pub(crate) fn first_recording(&mut self) -> FirstRecording<'_> {
         FirstRecording(self)
     }
 
-    fn put(&mut self, name: &'static str, value: FieldValue) {
+    fn put(&mut self, name: &'static str, value: FieldValue, bytes: usize) {
         if self.put_reserved(name, &value) {
             return;
         }
+        self.bytes += bytes;
         match self.fields.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = value,
+            Some(slot) => {
+                self.bytes -= slot.1.held_bytes();
+                slot.1 = value;
+            }
             None => self.fields.push((name, value)),
         }
     }
 
-    fn push(&mut self, name: &'static str, value: FieldValue) {
+    fn push(&mut self, name: &'static str, value: FieldValue, bytes: usize) {
         if !self.put_reserved(name, &value) {
+            self.bytes += bytes;
             self.fields.push((name, value));
         }
     }
@@ -293,54 +326,59 @@ macro_rules! record_visitor {
     ($ty:ty) => {
         impl Visit for $ty {
             fn record_f64(&mut self, field: &Field, value: f64) {
-                self.put_field(field.name(), FieldValue::F64(value));
+                self.put_field(field.name(), FieldValue::F64(value), FIELD_BYTES);
             }
             fn record_i64(&mut self, field: &Field, value: i64) {
-                self.put_field(field.name(), FieldValue::I64(value));
+                self.put_field(field.name(), FieldValue::I64(value), FIELD_BYTES);
             }
             fn record_u64(&mut self, field: &Field, value: u64) {
-                self.put_field(field.name(), FieldValue::U64(value));
+                self.put_field(field.name(), FieldValue::U64(value), FIELD_BYTES);
             }
             fn record_i128(&mut self, field: &Field, value: i128) {
-                self.put_field(field.name(), FieldValue::I128(value));
+                self.put_field(field.name(), FieldValue::I128(value), FIELD_BYTES);
             }
             fn record_u128(&mut self, field: &Field, value: u128) {
-                self.put_field(field.name(), FieldValue::U128(value));
+                self.put_field(field.name(), FieldValue::U128(value), FIELD_BYTES);
             }
             fn record_bool(&mut self, field: &Field, value: bool) {
-                self.put_field(field.name(), FieldValue::Bool(value));
+                self.put_field(field.name(), FieldValue::Bool(value), FIELD_BYTES);
             }
             fn record_str(&mut self, field: &Field, value: &str) {
-                self.put_field(field.name(), FieldValue::Str(crate::cut_str(value)));
+                // The length from the `&str` (the cut value is never longer than the bound).
+                let bytes = FIELD_BYTES + value.len().min(crate::MAX_VALUE_BYTES);
+                self.put_field(field.name(), FieldValue::Str(crate::cut_str(value)), bytes);
             }
             fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-                self.put_field(
-                    field.name(),
-                    FieldValue::Error(ErrorValue::from_error(value)),
-                );
+                let value = FieldValue::Error(ErrorValue::from_error(value));
+                let bytes = value.held_bytes();
+                self.put_field(field.name(), value, bytes);
             }
             fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
                 // Formatted here, before the layer takes the span's lock: a panicking
                 // value becomes a placeholder and cannot poison anything.
                 // Cut at the door: a huge value is never formatted or copied in full.
-                self.put_field(field.name(), FieldValue::Str(crate::cut_debug(value)));
+                let value = crate::cut_debug(value);
+                let bytes = FIELD_BYTES + value.len();
+                self.put_field(field.name(), FieldValue::Str(value), bytes);
             }
         }
     };
 }
 
 impl SpanRecord {
-    fn put_field(&mut self, name: &'static str, value: FieldValue) {
-        self.put(name, value);
+    fn put_field(&mut self, name: &'static str, value: FieldValue, bytes: usize) {
+        self.put(name, value, bytes);
     }
 
     /// Applies values recorded (and formatted) earlier, outside any lock.
     pub(crate) fn apply(&mut self, pending: Pending) {
         if let Some((name, value)) = pending.first {
-            self.put(name, value);
+            let bytes = value.held_bytes();
+            self.put(name, value, bytes);
         }
         for (name, value) in pending.rest {
-            self.put(name, value);
+            let bytes = value.held_bytes();
+            self.put(name, value, bytes);
         }
     }
 }
@@ -355,7 +393,7 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    fn put_field(&mut self, name: &'static str, value: FieldValue) {
+    fn put_field(&mut self, name: &'static str, value: FieldValue, _bytes: usize) {
         if self.first.is_none() {
             self.first = Some((name, value));
         } else {
@@ -365,18 +403,23 @@ impl Pending {
 }
 
 impl FirstRecording<'_> {
-    fn put_field(&mut self, name: &'static str, value: FieldValue) {
-        self.0.push(name, value);
+    fn put_field(&mut self, name: &'static str, value: FieldValue, bytes: usize) {
+        self.0.push(name, value, bytes);
     }
 }
 
 /// An event's fields, in recording order (a callsite's names are unique: no duplicate scan).
 #[derive(Default)]
-pub(crate) struct EventFields(pub(crate) Vec<(&'static str, FieldValue)>);
+pub(crate) struct EventFields {
+    pub(crate) fields: Vec<(&'static str, FieldValue)>,
+    /// [`FieldValue::held_bytes`] of every field.
+    pub(crate) bytes: usize,
+}
 
 impl EventFields {
-    fn put_field(&mut self, name: &'static str, value: FieldValue) {
-        self.0.push((name, value));
+    fn put_field(&mut self, name: &'static str, value: FieldValue, bytes: usize) {
+        self.bytes += bytes;
+        self.fields.push((name, value));
     }
 }
 
@@ -396,15 +439,24 @@ mod tests {
         assert_eq!(SpanKind::parse("bogus"), None);
     }
 
+    fn put(r: &mut SpanRecord, name: &'static str, value: FieldValue) {
+        let bytes = value.held_bytes();
+        r.put(name, value, bytes);
+    }
+
     #[test]
     fn reserved_fields_set_name_kind_status() {
         let mut r = SpanRecord::new("span", 1);
-        r.put("otel.name", FieldValue::Str("POST /chat".into()));
-        r.put("otel.kind", FieldValue::Str("server".into()));
-        r.put("otel.status_code", FieldValue::Str("ERROR".into()));
-        r.put("otel.status_message", FieldValue::Str("boom".into()));
-        r.put("a", FieldValue::I64(1));
-        r.put("a", FieldValue::I64(2));
+        put(&mut r, "otel.name", FieldValue::Str("POST /chat".into()));
+        put(&mut r, "otel.kind", FieldValue::Str("server".into()));
+        put(&mut r, "otel.status_code", FieldValue::Str("ERROR".into()));
+        put(
+            &mut r,
+            "otel.status_message",
+            FieldValue::Str("boom".into()),
+        );
+        put(&mut r, "a", FieldValue::I64(1));
+        put(&mut r, "a", FieldValue::I64(2));
         assert_eq!(r.name(), "POST /chat");
         assert_eq!(r.kind(), SpanKind::Server);
         assert_eq!(
@@ -414,5 +466,9 @@ mod tests {
             }
         );
         assert_eq!(r.fields(), &[("a", FieldValue::I64(2))]);
+        assert_eq!(r.held_bytes(), 16);
+        put(&mut r, "s", FieldValue::Str("abc".into()));
+        put(&mut r, "s", FieldValue::Str("abcdef".into()));
+        assert_eq!(r.held_bytes(), 16 + 16 + 6);
     }
 }

@@ -272,11 +272,11 @@ pub(crate) struct EventFields {
 impl Visit for EventFields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.fields
-            .push((field.name(), FieldValue::Str(format!("{value:?}"))));
+            .push((field.name(), FieldValue::Str(format!("{value:?}").into())));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.fields
-            .push((field.name(), FieldValue::Str(value.to_owned())));
+            .push((field.name(), FieldValue::Str(value.into())));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.fields.push((field.name(), FieldValue::I64(value)));

@@ -86,9 +86,9 @@ pub(crate) fn field_value(v: &Value) -> FieldValue {
         Value::Bool(b) => FieldValue::Bool(*b),
         Value::I64(i) => FieldValue::I64(*i),
         Value::F64(f) => FieldValue::F64(*f),
-        Value::String(s) => FieldValue::Str(s.as_str().to_owned()),
-        Value::Array(a) => FieldValue::Str(array_json(a)),
-        other => FieldValue::Str(other.to_string()),
+        Value::String(s) => FieldValue::Str(s.as_str().into()),
+        Value::Array(a) => FieldValue::Str(array_json(a).into()),
+        other => FieldValue::Str(other.to_string().into()),
     }
 }
 

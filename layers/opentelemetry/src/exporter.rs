@@ -136,7 +136,7 @@ impl AppInsightsExporter {
                 .collect();
             attrs.push((
                 "otel.link_attributes",
-                FieldValue::Str(format!("[{}]", items.join(","))),
+                FieldValue::Str(format!("[{}]", items.join(",")).into()),
             ));
         }
         let status = convert::status(&span.status);
@@ -170,7 +170,7 @@ impl AppInsightsExporter {
         // `exception.*` attributes becomes an Exception).
         let logger = span.instrumentation_scope.name();
         for event in span.events.iter() {
-            let mut f = vec![("message", FieldValue::Str(event.name.to_string()))];
+            let mut f = vec![("message", FieldValue::Str(event.name.as_ref().into()))];
             push_attributes(
                 &mut f,
                 event.attributes.iter().map(|kv| (&kv.key, &kv.value)),
@@ -291,11 +291,11 @@ fn any_json(v: &AnyValue) -> String {
 
 fn any_field(v: &AnyValue) -> FieldValue {
     match v {
-        AnyValue::String(s) => FieldValue::Str(s.as_str().to_owned()),
+        AnyValue::String(s) => FieldValue::Str(s.as_str().into()),
         AnyValue::Int(i) => FieldValue::I64(*i),
         AnyValue::Double(d) => FieldValue::F64(*d),
         AnyValue::Boolean(b) => FieldValue::Bool(*b),
-        other => FieldValue::Str(any_json(other)),
+        other => FieldValue::Str(any_json(other).into()),
     }
 }
 
@@ -305,7 +305,7 @@ impl LogExporter for AppInsightsExporter {
             let n = record.severity_number().map_or(0, |s: Severity| s as i64);
             let mut f: Vec<(&'static str, FieldValue)> = Vec::new();
             if let Some(body) = record.body() {
-                f.push(("message", FieldValue::Str(body_text(body))));
+                f.push(("message", FieldValue::Str(body_text(body).into())));
             }
             if n > 0 {
                 f.push(("otel.severity_number", FieldValue::I64(n)));

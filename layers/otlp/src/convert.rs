@@ -56,7 +56,7 @@ pub(crate) fn any_value(value: &FieldValue) -> any_value::Value {
             .map(V::IntValue)
             .unwrap_or_else(|_| V::StringValue(u.to_string())),
         FieldValue::F64(f) => V::DoubleValue(*f),
-        FieldValue::Str(s) => V::StringValue(s.clone()),
+        FieldValue::Str(s) => V::StringValue(s.to_string()),
         FieldValue::Error(e) => V::StringValue(e.message.clone()),
         // `FieldValue` is non-exhaustive: anything new is carried as its display form.
         #[allow(unreachable_patterns)]

@@ -195,18 +195,6 @@ pub(crate) struct SpanItem {
     pub(crate) dropped_events: u32,
 }
 
-/// About the bytes an item's fields take: their string values (cut at the door) and a
-/// little for each field.
-fn len(fields: &[(&'static str, tracing_insights_correlation::FieldValue)]) -> usize {
-    fields
-        .iter()
-        .map(|(_, v)| match v {
-            tracing_insights_correlation::FieldValue::Str(s) => s.len() + 16,
-            _ => 16,
-        })
-        .sum()
-}
-
 /// Spans.
 pub(crate) struct TracesEncoder {
     ep: Endpoint,
@@ -229,9 +217,9 @@ impl Encoder for TracesEncoder {
             .first_event
             .iter()
             .chain(&item.events)
-            .map(|e| len(e.fields()))
+            .map(|e| e.held_bytes())
             .sum();
-        Some(len(item.span.record().fields()) + events)
+        Some(item.span.record().held_bytes() + events)
     }
 
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
@@ -301,7 +289,7 @@ impl Encoder for LogsEncoder {
 
     // Counted against the queue's byte bound: the event's string values (cut at the door).
     fn item_len(item: &LogItem) -> Option<usize> {
-        Some(len(item.event.fields()) + item.target.len())
+        Some(item.event.held_bytes() + item.target.len())
     }
 
     fn prepare(&mut self, item: LogItem) -> Option<Vec<u8>> {

@@ -36,7 +36,7 @@ fn links_format() {
 proptest::proptest! {
     #[test]
     fn properties_never_panic(k in "\\PC{0,200}", v in "\\PC*") {
-        let fields = [(Box::leak(k.into_boxed_str()) as &'static str, FieldValue::Str(v))];
+        let fields = [(Box::leak(k.into_boxed_str()) as &'static str, FieldValue::Str(v.into()))];
         let p = properties(Attrs(&fields));
         for (k, v) in p.iter() {
             proptest::prop_assert!(k.chars().count() <= MAX_PROP_KEY);
@@ -165,7 +165,7 @@ proptest::proptest! {
             "microsoft.custom_measurements", "peer.service", "net.peer.name",
             "otel.link_attributes", "ai.operation.name", "custom"];
         let fields: Vec<(&'static str, FieldValue)> =
-            keys.iter().map(|k| (*k, FieldValue::Str(v.clone()))).collect();
+            keys.iter().map(|k| (*k, FieldValue::Str(v.as_str().into()))).collect();
         let bd = span(kind, &fields);
         for (key, max) in [("name", 1024), ("url", 2048), ("source", 1024), ("type", 1024),
             ("target", 1024), ("data", 8192), ("responseCode", 1024), ("resultCode", 1024)] {
@@ -186,7 +186,7 @@ proptest::proptest! {
 
 #[test]
 fn euro_property_is_cut_on_a_char_boundary() {
-    let fields = [("big", FieldValue::Str("€".repeat(10_000)))];
+    let fields = [("big", FieldValue::Str("€".repeat(10_000).into()))];
     let p = properties(Attrs(&fields));
     let v = p.get("big").unwrap();
     assert_eq!(v.chars().count(), MAX_PROP_VALUE);
