@@ -12,8 +12,8 @@ use tracing_core::span::{Attributes, Id};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_insights_correlation::{
-    event_context, find_span_data, finished_event, CorrelationLayer, FieldValue, FinishedEvent,
-    SpanData,
+    event_context, find_span_data, finished_event, finished_span, CorrelationLayer, FieldValue,
+    FinishedEvent, FinishedSpan, SpanData,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -91,13 +91,13 @@ impl Active {
     /// `Arc` clone) to the encoder thread, which maps and encodes it.
     /// A span of a trace the sampler dropped still goes over when standard metrics are
     /// on: they count every request and dependency.
-    fn export_span(&self, data: &SpanData, main_agent: Option<Arc<MainAgent>>) {
-        let sampled = data.is_sampled();
+    fn export_span(&self, span: Arc<FinishedSpan>, main_agent: Option<Arc<MainAgent>>) {
+        let sampled = span.is_sampled();
         if !sampled && self.pipeline.shared.standard.is_none() {
             return;
         }
         self.pipeline.encoder.send(Job::Span {
-            span: data.finished(),
+            span,
             errors: self.logs,
             sampled,
             main_agent,
@@ -297,10 +297,18 @@ where
             return;
         }
         a.pipeline.shared.contain(|| {
+            // The record the correlation layer has just made, without looking the span up
+            // again, unless a GenAI agent attribution may sit in the span's extensions.
+            if !a.pipeline.shared.main_agents_seen() {
+                if let Some(finished) = finished_span(&id) {
+                    a.export_span(finished, None);
+                    return;
+                }
+            }
             let Some(span) = ctx.span(&id) else { return };
             let ext = span.extensions();
             if let Some(data) = ext.get::<SpanData>() {
-                a.export_span(data, ext.get::<Arc<MainAgent>>().cloned());
+                a.export_span(data.finished(), ext.get::<Arc<MainAgent>>().cloned());
             }
         });
     }

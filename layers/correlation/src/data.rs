@@ -427,15 +427,19 @@ impl SpanData {
         let _ = self.end_time();
     }
 
-    /// Fixes the end time and moves the record into the shared [`FinishedSpan`] (once).
-    pub(crate) fn close(&mut self) {
-        if self.finished.is_some() {
-            return;
-        }
-        let record = std::mem::replace(&mut self.record, RecordCell::Owned(SpanRecord::default()));
-        let links = std::mem::take(&mut self.links);
-        let finished = self.build_finished(record, links);
-        self.finished = Some(Arc::new(finished));
+    /// Fixes the end time and moves the record into the shared [`FinishedSpan`] (once),
+    /// which it returns.
+    pub(crate) fn close(&mut self) -> &Arc<FinishedSpan> {
+        let finished = match self.finished.take() {
+            Some(f) => f,
+            None => {
+                let record =
+                    std::mem::replace(&mut self.record, RecordCell::Owned(SpanRecord::default()));
+                let links = std::mem::take(&mut self.links);
+                Arc::new(self.build_finished(record, links))
+            }
+        };
+        self.finished.insert(finished)
     }
 }
 

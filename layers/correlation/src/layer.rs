@@ -262,7 +262,7 @@ where
             }
             let mut ext = span.extensions_mut();
             if let Some(data) = ext.get_mut::<SpanData>() {
-                data.close();
+                crate::closed_span::remember(&id, data.close());
             }
         });
     }

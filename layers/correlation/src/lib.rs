@@ -127,6 +127,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
+mod closed_span;
 mod contain;
 mod data;
 mod door;
@@ -149,6 +150,7 @@ pub mod testing;
 pub mod traceparent;
 
 pub use clock::{Clock, SystemClock};
+pub use closed_span::finished_span;
 /// The string type of [`FieldValue::Str`]: inline up to 24 bytes, a heap buffer beyond.
 pub use compact_str::CompactString;
 pub use contain::{contained_panics, DEBUG_PANICKED, DISPLAY_PANICKED};

@@ -20,7 +20,10 @@ use tracing_subscriber::Layer;
 /// already. With `ask`, it asks the correlation layer for shared finished spans, as an
 /// exporter does.
 #[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<(bool, Arc<FinishedSpan>)>>>, bool);
+struct Keep(Arc<Mutex<Vec<Kept>>>, bool);
+
+/// Whether the span was finished, `SpanData::finished`, and `correlation::finished_span(id)`.
+type Kept = (bool, Arc<FinishedSpan>, Option<Arc<FinishedSpan>>);
 
 impl Keep {
     fn asking() -> Self {
@@ -39,10 +42,11 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Keep {
         let span = ctx.span(&id).expect("span");
         let ext = span.extensions();
         let data = ext.get::<SpanData>().expect("correlation data");
-        self.0
-            .lock()
-            .unwrap()
-            .push((data.is_finished(), data.finished()));
+        self.0.lock().unwrap().push((
+            data.is_finished(),
+            data.finished(),
+            correlation::finished_span(&id),
+        ));
     }
 }
 
@@ -70,9 +74,13 @@ fn every_exporter_after_the_correlation_layer_shares_one_finished_span() {
     let before = before.0.lock().unwrap();
     assert_eq!((a.len(), b.len(), before.len()), (2, 2, 2));
     // "other" closes last; "request" first.
-    let (finished, span) = &a[0];
+    let (finished, span, handed) = &a[0];
     assert!(finished);
     assert!(Arc::ptr_eq(span, &b[0].1), "one record for every exporter");
+    // Handed over without a lookup, to every layer after the correlation layer.
+    assert!(Arc::ptr_eq(span, handed.as_ref().expect("handed over")));
+    assert!(Arc::ptr_eq(span, b[0].2.as_ref().expect("handed over")));
+    assert!(Arc::ptr_eq(&a[1].1, a[1].2.as_ref().expect("handed over")));
     assert_eq!(span.name(), "request");
     assert_eq!(span.trace_id(), trace);
     assert_eq!(span.kind(), correlation::SpanKind::Server);
@@ -90,8 +98,9 @@ fn every_exporter_after_the_correlation_layer_shares_one_finished_span() {
     assert!(span.end_time() >= span.start_time());
     // A layer stacked before the correlation layer runs its `on_close` first (inner layers
     // close first): it gets a copy made then, with the same content.
-    let (finished, copy) = &before[0];
+    let (finished, copy, handed) = &before[0];
     assert!(!finished);
+    assert!(handed.is_none(), "not finished yet: nothing handed over");
     assert!(!Arc::ptr_eq(copy, span));
     assert_eq!(copy.record().fields(), span.record().fields());
     assert_eq!(copy.context(), span.context());
@@ -109,6 +118,10 @@ fn without_an_exporter_asking_spans_are_not_finished_and_readers_get_copies() {
     with_default(subscriber, || drop(tracing::info_span!("request", n = 1)));
     let (a, b) = (a.0.lock().unwrap(), b.0.lock().unwrap());
     assert!(!a[0].0 && !b[0].0);
+    assert!(
+        a[0].2.is_none() && b[0].2.is_none(),
+        "nothing finished, nothing handed over"
+    );
     assert!(!Arc::ptr_eq(&a[0].1, &b[0].1));
     assert_eq!(a[0].1.record().fields(), b[0].1.record().fields());
     assert_eq!(

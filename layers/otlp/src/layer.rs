@@ -5,13 +5,13 @@ use crate::pipeline::{LogItem, ResourceCell, SpanItem};
 use crate::OtlpBuilder;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 use tracing_core::span::Id;
 use tracing_core::{Dispatch, Event, Subscriber};
 use tracing_insights_correlation::{
-    find_span_data, Clock, CorrelationLayer, FinishedEvent, SpanData,
+    find_span_data, finished_span, Clock, CorrelationLayer, FinishedEvent, SpanData,
 };
 use tracing_insights_export::Exporter;
 use tracing_subscriber::layer::Context;
@@ -56,6 +56,10 @@ pub(crate) struct Inner {
     pub(crate) clock: OnceLock<Arc<dyn Clock>>,
     /// Panics caught in this layer's callbacks.
     pub(crate) panics: Arc<AtomicU64>,
+    /// Set once a span event went to a span other than the one the correlation layer saw
+    /// it in (this layer's own filter hid that one): from then on every close looks for
+    /// pending events, not only a span the correlation layer counted events in.
+    pub(crate) events_on_other_spans: AtomicBool,
 }
 
 /// Span events waiting for their span to close, per OTLP layer (several OTLP layers may
@@ -240,6 +244,25 @@ where
 {
     {
         let Some(traces) = &inner.traces else { return };
+        // The record the correlation layer has just made, without looking the span up again,
+        // when no span events can be waiting for it in the span's extensions.
+        if let Some(span) = finished_span(id) {
+            let no_events = !inner.span_events
+                || (span.event_count() == 0
+                    && !inner.events_on_other_spans.load(Ordering::Relaxed));
+            if no_events {
+                inner.resource.adopt(|| convert::resource(span.resource()));
+                if span.is_sampled() {
+                    traces.try_send(SpanItem {
+                        span,
+                        first_event: None,
+                        events: Vec::new(),
+                        dropped_events: 0,
+                    });
+                }
+                return;
+            }
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         let pending = if inner.span_events {
@@ -294,7 +317,10 @@ where
             return;
         }
         // The correlation layer's one record of this event (else recorded here, once).
-        let record = tracing_insights_correlation::finished_event(event)
+        let shared = tracing_insights_correlation::finished_event(event);
+        // Only then did the correlation layer count the event in its span's `event_count`.
+        let counted = shared.is_some();
+        let record = shared
             .unwrap_or_else(|| Arc::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0)));
         if let Some(metrics) = inner.metrics.as_ref().filter(|_| {
             record
@@ -324,6 +350,12 @@ where
                 if let Some(p) = ext.get_mut::<PendingEvents>() {
                     // Converted to a span event on the worker.
                     p.list(inner.key()).push(&record);
+                }
+                // Not counted, or not in the span the correlation layer counted it in:
+                // closes must look for pending events.
+                let own = ext.get_mut::<SpanData>().map(|d| d.span_id());
+                if !counted || own.is_none() || own != record.span_id() {
+                    inner.events_on_other_spans.store(true, Ordering::Relaxed);
                 }
             }
         }

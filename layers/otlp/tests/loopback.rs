@@ -617,7 +617,7 @@ fn worker_thread_is_named_and_runs_under_no_subscriber() {
 fn per_layer_filters_do_not_change_ids() {
     use tracing_subscriber::filter::LevelFilter;
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).build().unwrap();
+    let (layer, guard) = otlp(&rx).with_span_events(true).build().unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(correlation::layer())
         .with(layer.with_filter(LevelFilter::INFO));
@@ -639,6 +639,13 @@ fn per_layer_filters_do_not_change_ids() {
     assert_eq!(
         spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["outer"]
+    );
+    // The hidden span's event goes to the span this layer sees, although the correlation
+    // layer counted it in the hidden one.
+    assert_eq!(
+        spans[0].events.len(),
+        1,
+        "the span event on the visible span"
     );
     let want = seen.lock().unwrap().clone().unwrap();
     assert_eq!(hex(&spans[0].trace_id), want);
