@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tracing_core::span::Id;
 use tracing_core::{Event, Subscriber};
-use tracing_insights_correlation::{CorrelationLayer, SpanData};
+use tracing_insights_correlation::{
+    finished_event, finished_span, CorrelationLayer, FieldValue, FinishedSpan, SpanData, SpanStatus,
+};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -85,10 +87,23 @@ impl Active {
     }
 
     fn on_event(&self, event: &Event<'_>) {
+        // The correlation layer's record of this event, when another exporter asked for one:
+        // read, not recorded a second time. This layer does not ask for records itself:
+        // counting needs far less than a record costs.
+        let shared = finished_event(event);
         if !self.collector.wants_detail() {
-            let mut probe = telemetry::ExceptionProbe::default();
-            event.record(&mut probe);
-            let ty = if probe.0 {
+            let is_exception = match &shared {
+                Some(record) => record.fields().iter().any(|(k, v)| {
+                    matches!(v, FieldValue::Error(_))
+                        || matches!(*k, "exception.type" | "exception.message")
+                }),
+                None => {
+                    let mut probe = telemetry::ExceptionProbe::default();
+                    event.record(&mut probe);
+                    probe.0
+                }
+            };
+            let ty = if is_exception {
                 telemetry::ItemType::Exception
             } else {
                 telemetry::ItemType::Trace
@@ -96,10 +111,35 @@ impl Active {
             self.collector.count(ty, true, Duration::ZERO);
             return;
         }
+        if let Some(record) = shared {
+            self.collector
+                .observe(&telemetry::event_item(record.fields()));
+            return;
+        }
         let mut fields = telemetry::EventFields::default();
         event.record(&mut fields);
         let item = telemetry::event_item(&fields.fields);
         self.collector.observe(&item);
+    }
+
+    /// [`Self::on_close`] from the record the correlation layer has just finished.
+    fn on_close_finished(&self, span: &FinishedSpan) {
+        let status_error = matches!(span.status(), SpanStatus::Error { .. });
+        let fields = span.record().fields();
+        if self.collector.wants_detail() {
+            let item = telemetry::span_item_of(
+                span.name(),
+                span.kind(),
+                status_error,
+                fields,
+                span.duration(),
+            );
+            self.collector.observe(&item);
+        } else {
+            let (ty, success, duration) =
+                telemetry::span_basics_of(span.kind(), status_error, fields, span.duration());
+            self.collector.count(ty, success, duration);
+        }
     }
 
     fn on_close(&self, data: &SpanData) {
@@ -149,6 +189,11 @@ where
             return;
         }
         a.collector.contain(|| {
+            // Shared by the correlation layer when another exporter asked: no second lookup.
+            if let Some(finished) = finished_span(&id) {
+                a.on_close_finished(&finished);
+                return;
+            }
             let Some(span) = ctx.span(&id) else { return };
             let ext = span.extensions();
             if let Some(data) = ext.get::<SpanData>() {

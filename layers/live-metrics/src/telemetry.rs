@@ -271,12 +271,16 @@ pub(crate) struct EventFields {
 
 impl Visit for EventFields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.fields
-            .push((field.name(), FieldValue::Str(format!("{value:?}").into())));
+        self.fields.push((
+            field.name(),
+            FieldValue::Str(tracing_insights_correlation::cut_debug(value)),
+        ));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.fields
-            .push((field.name(), FieldValue::Str(value.into())));
+        self.fields.push((
+            field.name(),
+            FieldValue::Str(tracing_insights_correlation::cut_str(value)),
+        ));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.fields.push((field.name(), FieldValue::I64(value)));

@@ -13,6 +13,33 @@ use tracing_subscriber::prelude::*;
 
 #[test]
 fn subscribed_stream_shows_request_and_dependency_rates() {
+    stream_shows_rates(false);
+}
+
+/// Another exporter in the stack asks the correlation layer for shared span and event
+/// records: Live Metrics reads those instead of recording again, and shows the same.
+#[test]
+fn subscribed_stream_reads_the_records_another_exporter_asked_for() {
+    stream_shows_rates(true);
+}
+
+/// Asks the correlation layer for shared records, as an exporter does, when `.0`.
+struct Asking(bool);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Asking {
+    fn on_layer(&mut self, subscriber: &mut S) {
+        let subscriber: &dyn tracing::Subscriber = subscriber;
+        if let (true, Some(c)) = (
+            self.0,
+            subscriber.downcast_ref::<correlation::CorrelationLayer>(),
+        ) {
+            c.share_finished_spans();
+            c.share_finished_events();
+        }
+    }
+}
+
+fn stream_shows_rates(shared: bool) {
     // The first answer also offers a redirect to another loopback port, which the client
     // must refuse.
     let service = FakeQuickPulse::with_redirect(Some("http://127.0.0.1:9/"));
@@ -23,6 +50,7 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
         .unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(correlation::layer())
+        .with(Asking(shared))
         .with(layer.clone());
     let _d = tracing::subscriber::set_default(subscriber);
 
@@ -48,6 +76,8 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
             )
             .in_scope(|| {});
             tracing::info!("answered");
+            let err = std::io::Error::other("backend down");
+            tracing::error!(error = &err as &(dyn std::error::Error + 'static), "failed");
         });
         while let Ok(call) = service.calls.recv_timeout(Duration::from_millis(20)) {
             assert!(call
@@ -88,6 +118,11 @@ fn subscribed_stream_shows_request_and_dependency_rates() {
     assert!(docs
         .iter()
         .any(|d| d["DocumentType"] == "Trace" && d["Message"] == "answered"));
+    assert!(
+        docs.iter().any(|d| d["DocumentType"] == "Exception"),
+        "the error event as an exception document: {docs:?}"
+    );
+    assert!(metric(&p, "\\ApplicationInsights\\Exceptions/Sec") > 0.0);
     // The shared statistics type: the ping and at least one post (the worker publishes its
     // counters after each step, so allow it the step after the post we saw).
     let deadline = Instant::now() + Duration::from_secs(10);
