@@ -70,6 +70,23 @@ if c and peer:
         if r in rows:
             d = rows[r][0] - c[0]
             line(f"{r} added to correlation, request thread", d, peer[0], d / peer[0], "<= 0.10x")
+    # The decomposition: what the shared records cost once some exporter asks for them
+    # (`correlation_shared`: correlation + a layer that only asks), what each exporter adds
+    # beyond them, and what a second exporter adds to a stack that has one already.
+    cs = rows.get("correlation_shared")
+    if cs:
+        d = cs[0] - c[0]
+        line("shared span and event records, once any exporter asks, added to correlation", d, peer[0], d / peer[0])
+        for r in ("appinsights", "otlp"):
+            if r in rows:
+                d = rows[r][0] - cs[0]
+                line(f"{r}'s own callbacks and hand-off, beyond the shared records", d, peer[0], d / peer[0])
+    both = rows.get("appinsights+otlp")
+    if both:
+        for r, other in (("appinsights", "otlp"), ("otlp", "appinsights")):
+            if r in rows:
+                d = both[0] - rows[r][0]
+                line(f"second exporter: {other} added to correlation + {r}", d, peer[0], d / peer[0])
     if "full" in rows:
         f = rows["full"]
         line("allocations per request, request thread, full stack", f[1], peer[1], f[1] / peer[1],

@@ -107,7 +107,7 @@ PY
 
 : >"$out/counts.txt"
 if has counts; then
-    rungs=${RUNGS:-"none full_disabled registry correlation correlation+json_layer otel otel_batch appinsights otel_appinsights otlp otel_otlp otel_otlp_async full"}
+    rungs=${RUNGS:-"none full_disabled registry correlation correlation_shared correlation+json_layer otel otel_batch appinsights otel_appinsights otlp otel_otlp otel_otlp_async appinsights+otlp full"}
     # The export-throughput sides (defaults, gzip, the peers' reqwest client; queues 65,536):
     # all threads only (their request-thread work is that of appinsights, otlp, otel_*).
     tp_rungs=${TP_RUNGS:-"tp.appinsights tp.otel_appinsights tp.otlp_gzip tp.otel_otlp_gzip"}

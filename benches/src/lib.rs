@@ -153,6 +153,14 @@ pub enum Rung {
     /// `LevelFilter::WARN`, so every span and event of the (INFO) workload is disabled: the
     /// cost of instrumentation that is switched off, beside [`Rung::None`].
     FullDisabled,
+    /// `ladder-count` only: `+ correlation` + a layer that does nothing but ask the
+    /// correlation layer for shared span and event records, as every exporter does: what the
+    /// records cost, once, whatever the number of exporters.
+    CorrelationShared,
+    /// `ladder-count` only: `+ correlation` + App Insights + OTLP (as in [`Rung::Full`],
+    /// without the JSON line): beside [`Rung::AppInsights`] and [`Rung::Otlp`], what a
+    /// second exporter adds.
+    Exporters,
     /// `ladder-count` only: `tracing-opentelemetry` + `opentelemetry-otlp` (HTTP/protobuf,
     /// uncompressed, an async `reqwest::Client`) in the SDK's async-runtime batch processor
     /// (`span_processor_with_async_runtime`, tokio, queue [`EXPORT_QUEUE`]), beside
@@ -214,10 +222,12 @@ impl Rung {
     ];
 
     /// Rungs for `ladder-count` only (not in the criterion bench).
-    pub const EXTRA: [Rung; 3] = [
+    pub const EXTRA: [Rung; 5] = [
         Rung::LiveSubscribedDocs,
         Rung::FullDisabled,
         Rung::OtelOtlpAsync,
+        Rung::CorrelationShared,
+        Rung::Exporters,
     ];
 
     /// The rung's name in bench ids and on the `ladder-count` command line.
@@ -242,6 +252,8 @@ impl Rung {
             Rung::Full => "full",
             Rung::FullDisabled => "full_disabled",
             Rung::OtelOtlpAsync => "otel_otlp_async",
+            Rung::CorrelationShared => "correlation_shared",
+            Rung::Exporters => "appinsights+otlp",
         }
     }
 
@@ -263,8 +275,11 @@ impl Rung {
             Rung::LiveSubscribedDocs => live_stack(true, Some(usize::MAX)),
             Rung::Otlp => otlp_stack(&Sink::start(false), EXPORT_QUEUE),
             Rung::OtelOtlp => otel_otlp_stack(&Sink::start(false), EXPORT_QUEUE),
-            Rung::Full => full_stack(None),
-            Rung::FullDisabled => full_stack(Some(tracing_subscriber::filter::LevelFilter::WARN)),
+            Rung::Full => full_stack(true, None),
+            Rung::FullDisabled => {
+                full_stack(true, Some(tracing_subscriber::filter::LevelFilter::WARN))
+            }
+            Rung::Exporters => full_stack(false, None),
             Rung::OtelOtlpAsync => throughput::otel_otlp_async_stack(),
             _ => Stack::plain(self.dispatch()),
         }
@@ -283,12 +298,18 @@ impl Rung {
             | Rung::OtelOtlp
             | Rung::Full
             | Rung::FullDisabled
+            | Rung::Exporters
             | Rung::OtelOtlpAsync => unreachable!("exporter rungs are built by Rung::stack"),
             Rung::None => Dispatch::none(),
             Rung::Registry => Dispatch::new(tracing_subscriber::registry()),
             Rung::Correlation => {
                 Dispatch::new(tracing_subscriber::registry().with(correlation::layer()))
             }
+            Rung::CorrelationShared => Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(correlation::layer())
+                    .with(AskShared),
+            ),
             Rung::CorrelationJson => Dispatch::new(
                 tracing_subscriber::registry()
                     .with(correlation::layer())
@@ -509,19 +530,44 @@ pub fn otlp_stack(sink: &Sink, queue: usize) -> Stack {
 
 /// The full stack: correlation, the JSON line to `io::sink`, App Insights and
 /// OTLP, each exporter to its own loopback sink; with `filter`, under that global filter.
-fn full_stack(filter: Option<tracing_subscriber::filter::LevelFilter>) -> Stack {
+/// Asks the correlation layer for shared span and event records and does nothing else
+/// ([`Rung::CorrelationShared`]).
+struct AskShared;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AskShared {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        if let Some(c) = dispatch.downcast_ref::<correlation::CorrelationLayer>() {
+            c.share_finished_spans();
+            c.share_finished_events();
+        }
+    }
+}
+
+/// Correlation, the JSON line when `json`, App Insights and OTLP, each exporter to its own
+/// loopback sink; every span and event disabled by `filter` when given.
+fn full_stack(json: bool, filter: Option<tracing_subscriber::filter::LevelFilter>) -> Stack {
     let ai_sink = Sink::start(false);
     let otlp_sink = Sink::start(false);
     let (ai, ai_guard) = appinsights_layer(&ai_sink);
     let (otlp, otlp_guard) = otlp_layer(&otlp_sink, EXPORT_QUEUE);
-    let stack = tracing_subscriber::registry()
-        .with(correlation::layer())
-        .with(correlation::json().layer().with_writer(std::io::sink))
-        .with(ai)
-        .with(otlp);
-    let dispatch = match filter {
-        Some(filter) => Dispatch::new(stack.with(filter)),
-        None => Dispatch::new(stack),
+    let base = tracing_subscriber::registry().with(correlation::layer());
+    // Two stacks rather than an `Option<JsonLayer>`: the full stack is measured as users
+    // build it.
+    let dispatch = if json {
+        let stack = base
+            .with(correlation::json().layer().with_writer(std::io::sink))
+            .with(ai)
+            .with(otlp);
+        match filter {
+            Some(filter) => Dispatch::new(stack.with(filter)),
+            None => Dispatch::new(stack),
+        }
+    } else {
+        let stack = base.with(ai).with(otlp);
+        match filter {
+            Some(filter) => Dispatch::new(stack.with(filter)),
+            None => Dispatch::new(stack),
+        }
     };
     Stack {
         dispatch,
