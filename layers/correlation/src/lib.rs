@@ -60,7 +60,38 @@
 //! [`CorrelationLayer::share_finished_spans`] when it finds the layer gets, from
 //! [`SpanData::finished`] in its own `on_close`, the one immutable [`FinishedSpan`] the
 //! correlation layer made (an `Arc` clone): its share of the application's thread is that
-//! clone and a queue hand-off, and mapping and encoding run on its own thread.
+//! clone and a queue hand-off, and mapping and encoding run on its own thread. Cheaper
+//! still, [`finished_span`]`(&id)` hands over the record the correlation layer has just
+//! made in this very close without looking the span up in the registry again (`None`
+//! when it has not: then read [`SpanData::finished`]). Events likewise:
+//! [`CorrelationLayer::share_finished_events`] and [`finished_event`].
+//!
+//! ```
+//! use tracing_insights_correlation::{finished_span, CorrelationLayer, SpanData};
+//! use tracing_subscriber::{layer::Context, registry::LookupSpan, Layer};
+//!
+//! struct Exporter;
+//!
+//! impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Exporter {
+//!     fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
+//!         if let Some(correlation) = dispatch.downcast_ref::<CorrelationLayer>() {
+//!             correlation.share_finished_spans();
+//!         }
+//!     }
+//!
+//!     fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+//!         let finished = finished_span(&id).or_else(|| {
+//!             let span = ctx.span(&id)?;
+//!             let ext = span.extensions();
+//!             ext.get::<SpanData>().map(SpanData::finished)
+//!         });
+//!         if let Some(span) = finished {
+//!             // Send the `Arc` to a worker thread; map and encode it there.
+//!             let _ = (span.name(), span.trace_id(), span.record().fields());
+//!         }
+//!     }
+//! }
+//! ```
 //!
 //! ## Span fields it reads
 //!
