@@ -216,6 +216,13 @@ pub(crate) fn metric_prefix(name: &str) -> Option<(InstrumentKind, &str)> {
     None
 }
 
+/// Whether an event has a field named as a metric (`monotonic_counter.x`, `counter.x`,
+/// `histogram.x`, `gauge.x`): the layer's only look at a metric event on the application
+/// thread (its value may still be no number; the worker skips such a field).
+pub(crate) fn has_metric_field(fields: &[(&'static str, FieldValue)]) -> bool {
+    fields.iter().any(|(name, _)| metric_prefix(name).is_some())
+}
+
 /// A number an event gave a metric field.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Number {

@@ -1,9 +1,7 @@
 //! The guard: flush, shutdown (each signal's pipeline in parallel), statistics.
 
 use crate::config::{signal_name, Signal};
-use crate::convert::Measurement;
-use crate::pipeline::SpanItem;
-use crate::pipeline::{Endpoint, LogItem};
+use crate::pipeline::{Endpoint, LogItem, MetricItem, SpanItem};
 use crate::processor::Processors;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,7 +74,7 @@ impl OtlpGuard {
         endpoints: Vec<Endpoint>,
         traces: Option<ExportGuard<SpanItem>>,
         logs: Option<ExportGuard<LogItem>>,
-        metrics: Option<ExportGuard<Box<Measurement>>>,
+        metrics: Option<ExportGuard<MetricItem>>,
         panics: Arc<AtomicU64>,
     ) -> Self {
         let mut pipes: Vec<(Signal, Box<dyn Pipe>)> = Vec::new();
@@ -192,6 +190,11 @@ impl OtlpGuard {
     /// All counters: the signals' sum, and each signal under
     /// [`ExportStats::by_kind`] (`traces`, `logs`, `metrics`); panics caught in the
     /// layer's callbacks in `contained_panics`.
+    ///
+    /// The `metrics` signal's queue takes one item per event with metric fields, however
+    /// many it has: its `produced` and its queue drops count such events. A processor sees
+    /// each measurement, so its drops ([`DropReason::Processor`]) count measurements, and
+    /// `sent` counts the metrics of each collection.
     pub fn stats(&self) -> ExportStats {
         let mut all = ExportStats::default();
         for (signal, p) in &self.pipes {
@@ -206,7 +209,8 @@ impl OtlpGuard {
 
     /// Items lost on our side: queue full, oversized, retries exhausted, spool unavailable,
     /// shutdown, ... (every [`DropReason`] but [`DropReason::Rejected`], which
-    /// [`rejected`](Self::rejected) counts; the two add up to [`ExportStats::dropped`]).
+    /// [`rejected`](Self::rejected) counts; the two add up to [`ExportStats::dropped`]). In
+    /// the units [`stats`](Self::stats) describes for metrics.
     pub fn dropped(&self) -> u64 {
         let s = self.stats();
         s.dropped() - s.dropped_by(DropReason::Rejected)

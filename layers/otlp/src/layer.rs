@@ -1,7 +1,7 @@
 //! The layer: span records, events and metric fields handed to the signals' pipelines.
 
-use crate::convert::{self, EventVisitor, Measurement};
-use crate::pipeline::{LogItem, ResourceCell, SpanItem};
+use crate::convert;
+use crate::pipeline::{LogItem, MetricItem, ResourceCell, SpanItem};
 use crate::OtlpBuilder;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -48,7 +48,7 @@ pub struct OtlpLayer {
 pub(crate) struct Inner {
     pub(crate) traces: Option<Exporter<SpanItem>>,
     pub(crate) logs: Option<Exporter<LogItem>>,
-    pub(crate) metrics: Option<Exporter<Box<Measurement>>>,
+    pub(crate) metrics: Option<Exporter<MetricItem>>,
     /// Also attach events to their span as span events.
     pub(crate) span_events: bool,
     pub(crate) resource: Arc<ResourceCell>,
@@ -322,21 +322,11 @@ where
         let counted = shared.is_some();
         let record = shared
             .unwrap_or_else(|| Arc::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0)));
-        if let Some(metrics) = inner.metrics.as_ref().filter(|_| {
-            record
-                .fields()
-                .iter()
-                .any(|(k, _)| convert::metric_prefix(k).is_some())
-        }) {
-            let mut visitor = EventVisitor::of_fields(record.fields(), true);
-            let attributes = visitor.metric_attributes();
-            for (kind, name, value) in visitor.metrics.drain(..) {
-                metrics.try_send(Box::new(Measurement {
-                    kind,
-                    name: name.to_owned(),
-                    value,
-                    attributes: attributes.clone(),
-                }));
+        if let Some(metrics) = &inner.metrics {
+            // Only a look at the field names here: the measurements and their attributes
+            // are taken from the shared record on the metrics worker.
+            if convert::has_metric_field(record.fields()) {
+                metrics.try_send(record.clone());
             }
         }
         if inner.span_events {

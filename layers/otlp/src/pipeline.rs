@@ -329,8 +329,13 @@ impl Encoder for LogsEncoder {
     }
 }
 
-/// Metric measurements, aggregated per attribute set on the worker and collected every
-/// export interval.
+/// An event with metric fields as the layer hands it over: the correlation layer's shared
+/// record (an `Arc` clone), one queue item per event however many metric fields it has. Its
+/// measurements and their attribute set are taken from it here on the worker.
+pub(crate) type MetricItem = Arc<tracing_insights_correlation::FinishedEvent>;
+
+/// Metric measurements, taken from the events' records and aggregated per attribute set on
+/// the worker, collected every export interval.
 pub(crate) struct MetricsEncoder {
     ep: Endpoint,
     resource: Arc<ResourceCell>,
@@ -339,14 +344,42 @@ pub(crate) struct MetricsEncoder {
 }
 
 impl Encoder for MetricsEncoder {
-    type Item = Box<Measurement>;
+    type Item = MetricItem;
 
-    fn prepare(&mut self, mut m: Box<Measurement>) -> Option<Vec<u8>> {
-        if !self.processors.is_empty() && !crate::processor::measurement(&self.processors, &mut m) {
-            return None;
+    // An event is folded into aggregates, never stored as it is: the item limit does not
+    // apply to it, and its size only counts against the queue's byte bound.
+    const CUTS_OVERSIZED: bool = true;
+
+    // Counted against the queue's byte bound: the event's string values (cut at the door).
+    fn item_len(event: &MetricItem) -> Option<usize> {
+        Some(event.held_bytes())
+    }
+
+    fn prepare(&mut self, event: MetricItem) -> Option<Vec<u8>> {
+        let now = convert::unix_nanos(SystemTime::now());
+        let mut fields = convert::EventVisitor::of_fields(event.fields(), true);
+        let mut attributes = fields.metric_attributes();
+        let last = fields.metrics.len().saturating_sub(1);
+        for (i, (kind, name, value)) in fields.metrics.drain(..).enumerate() {
+            let mut m = Measurement {
+                kind,
+                name: name.to_owned(),
+                value,
+                // Each measurement its own copy (a processor may change it); the last one
+                // takes the set itself.
+                attributes: if i == last {
+                    std::mem::take(&mut attributes)
+                } else {
+                    attributes.clone()
+                },
+            };
+            if !self.processors.is_empty()
+                && !crate::processor::measurement(&self.processors, &mut m)
+            {
+                continue;
+            }
+            self.aggregator.record(m, now);
         }
-        self.aggregator
-            .record(*m, convert::unix_nanos(SystemTime::now()));
         None
     }
 
@@ -484,7 +517,7 @@ pub(crate) struct Settings {
 pub(crate) struct Pipelines {
     pub(crate) traces: Option<(Exporter<SpanItem>, ExportGuard<SpanItem>)>,
     pub(crate) logs: Option<(Exporter<LogItem>, ExportGuard<LogItem>)>,
-    pub(crate) metrics: Option<(Exporter<Box<Measurement>>, ExportGuard<Box<Measurement>>)>,
+    pub(crate) metrics: Option<(Exporter<MetricItem>, ExportGuard<MetricItem>)>,
 }
 
 fn pipeline(s: &Settings, ep: &Endpoint, delay: Duration) -> ExportBuilder {
