@@ -14,7 +14,14 @@
 //!   stall, so a stuck export never holds the encoder for longer) before it is dropped.
 //!
 //! Every drop is counted as [`DropReason::QueueFull`] in the exporter's statistics, and per
-//! kind (`spans`, `logs`) in [`ExportStats::by_kind`].
+//! kind in [`ExportStats::by_kind`]: `spans` (request and dependency envelopes), `logs`
+//! (messages, exceptions, custom events, availability results) and `metrics` (metric
+//! envelopes: custom and standard metrics, performance counters). The export pipeline
+//! keeps every other counter per kind too ([`NAMES`], told apart by [`kind_of`] or named
+//! where an envelope is handed over), so that for each kind
+//! `produced = sent + sampled_out + dropped() + queued` once nothing is in flight (without
+//! an offline spool). The `_OTELRESOURCE_` metric made for each request is not an item of
+//! the queue and counts in no kind, as in the totals.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -30,12 +37,37 @@ pub(crate) enum Kind {
     Span = 0,
     /// A log line: a message, exception, custom event or availability result.
     Log = 1,
+    /// A metric: custom or standard metric, performance counter.
+    Metric = 2,
 }
 
-const KINDS: [(Kind, &str); 2] = [(Kind::Span, "spans"), (Kind::Log, "logs")];
+/// The kinds' names in [`ExportStats::by_kind`], in the order of [`Kind`].
+pub(crate) const NAMES: [&str; 3] = ["spans", "logs", "metrics"];
 
-/// The overload policy's state and the per-kind counters, shared by the application side
-/// and the encoder thread.
+/// The kind of an encoded envelope, from its `baseType`: the key that follows the
+/// `baseData` object (our writer and `serde_json` both put `data`'s `baseData` first and
+/// `baseType` after it, and nothing after it holds an object, so the last `},"baseType":"`
+/// is the envelope's own). What the export pipeline reads for an envelope queued without a
+/// kind, or read back from the offline spool.
+pub(crate) fn kind_of(envelope: &[u8]) -> usize {
+    const KEY: &[u8] = br#"},"baseType":""#;
+    let at = envelope
+        .windows(KEY.len())
+        .rposition(|w| w == KEY)
+        .map_or(envelope.len(), |i| i + KEY.len());
+    let base = &envelope[at..];
+    let kind = if base.starts_with(b"RequestData\"") || base.starts_with(b"RemoteDependencyData\"")
+    {
+        Kind::Span
+    } else if base.starts_with(b"MetricData\"") {
+        Kind::Metric
+    } else {
+        Kind::Log
+    };
+    kind as usize
+}
+
+/// The overload policy's state, shared by the application side and the encoder thread.
 #[derive(Debug)]
 pub(crate) struct Backlog {
     capacity: usize,
@@ -43,8 +75,9 @@ pub(crate) struct Backlog {
     queued: AtomicUsize,
     /// A span waited [`SPAN_WAIT`] in vain: the next ones do not wait until one fits again.
     stalled: AtomicBool,
-    produced: [AtomicU64; 2],
-    dropped: [AtomicU64; 2],
+    /// Items lost before they reached the export queue, per kind: counted by the export
+    /// pipeline too, and read from here only when the pipeline has no kinds of its own.
+    lost: [AtomicU64; NAMES.len()],
 }
 
 impl Backlog {
@@ -54,19 +87,15 @@ impl Backlog {
             capacity: capacity.max(1),
             queued: AtomicUsize::new(0),
             stalled: AtomicBool::new(false),
-            produced: Default::default(),
-            dropped: Default::default(),
+            lost: Default::default(),
         }
     }
 
-    /// An item of `kind` was handed to the exporter.
-    pub(crate) fn produced(&self, kind: Kind) {
-        self.produced[kind as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An item of `kind` was dropped for lack of room.
-    pub(crate) fn dropped(&self, kind: Kind) {
-        self.dropped[kind as usize].fetch_add(1, Ordering::Relaxed);
+    /// An item of `kind` was produced and dropped for lack of room before the export
+    /// queue: counted in the pipeline's totals and under its kind.
+    pub(crate) fn lost(&self, exporter: &Exporter, kind: Kind) {
+        exporter.count_lost_kind(kind as usize, DropReason::QueueFull, 1);
+        self.lost[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Application side: whether a log job may enter the encoder queue (the queue is less
@@ -88,12 +117,10 @@ impl Backlog {
     /// Encoder thread: hands an envelope of `kind` to the export queue, or drops it (and
     /// counts it) as the policy says.
     pub(crate) fn hand_over(&self, exporter: &Exporter, kind: Kind, bytes: Vec<u8>) {
-        self.produced(kind);
         let full = self.capacity;
         match kind {
             Kind::Log if exporter.queue_len() >= full - full / 4 => {
-                exporter.count_lost(DropReason::QueueFull, 1);
-                self.dropped(kind);
+                self.lost(exporter, kind);
                 return;
             }
             Kind::Span if exporter.queue_len() >= full && !self.stalled.load(Ordering::Relaxed) => {
@@ -109,24 +136,63 @@ impl Backlog {
             }
             _ => {}
         }
-        if !exporter.try_send(bytes) {
-            self.dropped(kind);
-        }
+        // Counted per kind by the pipeline, queued or dropped.
+        exporter.try_send_kind(bytes, kind as usize);
     }
 
-    /// Items produced and dropped for lack of room, per kind (`spans`, `logs`).
-    pub(crate) fn by_kind(&self) -> Vec<(String, ExportStats)> {
-        KINDS
+    /// The counters per kind: the export pipeline's `by_kind`, or, for a pipeline built
+    /// without kinds, the items lost before its queue, for each of [`NAMES`].
+    pub(crate) fn by_kind(&self, pipeline: &[(String, ExportStats)]) -> Vec<(String, ExportStats)> {
+        if !pipeline.is_empty() {
+            return pipeline.to_vec();
+        }
+        NAMES
             .iter()
-            .map(|&(kind, name)| {
+            .zip(&self.lost)
+            .map(|(name, lost)| {
+                let lost = lost.load(Ordering::Relaxed);
                 let mut s = ExportStats::default();
-                s.produced = self.produced[kind as usize].load(Ordering::Relaxed);
-                s.add_dropped(
-                    DropReason::QueueFull,
-                    self.dropped[kind as usize].load(Ordering::Relaxed),
-                );
-                (name.to_owned(), s)
+                s.produced = lost;
+                s.add_dropped(DropReason::QueueFull, lost);
+                ((*name).to_owned(), s)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_read_from_the_envelope_base_type() {
+        let env = |data: &str, rest: &str| {
+            format!(
+                r#"{{"data":{{"baseData":{data},"baseType":"{rest}"}},"iKey":"k","name":"n","tags":{{"baseType":"MetricData"}}}}"#
+            )
+        };
+        let spans = ["RequestData", "RemoteDependencyData"];
+        for t in spans {
+            assert_eq!(kind_of(env("{}", t).as_bytes()), Kind::Span as usize, "{t}");
+        }
+        for t in [
+            "MessageData",
+            "ExceptionData",
+            "EventData",
+            "AvailabilityData",
+        ] {
+            assert_eq!(kind_of(env("{}", t).as_bytes()), Kind::Log as usize, "{t}");
+        }
+        assert_eq!(
+            kind_of(env("{}", "MetricData").as_bytes()),
+            Kind::Metric as usize
+        );
+        // A property named `baseType` inside baseData does not fool it.
+        let nested = r#"{"properties":{"x":{"a":1},"baseType":"MetricData"}}"#;
+        assert_eq!(
+            kind_of(env(nested, "RequestData").as_bytes()),
+            Kind::Span as usize
+        );
+        assert_eq!(kind_of(b"not json"), Kind::Log as usize);
     }
 }

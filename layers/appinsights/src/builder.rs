@@ -190,9 +190,12 @@ impl AppInsightsBuilder {
     /// faster than it can be sent, log lines go before spans: an event enters the encoder
     /// queue only while it is less than half full, a log envelope is dropped when the
     /// worker's queue is three quarters full, and a span envelope waits up to 200 ms for
-    /// room there (once per stall) before it is dropped. Every drop is counted
-    /// ([`DropReason::QueueFull`](crate::DropReason::QueueFull)), and per kind (`spans`,
-    /// `logs`) in [`ExportStats::by_kind`](crate::ExportStats::by_kind).
+    /// room there (once per stall) before it is dropped. Metrics (handed to the worker's
+    /// queue once per metric interval) are dropped only when that queue is full. Every drop
+    /// is counted ([`DropReason::QueueFull`](crate::DropReason::QueueFull)), and per kind
+    /// (`spans`, `logs`, `metrics`) in [`ExportStats::by_kind`](crate::ExportStats::by_kind),
+    /// which also says how many envelopes of each kind, and how many bytes, wait in the
+    /// worker's queue (see [`AppInsightsGuard::stats`](crate::AppInsightsGuard::stats)).
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
@@ -432,7 +435,8 @@ impl AppInsightsBuilder {
         let mut export = ExportBuilder::new("appinsights", cs.track_url())
             .with_queue_capacity(self.queue_capacity)
             .with_max_batch(self.max_batch)
-            .with_max_delay(self.batch_delay);
+            .with_max_delay(self.batch_delay)
+            .with_kinds(&crate::backlog::NAMES, crate::backlog::kind_of);
         if let Some(timeout) = self.request_timeout {
             export = export.with_request_timeout(timeout);
         }

@@ -138,17 +138,27 @@ impl Encoder {
         ))
     }
 
-    /// Items produced and dropped for lack of room, per kind (`spans`, `logs`).
+    /// The counters per kind (`spans`, `logs`, `metrics`): the export pipeline's and the
+    /// jobs this queue dropped.
+    #[cfg(test)]
     pub(crate) fn by_kind(&self) -> Vec<(String, tracing_insights_export::ExportStats)> {
-        self.backlog.by_kind()
+        self.by_kind_with(&self.lost.stats().by_kind)
+    }
+
+    /// As [`by_kind`](Self::by_kind), from a snapshot of the pipeline's `by_kind`.
+    pub(crate) fn by_kind_with(
+        &self,
+        pipeline: &[(String, tracing_insights_export::ExportStats)],
+    ) -> Vec<(String, tracing_insights_export::ExportStats)> {
+        self.backlog.by_kind(pipeline)
     }
 
     /// Counts a job dropped before it was encoded.
     fn drop_job(&self, kind: Option<Kind>) {
-        self.lost.count_lost(DropReason::QueueFull, 1);
-        if let Some(kind) = kind {
-            self.backlog.produced(kind);
-            self.backlog.dropped(kind);
+        match kind {
+            Some(kind) => self.backlog.lost(&self.lost, kind),
+            // An unsampled span (standard metrics only): no envelope of any kind.
+            None => self.lost.count_lost(DropReason::QueueFull, 1),
         }
     }
 
@@ -307,6 +317,7 @@ fn send(shared: &Shared, out: &mut Out<'_>, env: &Envelope<'_>) {
     shared.count_sent(env);
     let kind = match env.data.base_data {
         BaseData::Request(_) | BaseData::Dependency(_) => Kind::Span,
+        BaseData::Metric(_) => Kind::Metric,
         _ => Kind::Log,
     };
     if let Some(bytes) = shared.finish(env) {

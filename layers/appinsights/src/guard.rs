@@ -1,6 +1,7 @@
 //! The guard that flushes the layer (metrics, then the export queue), its cloneable flush
 //! handle, and the optional panic hook.
 
+use crate::backlog::Kind;
 use crate::encoder::Encoder;
 use crate::mapping;
 use crate::shared::Shared;
@@ -83,7 +84,8 @@ impl Pipeline {
 
     fn send(&self, env: &mapping::Envelope<'_>) {
         if let Some(bytes) = self.shared.finish(env) {
-            self.exporter.try_send(bytes);
+            // Only metrics come this way.
+            self.exporter.try_send_kind(bytes, Kind::Metric as usize);
         }
     }
 
@@ -110,7 +112,7 @@ impl Pipeline {
     pub(crate) fn stats(&self) -> ExportStats {
         let mut stats = self.exporter.stats();
         stats.contained_panics += self.shared.contained_panics();
-        stats.by_kind = self.encoder.by_kind();
+        stats.by_kind = self.encoder.by_kind_with(&stats.by_kind);
         stats
     }
 }
@@ -317,10 +319,52 @@ impl AppInsightsGuard {
 
     /// All counters, in the statistics type every exporter reports: envelopes produced, sent,
     /// retried, spooled, dropped by reason (the encoder's full queue as
-    /// [`DropReason::QueueFull`](tracing_insights_export::DropReason::QueueFull)), requests, bytes and contained panics; under
-    /// `by_kind`, the items produced and dropped for lack of room per kind (`spans`, `logs`;
-    /// see [`AppInsightsBuilder::with_queue_capacity`](crate::AppInsightsBuilder::with_queue_capacity)).
-    /// All zero for a disabled layer.
+    /// [`DropReason::QueueFull`](tracing_insights_export::DropReason::QueueFull)), requests,
+    /// bytes, contained panics, and the envelopes (and their bytes) waiting in the export
+    /// queue. All zero for a disabled layer.
+    ///
+    /// The same counters per kind of envelope are under
+    /// [`by_kind`](ExportStats::by_kind), read with [`ExportStats::kind`]:
+    ///
+    /// | kind | envelopes |
+    /// |---|---|
+    /// | `spans` | requests and dependencies |
+    /// | `logs` | messages, exceptions, custom events, availability results |
+    /// | `metrics` | custom and standard metrics, performance counters |
+    ///
+    /// Each envelope keeps its kind through the queues, batching, retries and a partial
+    /// success (the service's answer for each index is counted under that envelope's kind),
+    /// so for each kind `produced = sent + sampled_out + dropped() + queued` whenever nothing
+    /// is in flight, and after a clean shutdown `queued` is 0 (with the offline spool, items
+    /// written to it count as `spooled` and, once read back, as `replayed` and `sent`). The
+    /// kinds add up to the totals. The `_OTELRESOURCE_` metric put first in every request
+    /// is made per request, not queued, and counts nowhere. When something must go, log
+    /// lines go before spans (see
+    /// [`AppInsightsBuilder::with_queue_capacity`](crate::AppInsightsBuilder::with_queue_capacity)),
+    /// which the per-kind drops show.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tracing_insights_appinsights::{AppInsightsLayer, DropReason};
+    /// let (layer, guard) = AppInsightsLayer::builder().build()?;
+    /// // ... the application runs ...
+    /// let stats = guard.stats();
+    /// for kind in ["spans", "logs", "metrics"] {
+    ///     if let Some(k) = stats.kind(kind) {
+    ///         println!(
+    ///             "{kind}: {} produced, {} sent, {} refused, {} lost to a full queue, {} queued ({} bytes)",
+    ///             k.produced,
+    ///             k.sent,
+    ///             k.dropped_by(DropReason::Rejected),
+    ///             k.dropped_by(DropReason::QueueFull),
+    ///             k.queued,
+    ///             k.queued_bytes,
+    ///         );
+    ///     }
+    /// }
+    /// # drop(layer);
+    /// # Ok(()) }
+    /// ```
     pub fn stats(&self) -> ExportStats {
         self.handle
             .pipeline
@@ -415,7 +459,7 @@ fn report_panic(handle: &FlushHandle, info: &std::panic::PanicInfo<'_>, timeout:
         None,
     );
     if let Some(bytes) = mapping::encode_envelope(&env) {
-        pipeline.exporter.try_send(bytes);
+        pipeline.exporter.try_send_kind(bytes, Kind::Log as usize);
     }
     let _ = pipeline.flush(timeout);
 }

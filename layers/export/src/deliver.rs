@@ -4,6 +4,7 @@
 use crate::answer::{Answer, DropReason};
 use crate::encode::Encoder;
 use crate::redirect::{self, mask_url};
+use crate::stats::Counter;
 use crate::transport::{Method, Request, Response};
 use crate::worker::{Delivery, Worker};
 use std::sync::atomic::Ordering;
@@ -12,15 +13,25 @@ use std::time::{Duration, Instant, SystemTime};
 impl<E: Encoder> Worker<E> {
     /// Sends `items` once (following redirects, refreshing a token once on 401) and
     /// settles what the answer settles.
-    pub(crate) fn deliver(&mut self, items: Vec<Vec<u8>>, deadline: Option<Instant>) -> Delivery {
+    /// `kinds` holds each item's kind: what the answer settles is counted per kind too.
+    pub(crate) fn deliver(
+        &mut self,
+        items: Vec<Vec<u8>>,
+        kinds: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Delivery {
         let n = items.len() as u64;
+        let none = || Delivery::Settled {
+            accepted: 0,
+            kinds: Vec::new(),
+        };
         let body = match self.encoder.encode(&items) {
             Ok(b) => b,
             Err(e) => {
-                self.stats.drop_items(DropReason::Rejected, n);
+                self.stats.drop_kinds(DropReason::Rejected, &kinds);
                 self.stats
                     .set_error(format!("could not encode {n} items: {e}"));
-                return Delivery::Settled { accepted: 0 };
+                return none();
             }
         };
         let offset = body.leading;
@@ -33,6 +44,7 @@ impl<E: Encoder> Worker<E> {
                     Err(e) => {
                         return Delivery::Retry {
                             items,
+                            kinds,
                             retry_after: None,
                             error: format!("no token for {}: {e}", mask_url(&self.url)),
                         }
@@ -44,6 +56,7 @@ impl<E: Encoder> Worker<E> {
                 // The guard gave up waiting for a shutdown: nothing is sent after it returned.
                 return Delivery::Retry {
                     items,
+                    kinds,
                     retry_after: None,
                     error: "the exporter was stopped".into(),
                 };
@@ -63,6 +76,7 @@ impl<E: Encoder> Worker<E> {
                 Err(error) => {
                     return Delivery::Retry {
                         items,
+                        kinds,
                         retry_after: None,
                         error,
                     }
@@ -76,17 +90,23 @@ impl<E: Encoder> Worker<E> {
             match decision {
                 Answer::Accepted => {
                     self.stats.sent.fetch_add(n, Ordering::Relaxed);
-                    return Delivery::Settled { accepted: n };
+                    self.stats.count_kinds(Counter::Sent, &kinds);
+                    return Delivery::Settled { accepted: n, kinds };
                 }
                 Answer::PartiallyRejected { rejected, message } => {
                     let rejected = rejected.min(n);
                     self.stats.sent.fetch_add(n - rejected, Ordering::Relaxed);
-                    self.stats.drop_items(DropReason::Rejected, rejected);
+                    // The answer does not say which items were refused: per kind, the
+                    // batch's last ones are counted as the refused.
+                    let (sent, refused) = kinds.split_at((n - rejected) as usize);
+                    self.stats.count_kinds(Counter::Sent, sent);
+                    self.stats.drop_kinds(DropReason::Rejected, refused);
                     let msg = format!("{}: {rejected} of {n} items refused: {message}", said());
                     eprintln!("[tracing-insights] {}: {msg}", self.cfg.name);
                     self.stats.set_error(msg);
                     return Delivery::Settled {
                         accepted: n - rejected,
+                        kinds: sent.to_vec(),
                     };
                 }
                 Answer::Partial {
@@ -119,9 +139,23 @@ impl<E: Encoder> Worker<E> {
                     self.stats
                         .sampled_out
                         .fetch_add(sampled.len() as u64, Ordering::Relaxed);
+                    // Each index's result goes to that item's kind.
+                    let kinds_at =
+                        |idx: &[usize]| -> Vec<u8> { idx.iter().map(|i| kinds[*i]).collect() };
+                    let accepted_kinds: Vec<u8> = kinds
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| {
+                            !retry.contains(i) && !rejected.contains(i) && !sampled.contains(i)
+                        })
+                        .map(|(_, k)| *k)
+                        .collect();
+                    self.stats.count_kinds(Counter::Sent, &accepted_kinds);
+                    self.stats
+                        .count_kinds(Counter::SampledOut, &kinds_at(&sampled));
                     if !rejected.is_empty() {
                         self.stats
-                            .drop_items(DropReason::Rejected, rejected.len() as u64);
+                            .drop_kinds(DropReason::Rejected, &kinds_at(&rejected));
                         self.stats.set_error(format!(
                             "{}: {} items refused",
                             said(),
@@ -129,7 +163,10 @@ impl<E: Encoder> Worker<E> {
                         ));
                     }
                     if retry.is_empty() {
-                        return Delivery::Settled { accepted };
+                        return Delivery::Settled {
+                            accepted,
+                            kinds: accepted_kinds,
+                        };
                     }
                     let mut items = items;
                     let again: Vec<Vec<u8>> = retry
@@ -139,6 +176,7 @@ impl<E: Encoder> Worker<E> {
                     return Delivery::Retry {
                         error: format!("{}: {} items to send again", said(), again.len()),
                         items: again,
+                        kinds: kinds_at(&retry),
                         retry_after,
                     };
                 }
@@ -156,6 +194,7 @@ impl<E: Encoder> Worker<E> {
                     }
                     return Delivery::Retry {
                         items,
+                        kinds,
                         retry_after,
                         error: said(),
                     };
@@ -163,10 +202,10 @@ impl<E: Encoder> Worker<E> {
                 Answer::Redirect(location) => {
                     redirects += 1;
                     if redirects > redirect::MAX_REDIRECTS {
-                        self.stats.drop_items(DropReason::Redirect, n);
+                        self.stats.drop_kinds(DropReason::Redirect, &kinds);
                         self.stats
                             .set_error(format!("circular redirects from {}", mask_url(&self.url)));
-                        return Delivery::Settled { accepted: 0 };
+                        return none();
                     }
                     match redirect::follow_within(
                         &self.url,
@@ -175,19 +214,19 @@ impl<E: Encoder> Worker<E> {
                     ) {
                         Ok(url) => self.url = url,
                         Err(why) => {
-                            self.stats.drop_items(DropReason::Redirect, n);
+                            self.stats.drop_kinds(DropReason::Redirect, &kinds);
                             self.stats
                                 .set_error(format!("{}: refused redirect ({why:?})", said()));
-                            return Delivery::Settled { accepted: 0 };
+                            return none();
                         }
                     }
                 }
                 Answer::Drop(reason) => {
                     let msg = format!("{}: {n} items dropped", said());
                     eprintln!("[tracing-insights] {}: {msg}", self.cfg.name);
-                    self.stats.drop_items(reason, n);
+                    self.stats.drop_kinds(reason, &kinds);
                     self.stats.set_error(msg);
-                    return Delivery::Settled { accepted: 0 };
+                    return none();
                 }
             }
         }

@@ -35,6 +35,15 @@ pub trait Encoder: Send + 'static {
         None
     }
 
+    /// The bytes of an item, when it is already in its stored form: read on the
+    /// application side to tell its kind when the pipeline has kinds
+    /// ([`ExportBuilder::with_kinds`](crate::ExportBuilder::with_kinds)) and it is queued
+    /// without one.
+    fn item_bytes(item: &Self::Item) -> Option<&[u8]> {
+        let _ = item;
+        None
+    }
+
     /// Whether [`prepare`](Self::prepare) cuts an item down to the item limit itself: then
     /// [`item_len`](Self::item_len) only counts against the queue's byte bound and an item
     /// over the limit is queued, not dropped, on the application side.
@@ -89,6 +98,10 @@ impl Encoder for JsonArray {
 
     fn item_len(item: &Vec<u8>) -> Option<usize> {
         Some(item.len())
+    }
+
+    fn item_bytes(item: &Vec<u8>) -> Option<&[u8]> {
+        Some(item)
     }
 
     fn prepare(&mut self, item: Vec<u8>) -> Option<Vec<u8>> {

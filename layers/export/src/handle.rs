@@ -4,7 +4,7 @@
 
 use crate::answer::DropReason;
 use crate::loss::Loss;
-use crate::stats::{ExportStats, Stats};
+use crate::stats::{Counter, ExportStats, Stats, NO_KIND};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -18,7 +18,8 @@ pub const DROP_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) type Ack = mpsc::SyncSender<Result<(), String>>;
 
 pub(crate) enum Msg<T> {
-    Item(T),
+    /// An item and its kind ([`NO_KIND`] when the pipeline has none).
+    Item(T, u8),
     /// Send what is batched and wait out pending retries; the answer is due at the deadline.
     Flush(Ack, Instant),
     /// Drain, send, replay, spool what is left and stop; the answer is due at the deadline.
@@ -34,6 +35,7 @@ pub struct Exporter<T = Vec<u8>> {
     pub(crate) max_queue_bytes: usize,
     pub(crate) max_item_bytes: usize,
     pub(crate) item_len: fn(&T) -> Option<usize>,
+    pub(crate) item_bytes: fn(&T) -> Option<&[u8]>,
     pub(crate) cuts_oversized: bool,
 }
 
@@ -46,6 +48,7 @@ impl<T> Clone for Exporter<T> {
             max_queue_bytes: self.max_queue_bytes,
             max_item_bytes: self.max_item_bytes,
             item_len: self.item_len,
+            item_bytes: self.item_bytes,
             cuts_oversized: self.cuts_oversized,
         }
     }
@@ -66,16 +69,37 @@ impl<T> Exporter<T> {
     /// Queues one item. Returns `false` (and counts a drop) when the item is known to be
     /// larger than the item limit, the queue is full (in items, or in bytes for items whose
     /// size is known) or the worker is gone; never blocks, never does I/O.
+    ///
+    /// When the pipeline has kinds ([`ExportBuilder::with_kinds`](crate::ExportBuilder::with_kinds)),
+    /// the item's kind is read from its bytes ([`Encoder::item_bytes`](crate::Encoder::item_bytes));
+    /// [`try_send_kind`](Self::try_send_kind) names it instead, at no cost.
     pub fn try_send(&self, item: T) -> bool {
+        let kind = if self.stats.has_kinds() {
+            (self.item_bytes)(&item).map_or(NO_KIND, |b| self.stats.kind_of(b))
+        } else {
+            NO_KIND
+        };
+        self.send_as(item, kind)
+    }
+
+    /// As [`try_send`](Self::try_send), for an item of the pipeline's kind `kind` (an index
+    /// into the names given to [`ExportBuilder::with_kinds`](crate::ExportBuilder::with_kinds);
+    /// any other value counts in the totals only).
+    pub fn try_send_kind(&self, item: T, kind: usize) -> bool {
+        self.send_as(item, self.stats.known_kind(kind))
+    }
+
+    fn send_as(&self, item: T, kind: u8) -> bool {
         self.stats.produced.fetch_add(1, Ordering::Relaxed);
+        self.stats.count_kind(Counter::Produced, kind, 1);
         let len = (self.item_len)(&item).unwrap_or(0);
         if len > self.max_item_bytes && !self.cuts_oversized {
-            self.stats.drop_items(DropReason::Oversized, 1);
+            self.stats.drop_kinds(DropReason::Oversized, &[kind]);
             self.warn_once("an item larger than the item limit was dropped (counted in dropped())");
             return false;
         }
         if let Some(name) = self.stats.stopped.get() {
-            self.stats.drop_items(DropReason::QueueFull, 1);
+            self.stats.drop_kinds(DropReason::QueueFull, &[kind]);
             if !self.stats.warned_stopped.swap(true, Ordering::Relaxed) {
                 // Our own diagnostics never go through `tracing` (no telemetry loops).
                 eprintln!(
@@ -88,10 +112,13 @@ impl<T> Exporter<T> {
         let bytes_before = self.stats.queued_bytes.fetch_add(len, Ordering::AcqRel);
         // One item always fits, whatever its size (it is below the item limit).
         let over_bytes = bytes_before > 0 && bytes_before + len > self.max_queue_bytes;
-        if before >= self.capacity || over_bytes || self.tx.send(Msg::Item(item)).is_err() {
+        // Counted per kind before it is sent: the worker may take it at once.
+        self.stats.kind_queued(kind, len, true);
+        if before >= self.capacity || over_bytes || self.tx.send(Msg::Item(item, kind)).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::AcqRel);
             self.stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            self.stats.drop_items(DropReason::QueueFull, 1);
+            self.stats.kind_queued(kind, len, false);
+            self.stats.drop_kinds(DropReason::QueueFull, &[kind]);
             self.warn_once(
                 "export queue full or closed: dropping telemetry (counted in dropped())",
             );
@@ -106,6 +133,16 @@ impl<T> Exporter<T> {
     pub fn count_lost(&self, reason: DropReason, n: u64) {
         self.stats.produced.fetch_add(n, Ordering::Relaxed);
         self.stats.drop_items(reason, n);
+    }
+
+    /// As [`count_lost`](Self::count_lost), for items of the pipeline's kind `kind` (see
+    /// [`try_send_kind`](Self::try_send_kind)): counted in the totals and under that kind.
+    pub fn count_lost_kind(&self, kind: usize, reason: DropReason, n: u64) {
+        let kind = self.stats.known_kind(kind);
+        self.stats.produced.fetch_add(n, Ordering::Relaxed);
+        self.stats.count_kind(Counter::Produced, kind, n);
+        self.stats.drop_items(reason, n);
+        self.stats.count_kind(Counter::Dropped(reason), kind, n);
     }
 
     /// Counts `n` items dropped for `reason` on the application side (e.g. a panic caught

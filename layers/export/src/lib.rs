@@ -18,7 +18,8 @@
 //! - optional **authorization** ([`RequestAuth`], e.g. Entra ID bearer tokens from
 //!   `tracing-insights-azure`), refreshed on the worker thread, refreshed once on a 401;
 //! - **statistics** ([`ExportStats`]: produced, sent, retried, spooled, dropped by
-//!   [`DropReason`], failed, last error) and a `#[must_use]` [`ExportGuard`] whose
+//!   [`DropReason`], failed, last error, what waits in the queue in items and bytes; the
+//!   same per kind of item for a pipeline given kinds, [`ExportBuilder::with_kinds`]) and a `#[must_use]` [`ExportGuard`] whose
 //!   [`shutdown`](ExportGuard::shutdown) flushes, replays what it can and, whenever anything
 //!   was lost, returns [`ShutdownError::Lost`] with those numbers (the same line on stderr);
 //!   its `Drop` is bounded (2 s), and after it returns the worker sends nothing more;
@@ -133,7 +134,7 @@ pub use answer::{AppInsightsAnswers, Classify, DropReason};
 pub use encode::{Body, Encoder, JsonArray};
 pub use handle::{ExportError, ExportGuard, Exporter, ShutdownError, DROP_TIMEOUT};
 pub use loss::{reason_name, Loss};
-pub use stats::ExportStats;
+pub use stats::{ExportStats, KindOf, MAX_KINDS};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
 #[cfg(feature = "ureq")]
@@ -245,6 +246,7 @@ pub struct ExportBuilder {
     pub(crate) transport: Option<TransportFactory>,
     pub(crate) redirect_suffixes: &'static [&'static str],
     pub(crate) collect_interval: Option<Duration>,
+    pub(crate) kinds: Option<(&'static [&'static str], KindOf)>,
 }
 
 impl fmt::Debug for ExportBuilder {
@@ -269,6 +271,7 @@ impl fmt::Debug for ExportBuilder {
             .field("auth", &self.auth.is_some())
             .field("redirect_suffixes", &self.redirect_suffixes)
             .field("collect_interval", &self.collect_interval)
+            .field("kinds", &self.kinds.map(|k| k.0))
             .finish_non_exhaustive()
     }
 }
@@ -310,6 +313,7 @@ impl ExportBuilder {
             transport: None,
             redirect_suffixes: &redirect::ALLOWED_REDIRECT_SUFFIXES,
             collect_interval: None,
+            kinds: None,
         }
     }
 
@@ -498,6 +502,20 @@ impl ExportBuilder {
         self
     }
 
+    /// Counts items of several kinds apart (at most [`MAX_KINDS`]): every counter of
+    /// [`ExportStats`] that counts items, and the queue's occupancy, is also kept per kind in
+    /// [`ExportStats::by_kind`], under these `names`. An item's kind is the one given to
+    /// [`Exporter::try_send_kind`]; for an item queued with [`Exporter::try_send`] (its
+    /// bytes read through [`Encoder::item_bytes`]), made by the encoder's
+    /// [`collect`](Encoder::collect) or read back from the offline spool, it is
+    /// `kind_of(bytes)`. The kind travels with the item through batching, retries, the
+    /// per-item results of a partial success and the spool.
+    #[must_use]
+    pub fn with_kinds(mut self, names: &'static [&'static str], kind_of: KindOf) -> Self {
+        self.kinds = Some((names, kind_of));
+        self
+    }
+
     #[cfg(test)]
     pub(crate) fn with_spool_io(mut self, io: Arc<dyn spool::SpoolIo>) -> Self {
         self.spool_io = Some(io);
@@ -545,7 +563,12 @@ impl ExportBuilder {
         encoder: E,
     ) -> Result<(Exporter<E::Item>, ExportGuard<E::Item>), ExportError> {
         let (tx, rx) = mpsc::channel();
-        let stats = Arc::new(stats::Stats::default());
+        let stats = Arc::new(stats::Stats {
+            kinds: self
+                .kinds
+                .map(|(names, kind_of)| stats::Kinds::new(names, kind_of)),
+            ..stats::Stats::default()
+        });
         let _ = stats.name.set(self.name.clone());
         // The transport is made on the worker: an HTTP client may start a runtime of its
         // own, which must never live on (or be dropped by) the application's thread.
@@ -569,6 +592,7 @@ impl ExportBuilder {
             max_queue_bytes: self.queue_bytes,
             max_item_bytes: self.max_item_bytes,
             item_len: E::item_len,
+            item_bytes: E::item_bytes,
             cuts_oversized: E::CUTS_OVERSIZED,
         };
         let guard = ExportGuard {

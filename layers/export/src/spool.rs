@@ -293,7 +293,14 @@ impl Spool {
 
     /// Deletes dead `.tmp` files and batches past retention. Returns the items deleted
     /// (counted as [`Expired`](crate::DropReason::Expired)).
+    #[cfg(test)]
     pub(crate) fn maintain(&self) -> u64 {
+        self.maintain_with(&mut |_| {})
+    }
+
+    /// As [`maintain`](Self::maintain), calling `expired_item` with each item of an expired
+    /// batch (a corrupt file counts as one item, not passed).
+    pub(crate) fn maintain_with(&self, expired_item: &mut dyn FnMut(&[u8])) -> u64 {
         let now = now_ms();
         let mut expired = 0;
         for (name, path, _) in self.entries() {
@@ -305,7 +312,10 @@ impl Spool {
                 expired += fs::read(&path)
                     .ok()
                     .and_then(|d| decode(&d))
-                    .map_or(1, |i| i.len() as u64);
+                    .map_or(1, |items| {
+                        items.iter().for_each(|i| expired_item(i));
+                        items.len() as u64
+                    });
                 let _ = fs::remove_file(&path);
             }
         }

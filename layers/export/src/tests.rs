@@ -447,3 +447,126 @@ fn a_batch_failing_longer_than_spool_after_is_on_disk_while_attempts_remain() {
     drop(guard);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Kind of the test items: the first digit (1, 2, 3) names kinds 0, 1, 2.
+fn digit_kind(item: &[u8]) -> usize {
+    usize::from(item.first().copied().unwrap_or(b'0').wrapping_sub(b'1'))
+}
+
+#[test]
+fn partial_success_is_counted_per_kind_by_index() {
+    // Items `<kind digit><n>`: n = 1 is refused for good (400), n = 2 is refused once with a
+    // retryable 503 and accepted when sent again, the rest accepted.
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+    let s = seen.clone();
+    let server = LoopbackServer::start(move |r| {
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        let items: Vec<&str> = body.trim_matches(['[', ']']).split(',').collect();
+        let mut seen = s.lock().unwrap();
+        let errors: Vec<String> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item.as_bytes()[1] {
+                b'1' => Some(format!(
+                    r#"{{"index":{i},"statusCode":400,"message":"bad"}}"#
+                )),
+                b'2' if seen.insert((*item).to_owned()) => Some(format!(
+                    r#"{{"index":{i},"statusCode":503,"message":"busy"}}"#
+                )),
+                _ => None,
+            })
+            .collect();
+        Reply::status(if errors.is_empty() { 200 } else { 206 }).body(format!(
+            r#"{{"itemsReceived":{},"itemsAccepted":{},"errors":[{}]}}"#,
+            items.len(),
+            items.len() - errors.len(),
+            errors.join(",")
+        ))
+    });
+    let (exp, guard) = ExportBuilder::new("kinds", server.url("/v2.1/track"))
+        .with_kinds(&["a", "b", "c"], digit_kind)
+        .with_retries(4, Duration::from_millis(1))
+        .with_max_batch(7)
+        .with_offline_storage(OfflineStorage::Disabled)
+        .spawn()
+        .unwrap();
+    // Kind a: 5 items, b: 3 (and 2 lost before the queue), c: 4, each with one refused and
+    // one retried, mixed in batches of 7; the first three named through try_send_kind.
+    let items = [
+        "10", "21", "32", "11", "22", "30", "12", "13", "31", "20", "33", "14",
+    ];
+    for (i, item) in items.iter().enumerate() {
+        let bytes = item.as_bytes().to_vec();
+        if i < 3 {
+            exp.try_send_kind(bytes, digit_kind(item.as_bytes()));
+        } else {
+            exp.try_send(bytes);
+        }
+    }
+    exp.count_lost_kind(1, DropReason::QueueFull, 2);
+    let err = guard.shutdown(Duration::from_secs(10)).unwrap_err();
+    let stats = err.stats().unwrap();
+    assert_eq!(
+        (stats.produced, stats.sent, stats.dropped()),
+        (14, 9, 5),
+        "{stats:?}"
+    );
+    let kind = |k: &str| stats.kind(k).unwrap().clone();
+    let (a, b, c) = (kind("a"), kind("b"), kind("c"));
+    assert_eq!(
+        (a.produced, a.sent, a.dropped_by(DropReason::Rejected)),
+        (5, 4, 1)
+    );
+    assert_eq!(
+        (b.produced, b.sent, b.dropped_by(DropReason::QueueFull)),
+        (5, 2, 2)
+    );
+    assert_eq!(b.dropped_by(DropReason::Rejected), 1);
+    assert_eq!(
+        (c.produced, c.sent, c.dropped_by(DropReason::Rejected)),
+        (4, 3, 1)
+    );
+    for (name, k) in &stats.by_kind {
+        assert_eq!(k.produced, k.sent + k.dropped() + k.queued, "{name}: {k:?}");
+        assert_eq!(k.queued, 0);
+    }
+    let sum: u64 = stats.by_kind.iter().map(|(_, k)| k.sent).sum();
+    assert_eq!(sum, stats.sent);
+}
+
+#[test]
+fn spooled_items_keep_their_kind_when_replayed() {
+    let dir = std::env::temp_dir().join(format!("tis-kinds-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (url, _bodies, status) = switchable(503);
+    let (exp, guard) = ExportBuilder::new("kinds-replay", url)
+        .with_kinds(&["a", "b"], digit_kind)
+        .with_max_batch(2)
+        .with_retries(1, Duration::from_millis(1))
+        .with_retry_interval(Duration::from_secs(60))
+        .with_offline_storage(dir.clone())
+        .spawn()
+        .unwrap();
+    for item in ["10", "20", "21"] {
+        exp.try_send(item.as_bytes().to_vec());
+    }
+    let t0 = Instant::now();
+    while exp.stats().spooled < 3 && t0.elapsed() < Duration::from_secs(10) {
+        let _ = exp.flush(Duration::from_millis(100));
+    }
+    let stats = exp.stats();
+    assert_eq!(stats.kind("a").unwrap().spooled, 1, "{stats:?}");
+    assert_eq!(stats.kind("b").unwrap().spooled, 2, "{stats:?}");
+    status.store(200, Ordering::Relaxed);
+    exp.try_send(b"11".to_vec());
+    let t0 = Instant::now();
+    while exp.stats().sent < 4 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = exp.stats();
+    let (a, b) = (stats.kind("a").unwrap(), stats.kind("b").unwrap());
+    assert_eq!((a.produced, a.sent, a.replayed), (2, 2, 1), "{stats:?}");
+    assert_eq!((b.produced, b.sent, b.replayed), (2, 2, 2), "{stats:?}");
+    guard.shutdown(Duration::from_secs(5)).ok();
+    let _ = std::fs::remove_dir_all(dir);
+}

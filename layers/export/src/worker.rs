@@ -8,7 +8,7 @@ use crate::answer::{self, DropReason};
 use crate::encode::Encoder;
 use crate::handle::{Ack, Msg};
 use crate::spool::{PutError, RealIo, Spool};
-use crate::stats::Stats;
+use crate::stats::{Counter, Stats};
 use crate::transport::Transport;
 use crate::ExportBuilder;
 use std::sync::atomic::Ordering;
@@ -26,6 +26,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 struct Pending {
     items: Vec<Vec<u8>>,
+    /// Each item's kind (see [`Stats::kind_of`]).
+    kinds: Vec<u8>,
     bytes: usize,
     attempts: u32,
     due: Instant,
@@ -51,10 +53,15 @@ struct Waiter {
 
 pub(crate) enum Delivery {
     /// Nothing left to retry (accepted, or dropped and counted).
-    Settled { accepted: u64 },
+    Settled {
+        accepted: u64,
+        /// The kinds of the accepted items.
+        kinds: Vec<u8>,
+    },
     /// These items should be sent again later.
     Retry {
         items: Vec<Vec<u8>>,
+        kinds: Vec<u8>,
         retry_after: Option<Duration>,
         error: String,
     },
@@ -70,6 +77,8 @@ pub(crate) struct Worker<E: Encoder> {
     pub(crate) url: String,
     next_collect: Option<Instant>,
     batch: Vec<Vec<u8>>,
+    /// The kind of each item in `batch`.
+    batch_kinds: Vec<u8>,
     batch_bytes: usize,
     batch_started: Option<Instant>,
     force_batch: bool,
@@ -90,6 +99,9 @@ pub(crate) struct Worker<E: Encoder> {
     /// batches then wait in the bounded in-memory buffer instead.
     spool_broken: bool,
 }
+
+/// A batch's items and the kind of each.
+type Batch = (Vec<Vec<u8>>, Vec<u8>);
 
 pub(crate) fn len_of(items: &[Vec<u8>]) -> usize {
     items.iter().map(|i| i.len() + 1).sum()
@@ -135,6 +147,7 @@ impl<E: Encoder> Worker<E> {
             next_collect: cfg.collect_interval.map(|i| Instant::now() + i),
             cfg,
             batch: Vec::new(),
+            batch_kinds: Vec::new(),
             batch_bytes: 0,
             batch_started: None,
             force_batch: false,
@@ -170,7 +183,7 @@ impl<E: Encoder> Worker<E> {
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match msg {
-                Ok(Msg::Item(item)) => self.add(item),
+                Ok(Msg::Item(item, kind)) => self.add(item, kind),
                 Ok(Msg::Flush(ack, deadline)) => {
                     self.collect();
                     self.force_batch = true;
@@ -184,7 +197,7 @@ impl<E: Encoder> Worker<E> {
                 Ok(Msg::Shutdown(ack, deadline)) => {
                     while let Ok(m) = self.rx.try_recv() {
                         match m {
-                            Msg::Item(item) => self.add(item),
+                            Msg::Item(item, kind) => self.add(item, kind),
                             Msg::Flush(a, _) | Msg::Shutdown(a, _) => {
                                 let _ = a.try_send(Ok(()));
                             }
@@ -274,24 +287,27 @@ impl<E: Encoder> Worker<E> {
         let items = self.encoder.collect();
         if !items.is_empty() {
             for item in items {
-                self.add_prepared(item);
+                let kind = self.stats.kind_of(&item);
+                self.stats.count_kind(Counter::Produced, kind, 1);
+                self.add_prepared(item, kind);
             }
             self.force_batch = true;
         }
     }
 
-    fn add(&mut self, item: E::Item) {
+    fn add(&mut self, item: E::Item, kind: u8) {
         self.stats.queued.fetch_sub(1, Ordering::AcqRel);
         let len = E::item_len(&item).unwrap_or(0);
         self.stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.stats.kind_queued(kind, len, false);
         if let Some(bytes) = self.encoder.prepare(item) {
-            self.add_prepared(bytes);
+            self.add_prepared(bytes, kind);
         }
     }
 
-    fn add_prepared(&mut self, item: Vec<u8>) {
+    fn add_prepared(&mut self, item: Vec<u8>, kind: u8) {
         if item.len() > self.cfg.max_item_bytes {
-            self.stats.drop_items(DropReason::Oversized, 1);
+            self.stats.drop_kinds(DropReason::Oversized, &[kind]);
             return;
         }
         if !self.batch.is_empty() && self.batch_bytes + item.len() + 2 > self.cfg.max_request_bytes
@@ -304,6 +320,7 @@ impl<E: Encoder> Worker<E> {
         }
         self.batch_bytes += item.len() + 1;
         self.batch.push(item);
+        self.batch_kinds.push(kind);
         if self.batch.len() >= self.cfg.max_batch {
             let deadline = self.request_deadline();
             self.send_batch(deadline);
@@ -334,7 +351,7 @@ impl<E: Encoder> Worker<E> {
                 while let Some(i) = self.pending.iter().position(|p| p.since + after <= now) {
                     let p = self.pending.swap_remove(i);
                     self.pending_bytes -= p.bytes;
-                    self.spool_batch(p.items, None);
+                    self.spool_batch(p.items, p.kinds, None);
                 }
             }
         }
@@ -344,19 +361,30 @@ impl<E: Encoder> Worker<E> {
             let p = self.pending.swap_remove(i);
             self.pending_bytes -= p.bytes;
             self.stats.retried.fetch_add(1, Ordering::Relaxed);
-            match self.deliver(p.items, deadline) {
-                Delivery::Settled { accepted } => self.service_answered(accepted),
+            match self.deliver(p.items, p.kinds, deadline) {
+                Delivery::Settled { accepted, .. } => self.service_answered(accepted),
                 Delivery::Retry {
                     items,
+                    kinds,
                     retry_after,
                     error,
-                } => self.retry_later_since(items, p.attempts + 1, retry_after, error, p.since),
+                } => self.retry_later_since(
+                    (items, kinds),
+                    p.attempts + 1,
+                    retry_after,
+                    error,
+                    p.since,
+                ),
             }
         }
 
         if let Some(s) = &self.spool {
             if self.next_maintenance <= Instant::now() {
-                let expired = s.maintain();
+                let stats = &self.stats;
+                let expired = s.maintain_with(&mut |item| {
+                    let kind = stats.kind_of(item);
+                    stats.count_kind(Counter::Dropped(DropReason::Expired), kind, 1);
+                });
                 self.stats.drop_items(DropReason::Expired, expired);
                 self.next_maintenance = Instant::now() + MAINTENANCE_PERIOD;
                 self.spool_next = s.next_available().map(to_instant);
@@ -391,7 +419,7 @@ impl<E: Encoder> Worker<E> {
                 if self.pending[i].due >= deadline {
                     let p = self.pending.swap_remove(i);
                     self.pending_bytes -= p.bytes;
-                    self.park(p.items, DropReason::Shutdown);
+                    self.park(p.items, &p.kinds, DropReason::Shutdown);
                 } else {
                     i += 1;
                 }
@@ -418,13 +446,15 @@ impl<E: Encoder> Worker<E> {
             return;
         }
         let items = std::mem::take(&mut self.batch);
-        match self.deliver(items, deadline) {
-            Delivery::Settled { accepted } => self.service_answered(accepted),
+        let kinds = std::mem::take(&mut self.batch_kinds);
+        match self.deliver(items, kinds, deadline) {
+            Delivery::Settled { accepted, .. } => self.service_answered(accepted),
             Delivery::Retry {
                 items,
+                kinds,
                 retry_after,
                 error,
-            } => self.retry_later(items, 1, retry_after, error),
+            } => self.retry_later((items, kinds), 1, retry_after, error),
         }
     }
 
@@ -450,7 +480,7 @@ impl<E: Encoder> Worker<E> {
 
     fn retry_later(
         &mut self,
-        items: Vec<Vec<u8>>,
+        items: Batch,
         attempts: u32,
         retry_after: Option<Duration>,
         error: String,
@@ -460,7 +490,7 @@ impl<E: Encoder> Worker<E> {
 
     fn retry_later_since(
         &mut self,
-        items: Vec<Vec<u8>>,
+        (items, kinds): Batch,
         attempts: u32,
         retry_after: Option<Duration>,
         error: String,
@@ -480,6 +510,7 @@ impl<E: Encoder> Worker<E> {
             self.pending_bytes += bytes;
             self.pending.push(Pending {
                 items,
+                kinds,
                 bytes,
                 attempts,
                 due,
@@ -487,18 +518,17 @@ impl<E: Encoder> Worker<E> {
                 throttled: retry_after.is_some(),
             });
         } else {
-            self.spool_batch(items, retry_after);
+            self.spool_batch(items, kinds, retry_after);
         }
     }
 
     /// Attempts exhausted: into the spool, else the in-memory buffer, else counted loss.
-    fn spool_batch(&mut self, items: Vec<Vec<u8>>, retry_after: Option<Duration>) {
+    fn spool_batch(&mut self, items: Vec<Vec<u8>>, kinds: Vec<u8>, retry_after: Option<Duration>) {
         let Some(spool) = self.spool.clone() else {
             if self.spool_broken {
-                self.memory_retry(items);
+                self.memory_retry(items, kinds);
             } else {
-                self.stats
-                    .drop_items(DropReason::RetriesExhausted, items.len() as u64);
+                self.stats.drop_kinds(DropReason::RetriesExhausted, &kinds);
             }
             return;
         };
@@ -511,6 +541,7 @@ impl<E: Encoder> Worker<E> {
                 self.stats
                     .spooled
                     .fetch_add(items.len() as u64, Ordering::Relaxed);
+                self.stats.count_kinds(Counter::Spooled, &kinds);
                 let at = Instant::now() + lease;
                 self.spool_next = Some(self.spool_next.map_or(at, |t| t.min(at)));
             }
@@ -534,21 +565,21 @@ impl<E: Encoder> Worker<E> {
                     );
                 }
                 self.stats.set_error(msg);
-                self.memory_retry(items);
+                self.memory_retry(items, kinds);
             }
         }
     }
 
-    fn memory_retry(&mut self, items: Vec<Vec<u8>>) {
+    fn memory_retry(&mut self, items: Vec<Vec<u8>>, kinds: Vec<u8>) {
         let bytes = len_of(&items);
         if self.pending_bytes + bytes > self.cfg.memory_retry_bytes {
-            self.stats
-                .drop_items(DropReason::SpoolUnavailable, items.len() as u64);
+            self.stats.drop_kinds(DropReason::SpoolUnavailable, &kinds);
             return;
         }
         self.pending_bytes += bytes;
         self.pending.push(Pending {
             items,
+            kinds,
             bytes,
             // One attempt, then the spool is tried again.
             attempts: self.cfg.max_attempts.saturating_sub(1),
@@ -560,13 +591,14 @@ impl<E: Encoder> Worker<E> {
 
     /// At shutdown: into the spool with no lease (the next run replays it at once), else
     /// counted as lost for `reason`.
-    fn park(&mut self, items: Vec<Vec<u8>>, reason: DropReason) {
+    fn park(&mut self, items: Vec<Vec<u8>>, kinds: &[u8], reason: DropReason) {
         let n = items.len() as u64;
         match &self.spool {
             Some(s) if s.put(&items, Duration::ZERO).is_ok() => {
                 self.stats.spooled.fetch_add(n, Ordering::Relaxed);
+                self.stats.count_kinds(Counter::Spooled, kinds);
             }
-            _ => self.stats.drop_items(reason, n),
+            _ => self.stats.drop_kinds(reason, kinds),
         }
     }
 
@@ -575,15 +607,16 @@ impl<E: Encoder> Worker<E> {
     fn halt(&mut self) {
         while let Ok(m) = self.rx.try_recv() {
             match m {
-                Msg::Item(item) => self.add(item),
+                Msg::Item(item, kind) => self.add(item, kind),
                 Msg::Flush(a, _) | Msg::Shutdown(a, _) => {
                     let _ = a.try_send(Err("the exporter was stopped".into()));
                 }
             }
         }
         let batch = std::mem::take(&mut self.batch);
+        let kinds = std::mem::take(&mut self.batch_kinds);
         if !batch.is_empty() {
-            self.park(batch, DropReason::Shutdown);
+            self.park(batch, &kinds, DropReason::Shutdown);
         }
         self.park_all_pending(DropReason::Shutdown);
     }
@@ -607,7 +640,7 @@ impl<E: Encoder> Worker<E> {
 
     fn park_all_pending(&mut self, reason: DropReason) {
         for p in std::mem::take(&mut self.pending) {
-            self.park(p.items, reason);
+            self.park(p.items, &p.kinds, reason);
         }
         self.pending_bytes = 0;
     }
@@ -630,15 +663,20 @@ impl<E: Encoder> Worker<E> {
             self.stats.drop_items(DropReason::Expired, corrupt);
             let Some(leased) = leased else { break };
             let n = leased.items.len();
-            match self.deliver(leased.items.clone(), deadline) {
-                Delivery::Settled { accepted } => {
+            // The spool keeps the bytes only: each item's kind is read from them.
+            let leased_kinds: Vec<u8> =
+                leased.items.iter().map(|i| self.stats.kind_of(i)).collect();
+            match self.deliver(leased.items.clone(), leased_kinds.clone(), deadline) {
+                Delivery::Settled { accepted, kinds } => {
                     self.stats.replayed.fetch_add(accepted, Ordering::Relaxed);
+                    self.stats.count_kinds(Counter::Replayed, &kinds);
                     let id = leased.name.id;
                     self.own_spooled.retain(|o| *o != id);
                     spool.delete(leased);
                 }
                 Delivery::Retry {
                     items,
+                    kinds,
                     retry_after,
                     error,
                 } => {
@@ -651,12 +689,22 @@ impl<E: Encoder> Worker<E> {
                     } else {
                         let replayed = (n - items.len()) as u64;
                         self.stats.replayed.fetch_add(replayed, Ordering::Relaxed);
+                        // Per kind: the batch's items less those to send again.
+                        let mut left = kinds.clone();
+                        for k in &leased_kinds {
+                            match left.iter().position(|l| l == k) {
+                                Some(i) => {
+                                    left.swap_remove(i);
+                                }
+                                None => self.stats.count_kind(Counter::Replayed, *k, 1),
+                            }
+                        }
                         let id = leased.name.id;
                         self.own_spooled.retain(|o| *o != id);
                         spool.delete(leased);
                         match spool.put(&items, lease) {
                             Ok(id) => self.own_spooled.push(id),
-                            Err(_) => self.memory_retry(items),
+                            Err(_) => self.memory_retry(items, kinds),
                         }
                     }
                     break;
