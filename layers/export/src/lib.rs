@@ -129,6 +129,7 @@ pub mod spool;
 mod stats;
 pub mod transport;
 mod worker;
+mod worker_spool;
 
 pub use answer::{AppInsightsAnswers, Classify, DropReason};
 pub use encode::{Body, Encoder, JsonArray};

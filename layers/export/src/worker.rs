@@ -7,7 +7,7 @@
 use crate::answer::{self, DropReason};
 use crate::encode::Encoder;
 use crate::handle::{Ack, Msg};
-use crate::spool::{PutError, RealIo, Spool};
+use crate::spool::{RealIo, Spool};
 use crate::stats::{Counter, Stats};
 use crate::transport::Transport;
 use crate::ExportBuilder;
@@ -19,24 +19,24 @@ use std::time::{Duration, Instant, SystemTime};
 /// How often the spool is tidied (stale `.tmp`, retention), as Microsoft's maintenance.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(60);
 /// Spooled batches replayed in one go (Microsoft: 10).
-const REPLAY_BLOBS: usize = 10;
+pub(crate) const REPLAY_BLOBS: usize = 10;
 /// A batch being replayed is leased for the request timeout plus this (Microsoft: + 5 s;
 /// shorter, so a batch leased by a killed process comes back sooner).
-const LEASE_MARGIN: Duration = Duration::from_secs(1);
+pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
-struct Pending {
-    items: Vec<Vec<u8>>,
+pub(crate) struct Pending {
+    pub(crate) items: Vec<Vec<u8>>,
     /// Each item's kind (see [`Stats::kind_of`]).
-    kinds: Vec<u8>,
-    bytes: usize,
-    attempts: u32,
-    due: Instant,
+    pub(crate) kinds: Vec<u8>,
+    pub(crate) bytes: usize,
+    pub(crate) attempts: u32,
+    pub(crate) due: Instant,
     /// When the batch first failed: after [`ExportBuilder::with_spool_after`] it goes to
     /// the spool whatever attempts remain (what a crash can lose is bounded by it).
-    since: Instant,
+    pub(crate) since: Instant,
     /// The service said when to come back (`Retry-After`): a later success elsewhere does
     /// not bring it forward.
-    throttled: bool,
+    pub(crate) throttled: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -82,32 +82,32 @@ pub(crate) struct Worker<E: Encoder> {
     batch_bytes: usize,
     batch_started: Option<Instant>,
     force_batch: bool,
-    pending: Vec<Pending>,
-    pending_bytes: usize,
-    spool: Option<Arc<Spool>>,
-    spool_next: Option<Instant>,
+    pub(crate) pending: Vec<Pending>,
+    pub(crate) pending_bytes: usize,
+    pub(crate) spool: Option<Arc<Spool>>,
+    pub(crate) spool_next: Option<Instant>,
     /// Ids of the spooled batches this process wrote: a successful send releases them at
     /// once (their leases only keep other processes away).
-    own_spooled: Vec<u64>,
+    pub(crate) own_spooled: Vec<u64>,
     /// A send just succeeded: replay own spooled batches now, leases or not.
-    release_own: bool,
+    pub(crate) release_own: bool,
     next_maintenance: Instant,
     waiters: Vec<Waiter>,
     shutdown: Option<Waiter>,
-    warned_spool: bool,
+    pub(crate) warned_spool: bool,
     /// A spool was asked for but its directory is unusable (read-only, foreign owner):
     /// batches then wait in the bounded in-memory buffer instead.
-    spool_broken: bool,
+    pub(crate) spool_broken: bool,
 }
 
 /// A batch's items and the kind of each.
-type Batch = (Vec<Vec<u8>>, Vec<u8>);
+pub(crate) type Batch = (Vec<Vec<u8>>, Vec<u8>);
 
 pub(crate) fn len_of(items: &[Vec<u8>]) -> usize {
     items.iter().map(|i| i.len() + 1).sum()
 }
 
-fn to_instant(t: std::time::SystemTime) -> Instant {
+pub(crate) fn to_instant(t: std::time::SystemTime) -> Instant {
     Instant::now()
         + t.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO)
@@ -522,86 +522,6 @@ impl<E: Encoder> Worker<E> {
         }
     }
 
-    /// Attempts exhausted: into the spool, else the in-memory buffer, else counted loss.
-    fn spool_batch(&mut self, items: Vec<Vec<u8>>, kinds: Vec<u8>, retry_after: Option<Duration>) {
-        let Some(spool) = self.spool.clone() else {
-            if self.spool_broken {
-                self.memory_retry(items, kinds);
-            } else {
-                self.stats.drop_kinds(DropReason::RetriesExhausted, &kinds);
-            }
-            return;
-        };
-        let lease = retry_after
-            .unwrap_or(Duration::ZERO)
-            .max(self.cfg.retry_interval);
-        match spool.put(&items, lease) {
-            Ok(id) => {
-                self.own_spooled.push(id);
-                self.stats
-                    .spooled
-                    .fetch_add(items.len() as u64, Ordering::Relaxed);
-                self.stats.count_kinds(Counter::Spooled, &kinds);
-                let at = Instant::now() + lease;
-                self.spool_next = Some(self.spool_next.map_or(at, |t| t.min(at)));
-            }
-            Err(e) => {
-                let msg = match e {
-                    PutError::Full => format!("offline storage {} is full", spool.dir().display()),
-                    PutError::Io(e) => {
-                        format!(
-                            "cannot write to offline storage {}: {e}",
-                            spool.dir().display()
-                        )
-                    }
-                };
-                if !self.warned_spool {
-                    self.warned_spool = true;
-                    crate::diagnostics::report(
-                        &self.cfg.name,
-                        "spool",
-                        "offline storage failures",
-                        &format!("{msg}; keeping undelivered telemetry in memory"),
-                    );
-                }
-                self.stats.set_error(msg);
-                self.memory_retry(items, kinds);
-            }
-        }
-    }
-
-    fn memory_retry(&mut self, items: Vec<Vec<u8>>, kinds: Vec<u8>) {
-        let bytes = len_of(&items);
-        if self.pending_bytes + bytes > self.cfg.memory_retry_bytes {
-            self.stats.drop_kinds(DropReason::SpoolUnavailable, &kinds);
-            return;
-        }
-        self.pending_bytes += bytes;
-        self.pending.push(Pending {
-            items,
-            kinds,
-            bytes,
-            // One attempt, then the spool is tried again.
-            attempts: self.cfg.max_attempts.saturating_sub(1),
-            due: Instant::now() + self.cfg.retry_interval,
-            since: Instant::now(),
-            throttled: false,
-        });
-    }
-
-    /// At shutdown: into the spool with no lease (the next run replays it at once), else
-    /// counted as lost for `reason`.
-    fn park(&mut self, items: Vec<Vec<u8>>, kinds: &[u8], reason: DropReason) {
-        let n = items.len() as u64;
-        match &self.spool {
-            Some(s) if s.put(&items, Duration::ZERO).is_ok() => {
-                self.stats.spooled.fetch_add(n, Ordering::Relaxed);
-                self.stats.count_kinds(Counter::Spooled, kinds);
-            }
-            _ => self.stats.drop_kinds(reason, kinds),
-        }
-    }
-
     /// A shutdown gave up waiting: keep (spool) or count everything still held, queued
     /// items included, and answer whoever waits; nothing more is sent.
     fn halt(&mut self) {
@@ -636,82 +556,5 @@ impl<E: Encoder> Worker<E> {
             detail.push_str(&format!("; {waiting} items in the offline spool"));
         }
         crate::diagnostics::report(&self.cfg.name, "failed", "requests failed", &detail);
-    }
-
-    fn park_all_pending(&mut self, reason: DropReason) {
-        for p in std::mem::take(&mut self.pending) {
-            self.park(p.items, &p.kinds, reason);
-        }
-        self.pending_bytes = 0;
-    }
-
-    fn replay_spool(&mut self, deadline: Option<Instant>) {
-        let Some(spool) = self.spool.clone() else {
-            return;
-        };
-        for _ in 0..REPLAY_BLOBS {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
-            let mut corrupt = 0;
-            let own: &[u64] = if self.release_own {
-                &self.own_spooled
-            } else {
-                &[]
-            };
-            let leased = spool.take_own(self.cfg.request_timeout + LEASE_MARGIN, &mut corrupt, own);
-            self.stats.drop_items(DropReason::Expired, corrupt);
-            let Some(leased) = leased else { break };
-            let n = leased.items.len();
-            // The spool keeps the bytes only: each item's kind is read from them.
-            let leased_kinds: Vec<u8> =
-                leased.items.iter().map(|i| self.stats.kind_of(i)).collect();
-            match self.deliver(leased.items.clone(), leased_kinds.clone(), deadline) {
-                Delivery::Settled { accepted, kinds } => {
-                    self.stats.replayed.fetch_add(accepted, Ordering::Relaxed);
-                    self.stats.count_kinds(Counter::Replayed, &kinds);
-                    let id = leased.name.id;
-                    self.own_spooled.retain(|o| *o != id);
-                    spool.delete(leased);
-                }
-                Delivery::Retry {
-                    items,
-                    kinds,
-                    retry_after,
-                    error,
-                } => {
-                    self.stats.set_error(error);
-                    let lease = retry_after
-                        .unwrap_or(Duration::ZERO)
-                        .max(self.cfg.retry_interval);
-                    if items.len() == n {
-                        spool.release(leased, lease);
-                    } else {
-                        let replayed = (n - items.len()) as u64;
-                        self.stats.replayed.fetch_add(replayed, Ordering::Relaxed);
-                        // Per kind: the batch's items less those to send again.
-                        let mut left = kinds.clone();
-                        for k in &leased_kinds {
-                            match left.iter().position(|l| l == k) {
-                                Some(i) => {
-                                    left.swap_remove(i);
-                                }
-                                None => self.stats.count_kind(Counter::Replayed, *k, 1),
-                            }
-                        }
-                        let id = leased.name.id;
-                        self.own_spooled.retain(|o| *o != id);
-                        spool.delete(leased);
-                        match spool.put(&items, lease) {
-                            Ok(id) => self.own_spooled.push(id),
-                            Err(_) => self.memory_retry(items, kinds),
-                        }
-                    }
-                    break;
-                }
-            }
-        }
-        self.release_own = false;
-        self.spool_next = spool.next_available().map(to_instant);
     }
 }
