@@ -48,7 +48,8 @@ type Seen = Arc<Mutex<Vec<Vec<(&'static str, String)>>>>;
 
 /// An endpoint that refuses for good (400) every envelope whose `verdict` property is
 /// `reject`, refuses once with a retryable 503 those whose `verdict` is `retry` (accepted
-/// when sent again), and accepts the rest: 206 with `itemsReceived`, `itemsAccepted` and
+/// when sent again), always with a 503 those whose `verdict` is `doomed`, drops by its own
+/// sampling those whose `verdict` is `sampled`, and accepts the rest: 206 with `itemsReceived`, `itemsAccepted` and
 /// `errors[{index, statusCode, message}]`, indices counted in the request as sent (the
 /// `_OTELRESOURCE_` metric first).
 fn judge() -> (LoopbackServer, Seen) {
@@ -73,6 +74,12 @@ fn judge() -> (LoopbackServer, Seen) {
                         "index": i, "statusCode": 503, "message": "busy"
                     }))
                 }
+                "doomed" => errors.push(serde_json::json!({
+                    "index": i, "statusCode": 503, "message": "busy"
+                })),
+                "sampled" => errors.push(serde_json::json!({
+                    "index": i, "statusCode": 206, "message": "Telemetry sampled out."
+                })),
                 _ => {}
             }
             request.push((kind_of(env), verdict));
@@ -99,7 +106,7 @@ fn a_partial_success_is_counted_per_kind_by_index() {
         .with_standard_metrics(false)
         .with_performance_counters(false)
         .with_metric_interval(Duration::from_secs(3600))
-        .with_max_batch(8)
+        .with_max_batch(9)
         .with_batch_delay(Duration::from_secs(60))
         .with_retries(4, Duration::from_millis(1))
         .with_offline_storage(false)
@@ -108,24 +115,27 @@ fn a_partial_success_is_counted_per_kind_by_index() {
     let subscriber = tracing_subscriber::registry()
         .with(tracing_insights_correlation::layer())
         .with(layer);
-    // metrics: 5 series (3 accepted, 1 refused, 1 retried); logs: 8 lines (4, 3, 1);
-    // spans: 6 requests (3, 2, 1).
-    let metrics = ["ok", "ok", "ok", "reject", "retry"];
+    // metrics: 6 series (3 accepted, 1 refused, 1 retried, 1 doomed); logs: 10 lines
+    // (4, 3, 1, 1, and 1 sampled out by the service); spans: 8 requests (3, 2, 1, 1, 1).
+    let metrics = ["ok", "ok", "ok", "reject", "retry", "doomed"];
     let logs = [
-        "ok", "reject", "ok", "retry", "reject", "ok", "reject", "ok",
+        "ok", "reject", "ok", "retry", "reject", "ok", "reject", "doomed", "sampled", "ok",
     ];
-    let spans = ["ok", "reject", "retry", "ok", "reject", "ok"];
+    let spans = [
+        "ok", "reject", "retry", "ok", "reject", "doomed", "ok", "sampled",
+    ];
     tracing::subscriber::with_default(subscriber, || {
         for (n, verdict) in metrics.iter().enumerate() {
             tracing::info!(monotonic_counter.hits = 1_u64, verdict, n);
         }
-        // The metric envelopes are queued first, so the first request (8 envelopes) holds
+        // The metric envelopes are queued first, so the first request (9 envelopes) holds
         // them, the first span's two log lines and the span.
         guard.flush_handle().collect_metrics();
         let mut logs = logs.iter();
         for verdict in spans {
             let span = tracing::info_span!("GET /", otel.kind = "server", verdict);
             span.in_scope(|| {
+                // Two log lines in each of the first five requests, none in the rest.
                 for verdict in logs.by_ref().take(2) {
                     tracing::info!(verdict, "handled");
                 }
@@ -139,23 +149,19 @@ fn a_partial_success_is_counted_per_kind_by_index() {
     assert_accounts(&stats);
     let kind = |k: &str| stats.kind(k).unwrap().clone();
     let (s, l, m) = (kind("spans"), kind("logs"), kind("metrics"));
-    let rejected = DropReason::Rejected;
-    assert_eq!(
-        (s.produced, s.sent, s.dropped_by(rejected)),
-        (6, 4, 2),
-        "{s:?}"
-    );
-    assert_eq!(
-        (l.produced, l.sent, l.dropped_by(rejected)),
-        (8, 5, 3),
-        "{l:?}"
-    );
-    assert_eq!(
-        (m.produced, m.sent, m.dropped_by(rejected)),
-        (5, 4, 1),
-        "{m:?}"
-    );
-    assert_eq!((stats.sent, stats.dropped()), (13, 6));
+    let account = |k: &ExportStats| {
+        (
+            k.produced,
+            k.sent,
+            k.dropped_by(DropReason::Rejected),
+            k.dropped_by(DropReason::RetriesExhausted),
+            k.sampled_out,
+        )
+    };
+    assert_eq!(account(&s), (8, 4, 2, 1, 1), "{s:?}");
+    assert_eq!(account(&l), (10, 5, 3, 1, 1), "{l:?}");
+    assert_eq!(account(&m), (6, 4, 1, 1, 0), "{m:?}");
+    assert_eq!(account(&stats), (24, 13, 6, 3, 2));
     // What the endpoint saw: every kind in one request, the refused never sent again, the
     // retried ones twice.
     let seen = seen.lock().unwrap();
@@ -168,6 +174,8 @@ fn a_partial_success_is_counted_per_kind_by_index() {
     let count = |verdict: &str| seen.iter().flatten().filter(|(_, v)| v == verdict).count();
     assert_eq!(count("reject"), 6, "{seen:?}");
     assert_eq!(count("retry"), 6, "{seen:?}");
+    assert_eq!(count("doomed"), 3 * 4, "4 attempts each: {seen:?}");
+    assert_eq!(count("sampled"), 2, "{seen:?}");
     assert_eq!(count("ok"), 10, "{seen:?}");
 }
 
