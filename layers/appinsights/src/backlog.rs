@@ -11,7 +11,10 @@
 //!   overload the queue stays full, so log lines go first and spans get all the room);
 //! - on the encoder thread, a log envelope is dropped when the export queue is three
 //!   quarters full, and a span envelope waits for room (up to [`SPAN_WAIT`], once per
-//!   stall, so a stuck export never holds the encoder for longer) before it is dropped.
+//!   stall, so a stuck export never holds the encoder for longer) before it is dropped;
+//! - a metric envelope (one per series and interval, each standing for many
+//!   measurements, handed over by the metric timer, a flush or the shutdown) waits for
+//!   room as a span does.
 //!
 //! Every drop is counted as [`DropReason::QueueFull`] in the exporter's statistics, and per
 //! kind in [`ExportStats::by_kind`]: `spans` (request and dependency envelopes), `logs`
@@ -123,7 +126,9 @@ impl Backlog {
                 self.lost(exporter, kind);
                 return;
             }
-            Kind::Span if exporter.queue_len() >= full && !self.stalled.load(Ordering::Relaxed) => {
+            Kind::Span | Kind::Metric
+                if exporter.queue_len() >= full && !self.stalled.load(Ordering::Relaxed) =>
+            {
                 let deadline = Instant::now() + SPAN_WAIT;
                 while exporter.queue_len() >= full && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(1));
@@ -131,7 +136,7 @@ impl Backlog {
                 self.stalled
                     .store(exporter.queue_len() >= full, Ordering::Relaxed);
             }
-            Kind::Span if exporter.queue_len() < full => {
+            Kind::Span | Kind::Metric if exporter.queue_len() < full => {
                 self.stalled.store(false, Ordering::Relaxed);
             }
             _ => {}

@@ -190,8 +190,8 @@ impl AppInsightsBuilder {
     /// faster than it can be sent, log lines go before spans: an event enters the encoder
     /// queue only while it is less than half full, a log envelope is dropped when the
     /// worker's queue is three quarters full, and a span envelope waits up to 200 ms for
-    /// room there (once per stall) before it is dropped. Metrics (handed to the worker's
-    /// queue once per metric interval) are dropped only when that queue is full. Every drop
+    /// room there (once per stall) before it is dropped. A metric envelope (one per series
+    /// and metric interval) waits for room as a span does. Every drop
     /// is counted ([`DropReason::QueueFull`](crate::DropReason::QueueFull)), and per kind
     /// (`spans`, `logs`, `metrics`) in [`ExportStats::by_kind`](crate::ExportStats::by_kind),
     /// which also says how many envelopes of each kind, and how many bytes, wait in the

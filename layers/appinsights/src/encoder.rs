@@ -162,6 +162,12 @@ impl Encoder {
         }
     }
 
+    /// Hands a metric envelope to the export queue as the overload policy says (it waits
+    /// for room as a span does).
+    pub(crate) fn send_metric(&self, bytes: Vec<u8>) {
+        self.backlog.hand_over(&self.lost, Kind::Metric, bytes);
+    }
+
     /// Hands a job over, or drops and counts it when the queue is full (or stopped).
     pub(crate) fn send(&self, job: Job) {
         let kind = match &job {

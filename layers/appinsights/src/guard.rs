@@ -85,7 +85,7 @@ impl Pipeline {
     fn send(&self, env: &mapping::Envelope<'_>) {
         if let Some(bytes) = self.shared.finish(env) {
             // Only metrics come this way.
-            self.exporter.try_send_kind(bytes, Kind::Metric as usize);
+            self.encoder.send_metric(bytes);
         }
     }
 
