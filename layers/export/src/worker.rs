@@ -287,8 +287,8 @@ impl<E: Encoder> Worker<E> {
         let items = self.encoder.collect();
         if !items.is_empty() {
             for item in items {
+                // Counted as the totals count them: sent or dropped, not produced.
                 let kind = self.stats.kind_of(&item);
-                self.stats.count_kind(Counter::Produced, kind, 1);
                 self.add_prepared(item, kind);
             }
             self.force_batch = true;
