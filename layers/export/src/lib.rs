@@ -511,6 +511,33 @@ impl ExportBuilder {
     /// [`collect`](Encoder::collect) or read back from the offline spool, it is
     /// `kind_of(bytes)`. The kind travels with the item through batching, retries, the
     /// per-item results of a partial success and the spool.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tracing_insights_export::{DropReason, ExportBuilder};
+    ///
+    /// // Items are JSON values; those with a `"level"` key are logs, the rest spans.
+    /// fn kind_of(item: &[u8]) -> usize {
+    ///     usize::from(item.windows(8).any(|w| w == b"\"level\":"))
+    /// }
+    /// let (exporter, guard) = ExportBuilder::new("mine", "https://collector.example/ingest")
+    ///     .with_kinds(&["spans", "logs"], kind_of)
+    ///     .spawn()
+    ///     .expect("the worker thread starts");
+    /// exporter.try_send_kind(br#"{"name":"GET /"}"#.to_vec(), 0);
+    /// exporter.try_send(br#"{"level":"info"}"#.to_vec()); // kind read by kind_of
+    /// guard.flush(Duration::from_secs(5)).ok();
+    /// let stats = guard.stats();
+    /// let logs = stats.kind("logs").expect("a kind of this pipeline");
+    /// println!(
+    ///     "logs: {} produced, {} sent, {} refused, {} queued ({} bytes)",
+    ///     logs.produced,
+    ///     logs.sent,
+    ///     logs.dropped_by(DropReason::Rejected),
+    ///     logs.queued,
+    ///     logs.queued_bytes
+    /// );
+    /// ```
     #[must_use]
     pub fn with_kinds(mut self, names: &'static [&'static str], kind_of: KindOf) -> Self {
         self.kinds = Some((names, kind_of));
