@@ -624,7 +624,11 @@ fn a_panic_in_a_callback_is_contained_and_counted() {
         tracing::error!(exception.type = "E", exception.message = "m");
     });
     assert!(tracing_insights_correlation::contained_panics() > before);
-    assert_eq!(layer.contained_panics(), 0, "nothing reached the layer's own guard");
+    assert_eq!(
+        layer.contained_panics(),
+        0,
+        "nothing reached the layer's own guard"
+    );
     clock.advance(wait);
     ctl.poll();
     let p = &post_bodies(&log)[0];
