@@ -232,9 +232,10 @@ where
             if a.traces {
                 correlation.share_finished_spans();
             }
-            // Events too: recorded once by the correlation layer for every exporter.
+            // Events too: recorded once by the correlation layer for every exporter, with
+            // their span's record (`session.id` and `_MS.*` come from there).
             if a.logs || a.metrics {
-                correlation.share_finished_events();
+                correlation.share_event_span_records();
             }
         }
     }
@@ -247,9 +248,10 @@ where
             if a.traces {
                 correlation.share_finished_spans();
             }
-            // Events too: recorded once by the correlation layer for every exporter.
+            // Events too: recorded once by the correlation layer for every exporter, with
+            // their span's record (`session.id` and `_MS.*` come from there).
             if a.logs || a.metrics {
-                correlation.share_finished_events();
+                correlation.share_event_span_records();
             }
         }
     }

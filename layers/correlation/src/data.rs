@@ -27,6 +27,10 @@ pub(crate) struct Shared {
     /// Set by the first exporter that asks for shared event records
     /// ([`CorrelationLayer::share_finished_events`](crate::CorrelationLayer::share_finished_events)).
     pub(crate) finish_events: Arc<AtomicBool>,
+    /// Set by the first exporter that reads, from an event's record, the record of the span
+    /// it happened in
+    /// ([`CorrelationLayer::share_event_span_records`](crate::CorrelationLayer::share_event_span_records)).
+    pub(crate) event_span_records: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -38,6 +42,11 @@ impl Shared {
     /// Whether events are recorded into a shared record (an exporter asked for them).
     pub(crate) fn finishes_events(&self) -> bool {
         self.finish_events.load(Ordering::Relaxed)
+    }
+
+    /// Whether an event's record carries its span's record (an exporter asked for it).
+    pub(crate) fn shares_event_span_records(&self) -> bool {
+        self.event_span_records.load(Ordering::Relaxed)
     }
 }
 

@@ -75,10 +75,10 @@ impl FinishedEvent {
 
     pub(crate) fn with_span_parts(
         mut self,
-        record: Arc<SpanRecord>,
+        record: Option<Arc<SpanRecord>>,
         resource: Arc<Resource>,
     ) -> Self {
-        self.span = Some(record);
+        self.span = record;
         self.resource = Some(resource);
         self
     }
@@ -156,7 +156,9 @@ impl FinishedEvent {
     }
 
     /// The record (name, kind, fields) of the span the event happened in, as it was when the
-    /// event was emitted; `None` outside a span or when that span was not visible.
+    /// event was emitted; `None` outside a span, when that span was not visible, or when no
+    /// exporter asked the correlation layer for span records with events
+    /// ([`CorrelationLayer::share_event_span_records`](crate::CorrelationLayer::share_event_span_records)).
     pub fn span_record(&self) -> Option<&SpanRecord> {
         self.span.as_deref()
     }

@@ -84,6 +84,7 @@ impl CorrelationLayer {
                 id_source: None,
                 finish: Arc::default(),
                 finish_events: Arc::default(),
+                event_span_records: Arc::default(),
             }),
         }
     }
@@ -165,6 +166,17 @@ impl CorrelationLayer {
     /// are not recorded here.
     pub fn share_finished_events(&self) {
         self.shared.finish_events.store(true, Ordering::Relaxed);
+    }
+
+    /// As [`share_finished_events`](Self::share_finished_events), and every event's record
+    /// also carries the record of the span it happened in, as it was then
+    /// ([`FinishedEvent::span_record`](crate::FinishedEvent::span_record); shared, not
+    /// copied): for an exporter that reads span fields with each event (Application
+    /// Insights takes `session.id` from there). The first event of a span moves the span's
+    /// record behind an `Arc`, which only exporters that read it should pay for.
+    pub fn share_event_span_records(&self) {
+        self.share_finished_events();
+        self.shared.event_span_records.store(true, Ordering::Relaxed);
     }
 
     /// The resource.
@@ -313,18 +325,26 @@ impl CorrelationLayer {
     {
         let is_error = *event.metadata().level() == Level::ERROR;
         let share = self.shared.finishes_events();
+        let span_records = share && self.shared.shares_event_span_records();
         let mut span_parts = None;
         let context = ctx.event_span(event).and_then(|span| {
-            if share {
+            if span_records {
                 // Write access: the span's record moves behind an `Arc` at its first event.
                 find_span_data_mut(&span, |d| {
                     d.note_event(is_error);
-                    span_parts = Some((d.record_arc(), d.resource_arc().clone(), d.sample_rate()));
+                    span_parts = Some((
+                        Some(d.record_arc()),
+                        d.resource_arc().clone(),
+                        d.sample_rate(),
+                    ));
                     d.context()
                 })
             } else {
                 find_span_data(&span, |d| {
                     d.note_event(is_error);
+                    if share {
+                        span_parts = Some((None, d.resource_arc().clone(), d.sample_rate()));
+                    }
                     d.context()
                 })
             }

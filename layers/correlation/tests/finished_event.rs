@@ -14,14 +14,23 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-/// Keeps what `finished_event` gave in `on_event`. With `ask`, it asks the correlation layer
-/// for shared event records, as an exporter does.
+/// Keeps what `finished_event` gave in `on_event`. It asks the correlation layer for shared
+/// event records as an exporter does: with `Ask::Events`, records; with `Ask::SpanRecords`,
+/// records that also carry their span's record.
 #[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<Option<Arc<FinishedEvent>>>>>, bool);
+struct Keep(Arc<Mutex<Vec<Option<Arc<FinishedEvent>>>>>, Ask);
+
+#[derive(Clone, Copy, Default, PartialEq)]
+enum Ask {
+    #[default]
+    Nothing,
+    Events,
+    SpanRecords,
+}
 
 impl Keep {
     fn asking() -> Self {
-        Keep(Arc::default(), true)
+        Keep(Arc::default(), Ask::SpanRecords)
     }
 
     fn got(&self) -> Vec<Option<Arc<FinishedEvent>>> {
@@ -31,8 +40,12 @@ impl Keep {
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Keep {
     fn on_register_dispatch(&self, dispatch: &tracing::Dispatch) {
-        if let (true, Some(c)) = (self.1, dispatch.downcast_ref::<CorrelationLayer>()) {
-            c.share_finished_events();
+        if let Some(c) = dispatch.downcast_ref::<CorrelationLayer>() {
+            match self.1 {
+                Ask::Nothing => {}
+                Ask::Events => c.share_finished_events(),
+                Ask::SpanRecords => c.share_event_span_records(),
+            }
         }
     }
 
@@ -96,6 +109,24 @@ fn every_exporter_after_the_correlation_layer_shares_one_event_record() {
     assert_eq!(outside.message(), Some("outside"));
     // A layer before the correlation layer sees no record of the event being dispatched.
     assert!(before.got().iter().all(Option::is_none));
+}
+
+#[test]
+fn span_records_travel_with_events_only_when_an_exporter_asks_for_them() {
+    let keep = Keep(Arc::default(), Ask::Events);
+    let subscriber = tracing_subscriber::registry()
+        .with(correlation::layer())
+        .with(keep.clone());
+    let ids = with_default(subscriber, || {
+        let span = tracing::info_span!("request", session.id = "s-1");
+        span.in_scope(|| tracing::info!("inside"));
+        (span.trace_id().unwrap(), span.span_id().unwrap())
+    });
+    let got = keep.got();
+    let ev = got[0].as_ref().expect("a record");
+    assert_eq!((ev.trace_id(), ev.span_id()), (Some(ids.0), Some(ids.1)));
+    assert!(ev.resource().is_some());
+    assert!(ev.span_record().is_none(), "nobody asked for span records");
 }
 
 #[test]
