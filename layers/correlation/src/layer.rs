@@ -176,7 +176,9 @@ impl CorrelationLayer {
     /// record behind an `Arc`, which only exporters that read it should pay for.
     pub fn share_event_span_records(&self) {
         self.share_finished_events();
-        self.shared.event_span_records.store(true, Ordering::Relaxed);
+        self.shared
+            .event_span_records
+            .store(true, Ordering::Relaxed);
     }
 
     /// The resource.
