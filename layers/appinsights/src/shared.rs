@@ -135,7 +135,7 @@ impl Shared {
     pub(crate) fn count_standard(&self, env: &mut Envelope<'_>, sampled: bool) {
         if let Some(p) = &self.perf {
             if let BaseData::Request(r) = &env.data.base_data {
-                if let Some(ms) = standard::duration_ms(&r.duration) {
+                if let Some(ms) = r.duration_ms.or_else(|| standard::duration_ms(&r.duration)) {
                     p.request(ms);
                 }
             }

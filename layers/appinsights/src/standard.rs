@@ -177,12 +177,12 @@ fn dimensions<'a>(
     env: &'a Envelope<'_>,
     dims: &mut [(&'static str, &'a str); 9],
 ) -> Option<(&'static str, usize, f64)> {
-    let (duration, ok) = match &env.data.base_data {
-        BaseData::Request(r) => (&r.duration, r.success),
-        BaseData::Dependency(d) => (&d.duration, d.success),
+    let (duration, carried, ok) = match &env.data.base_data {
+        BaseData::Request(r) => (&r.duration, r.duration_ms, r.success),
+        BaseData::Dependency(d) => (&d.duration, d.duration_ms, d.success),
         _ => return None,
     };
-    let ms = duration_ms(duration)?;
+    let ms = carried.or_else(|| duration_ms(duration))?;
     let tag = |k: &str| env.tags.get(k).unwrap_or_default();
     let success = if ok { "True" } else { "False" };
     let mut n = 0;
@@ -244,6 +244,8 @@ mod tests {
         let base_data = match dep {
             None => BaseData::Request(RequestData {
                 duration: duration.into(),
+                // Parsed from the text, as for an envelope made anywhere else.
+                duration_ms: None,
                 id: "",
                 measurements: Map::new(),
                 name: "".into(),
@@ -257,6 +259,7 @@ mod tests {
             Some((ty, target)) => BaseData::Dependency(DependencyData {
                 data: None,
                 duration: duration.into(),
+                duration_ms: None,
                 id: "",
                 measurements: Map::new(),
                 name: "".into(),

@@ -115,6 +115,10 @@ pub(crate) enum BaseData<'a> {
 #[derive(Debug, Serialize)]
 pub(crate) struct RequestData<'a> {
     pub(crate) duration: String,
+    /// `duration` in milliseconds, as the standard metrics read it (not sent); `None`:
+    /// parse `duration`.
+    #[serde(skip)]
+    pub(crate) duration_ms: Option<f64>,
     pub(crate) id: &'a str,
     pub(crate) measurements: Map<String, Value>,
     pub(crate) name: Cow<'a, str>,
@@ -134,6 +138,10 @@ pub(crate) struct DependencyData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) data: Option<String>,
     pub(crate) duration: String,
+    /// `duration` in milliseconds, as the standard metrics read it (not sent); `None`:
+    /// parse `duration`.
+    #[serde(skip)]
+    pub(crate) duration_ms: Option<f64>,
     pub(crate) id: &'a str,
     pub(crate) measurements: Map<String, Value>,
     pub(crate) name: Cow<'a, str>,

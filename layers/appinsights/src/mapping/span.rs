@@ -10,7 +10,7 @@ use super::targets::{
     azure_sdk_target, client_http_target, client_url, db_target, peer_target, server_url,
     status_code, url_path,
 };
-use super::time::duration_text;
+use super::time::{duration_text, duration_text_ms};
 use super::{envelope, DEPENDENCY, REQUEST};
 use crate::text::truncate_owned;
 use serde_json::{json, Value};
@@ -106,7 +106,10 @@ pub(crate) fn span_envelope<'a>(
         props.insert("_MS.links", links_json(s.links));
     }
     let mut meas = measurements(a);
-    let duration = duration_text(s.end.duration_since(s.start).unwrap_or_default());
+    let elapsed = s.end.duration_since(s.start).unwrap_or_default();
+    let duration = duration_text(elapsed);
+    // Carried for the standard metrics and performance counters: no parsing back.
+    let duration_ms = Some(duration_text_ms(elapsed));
     let mut op_name = Cow::Borrowed(s.name);
     let k = kind(s.kind);
     let env = match classify::telemetry_type(k) {
@@ -157,6 +160,7 @@ pub(crate) fn span_envelope<'a>(
             tags.set("ai.operation.name", op_name.clone());
             let bd = RequestData {
                 duration,
+                duration_ms,
                 id: &s.span_id,
                 measurements: meas,
                 name: cut(op_name, MAX_NAME),
@@ -267,6 +271,7 @@ pub(crate) fn span_envelope<'a>(
                     .filter(|d| !d.is_empty())
                     .map(|d| truncate_owned(d, MAX_DATA)),
                 duration,
+                duration_ms,
                 id: &s.span_id,
                 measurements: meas,
                 name: cut(op_name, MAX_NAME),

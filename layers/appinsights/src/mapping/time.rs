@@ -65,6 +65,20 @@ pub(crate) fn duration_text(d: Duration) -> String {
     text
 }
 
+/// The milliseconds the standard metrics read back from [`duration_text`]`(d)`, bit for bit,
+/// without writing and parsing the text: the same sum over the same parts. `SS.fff` as
+/// `SSfff / 1000.0` is the value parsing the text gives, as both are the correctly rounded
+/// double of the same decimal.
+pub(crate) fn duration_text_ms(d: Duration) -> f64 {
+    let ms = (d.as_nanos() + 500_000) / 1_000_000;
+    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
+    let hours = (rem / 3_600_000) as f64;
+    let minutes = (rem / 60_000 % 60) as f64;
+    let seconds = (rem % 60_000) as f64 / 1000.0;
+    (((days as f64 * 24.0 + hours) * 60.0 + minutes) * 60.0 + seconds) * 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +120,13 @@ mod tests {
         fn durations_read_as_the_reference_formats_them(nanos in 0u64..u64::MAX / 4) {
             let d = Duration::from_nanos(nanos);
             proptest::prop_assert_eq!(duration_text(d), format_duration(d));
+        }
+
+        #[test]
+        fn duration_milliseconds_are_what_the_text_parses_to(nanos in 0u64..u64::MAX / 4) {
+            let d = Duration::from_nanos(nanos);
+            let parsed = crate::standard::duration_ms(&duration_text(d)).expect("parses");
+            proptest::prop_assert_eq!(duration_text_ms(d).to_bits(), parsed.to_bits());
         }
     }
 
