@@ -8,7 +8,8 @@ use std::time::Duration;
 use tracing_core::span::Id;
 use tracing_core::{Event, Subscriber};
 use tracing_insights_correlation::{
-    finished_event, finished_span, CorrelationLayer, FieldValue, FinishedSpan, SpanData, SpanStatus,
+    finished_event, finished_span, CorrelationLayer, FieldValue, FinishedSpan, SpanData, SpanKind,
+    SpanStatus,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -93,10 +94,7 @@ impl Active {
         let shared = finished_event(event);
         if !self.collector.wants_detail() {
             let is_exception = match &shared {
-                Some(record) => record.fields().iter().any(|(k, v)| {
-                    matches!(v, FieldValue::Error(_))
-                        || matches!(*k, "exception.type" | "exception.message")
-                }),
+                Some(record) => telemetry::is_exception(record.fields()),
                 None => {
                     let mut probe = telemetry::ExceptionProbe::default();
                     event.record(&mut probe);
@@ -122,32 +120,45 @@ impl Active {
         self.collector.observe(&item);
     }
 
+    /// A span closed: counted, and a document while somebody watches.
+    fn on_close(&self, data: &SpanData) {
+        let fields = data.record().fields();
+        self.span_closed(
+            data.name(),
+            data.kind(),
+            &data.status(),
+            fields,
+            data.duration(),
+        );
+    }
+
     /// [`Self::on_close`] from the record the correlation layer has just finished.
     fn on_close_finished(&self, span: &FinishedSpan) {
-        let status_error = matches!(span.status(), SpanStatus::Error { .. });
         let fields = span.record().fields();
+        self.span_closed(
+            span.name(),
+            span.kind(),
+            &span.status(),
+            fields,
+            span.duration(),
+        );
+    }
+
+    fn span_closed(
+        &self,
+        name: &str,
+        kind: SpanKind,
+        status: &SpanStatus,
+        fields: &[(&'static str, FieldValue)],
+        duration: Duration,
+    ) {
+        let status_error = matches!(status, SpanStatus::Error { .. });
         if self.collector.wants_detail() {
-            let item = telemetry::span_item_of(
-                span.name(),
-                span.kind(),
-                status_error,
-                fields,
-                span.duration(),
-            );
+            let item = telemetry::span_item_of(name, kind, status_error, fields, duration);
             self.collector.observe(&item);
         } else {
             let (ty, success, duration) =
-                telemetry::span_basics_of(span.kind(), status_error, fields, span.duration());
-            self.collector.count(ty, success, duration);
-        }
-    }
-
-    fn on_close(&self, data: &SpanData) {
-        if self.collector.wants_detail() {
-            let item = telemetry::span_item(data);
-            self.collector.observe(&item);
-        } else {
-            let (ty, success, duration) = telemetry::span_basics(data);
+                telemetry::span_basics_of(kind, status_error, fields, duration);
             self.collector.count(ty, success, duration);
         }
     }

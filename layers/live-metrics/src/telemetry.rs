@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 use tracing_core::field::{Field, Visit};
 use tracing_insights_azure::classify::{self, Kind, TelemetryType};
-use tracing_insights_correlation::{ErrorValue, FieldValue, SpanData, SpanKind, SpanStatus};
+use tracing_insights_correlation::{ErrorValue, FieldValue, SpanKind};
 
 use crate::protocol::iso8601_duration;
 
@@ -135,20 +135,8 @@ fn get_int(fields: &[(&'static str, FieldValue)], keys: &[&str]) -> Option<i64> 
 }
 
 /// What the counters need from a finished span, computed without allocating: its type,
-/// success and duration. Classification and success come from
+/// success and duration, from the span's parts. Classification and success come from
 /// `tracing_insights_azure::classify`, the rules the Application Insights layer uses.
-pub(crate) fn span_basics(data: &SpanData) -> (ItemType, bool, Duration) {
-    let status_error = matches!(data.status(), SpanStatus::Error { .. });
-    span_basics_of(
-        data.kind(),
-        status_error,
-        data.record().fields(),
-        data.duration(),
-    )
-}
-
-/// [`span_basics`] from a span's parts (spans that did not come through the correlation
-/// layer, e.g. [`crate::LiveMetricsSink`]'s).
 pub(crate) fn span_basics_of(
     span_kind: SpanKind,
     status_error: bool,
@@ -173,19 +161,8 @@ pub(crate) fn span_basics_of(
     (ty, success, duration)
 }
 
-/// A finished span as a request or dependency item, with what documents and filters read.
-pub(crate) fn span_item(data: &SpanData) -> Item<'_> {
-    let status_error = matches!(data.status(), SpanStatus::Error { .. });
-    span_item_of(
-        data.name(),
-        data.kind(),
-        status_error,
-        data.record().fields(),
-        data.duration(),
-    )
-}
-
-/// [`span_item`] from a span's parts.
+/// A finished span as a request or dependency item, with what documents and filters read,
+/// from the span's parts.
 pub(crate) fn span_item_of<'a>(
     name: &str,
     span_kind: SpanKind,
