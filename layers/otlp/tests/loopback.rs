@@ -19,15 +19,6 @@ use tracing_subscriber::prelude::*;
 
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
-fn otlp(rx: &Receiver) -> tracing_insights_otlp::OtlpBuilder {
-    OtlpLayer::builder()
-        .with_env(EnvVars::empty())
-        .with_endpoint(rx.base.clone())
-        .with_batch_delay(Duration::from_millis(20))
-        .with_metric_interval(Duration::from_secs(3600))
-        .with_retries(3, Duration::from_millis(5))
-}
-
 fn correlation_layer(ids: &ScriptedIds) -> correlation::CorrelationLayer {
     correlation::layer()
         .with_id_generator(ids.clone())
@@ -120,7 +111,7 @@ fn run(layer: OtlpLayer, guard: OtlpGuard, ids: &ScriptedIds, f: impl FnOnce()) 
 #[test]
 fn spans_logs_and_metrics_carry_the_correlation_ids_and_resource() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).build().unwrap();
+    let (layer, guard) = rx.builder().build().unwrap();
     let ids = ScriptedIds::new();
     // What the JSON log lines say, to compare with what OTLP carries.
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -277,7 +268,7 @@ fn spans_logs_and_metrics_carry_the_correlation_ids_and_resource() {
 #[test]
 fn scripted_ids_appear_verbatim() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).build().unwrap();
+    let (layer, guard) = rx.builder().build().unwrap();
     let ids = ScriptedIds::new();
     ids.push_trace_id(TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap());
     ids.push_span_id(SpanId::from_hex("00f067aa0ba902b7").unwrap());
@@ -294,7 +285,7 @@ fn scripted_ids_appear_verbatim() {
 #[test]
 fn sampled_out_traces_export_nothing() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).build().unwrap();
+    let (layer, guard) = rx.builder().build().unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(correlation::layer().with_sampler(Sampler::always_off()))
         .with(layer);
@@ -319,7 +310,7 @@ fn sampled_out_traces_export_nothing() {
 #[test]
 fn ratio_sampling_keeps_the_same_traces_as_the_correlation_layer() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).build().unwrap();
+    let (layer, guard) = rx.builder().build().unwrap();
     let kept: Arc<Mutex<Vec<String>>> = Arc::default();
     let k2 = kept.clone();
     let subscriber = tracing_subscriber::registry()
@@ -346,7 +337,11 @@ fn ratio_sampling_keeps_the_same_traces_as_the_correlation_layer() {
 #[test]
 fn http_json_is_valid_otlp_json() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).with_protocol(Protocol::HttpJson).build().unwrap();
+    let (layer, guard) = rx
+        .builder()
+        .with_protocol(Protocol::HttpJson)
+        .build()
+        .unwrap();
     run(layer, guard, &ScriptedIds::new(), ai_request);
     let t = &rx.on("/v1/traces")[0];
     assert_eq!(t.header("content-type"), Some("application/json"));
@@ -371,7 +366,8 @@ fn http_json_is_valid_otlp_json() {
 #[test]
 fn delta_temporality_reports_intervals() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx)
+    let (layer, guard) = rx
+        .builder()
         .with_temporality(Temporality::Delta)
         .with_logs(false)
         .with_traces(false)
@@ -418,7 +414,8 @@ fn delta_temporality_reports_intervals() {
 #[test]
 fn metrics_are_exported_every_interval() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx)
+    let (layer, guard) = rx
+        .builder()
         .with_metric_interval(Duration::from_millis(50))
         .build()
         .unwrap();
@@ -438,7 +435,8 @@ fn retryable_answers_are_retried_honouring_retry_after() {
     let rx = Receiver::start();
     rx.answer(503, Some(1));
     rx.answer(429, None);
-    let (layer, guard) = otlp(&rx)
+    let (layer, guard) = rx
+        .builder()
         .with_logs(false)
         .with_metrics(false)
         .build()
@@ -460,7 +458,8 @@ fn retryable_answers_are_retried_honouring_retry_after() {
 fn non_retryable_answers_are_reported_at_shutdown_in_words() {
     let rx = Receiver::start();
     rx.answer(400, None);
-    let (layer, guard) = otlp(&rx)
+    let (layer, guard) = rx
+        .builder()
         .with_logs(false)
         .with_metrics(false)
         .build()
@@ -516,7 +515,7 @@ fn a_wrong_path_is_not_silent() {
 #[test]
 fn check_reports_every_signal_accepted_or_unreachable() {
     let rx = Receiver::start();
-    let (_layer, guard) = otlp(&rx).build().unwrap();
+    let (_layer, guard) = rx.builder().build().unwrap();
     let report = guard.check();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.results.len(), 3);
@@ -577,8 +576,9 @@ fn a_full_queue_drops_and_counts() {
 #[test]
 fn several_destinations_get_the_same_ids() {
     let (a, b) = (Receiver::start(), Receiver::start());
-    let (la, ga) = otlp(&a).with_name("a").build().unwrap();
-    let (lb, gb) = otlp(&b)
+    let (la, ga) = a.builder().with_name("a").build().unwrap();
+    let (lb, gb) = b
+        .builder()
         .with_name("b")
         .with_protocol(Protocol::HttpJson)
         .build()
@@ -606,7 +606,7 @@ fn several_destinations_get_the_same_ids() {
 #[test]
 fn worker_thread_is_named_and_runs_under_no_subscriber() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).with_name("named").build().unwrap();
+    let (layer, guard) = rx.builder().with_name("named").build().unwrap();
     drop(layer);
     let debug = format!("{guard:?}");
     assert!(debug.contains("named"), "{debug}");
@@ -617,7 +617,7 @@ fn worker_thread_is_named_and_runs_under_no_subscriber() {
 fn per_layer_filters_do_not_change_ids() {
     use tracing_subscriber::filter::LevelFilter;
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx).with_span_events(true).build().unwrap();
+    let (layer, guard) = rx.builder().with_span_events(true).build().unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(correlation::layer())
         .with(layer.with_filter(LevelFilter::INFO));
@@ -664,7 +664,8 @@ fn the_correlation_resource_reaches_through_option_and_filters() {
     // the resource must still be the correlation layer's, even for an event before any span.
     for wrapped in 0..2 {
         let rx = Receiver::start();
-        let (layer, guard) = otlp(&rx)
+        let (layer, guard) = rx
+            .builder()
             .with_traces(false)
             .with_metrics(false)
             .build()
@@ -694,7 +695,8 @@ fn the_correlation_resource_reaches_through_option_and_filters() {
 #[test]
 fn per_signal_headers_and_protocols_as_a_preset_needs() {
     let rx = Receiver::start();
-    let (layer, guard) = otlp(&rx)
+    let (layer, guard) = rx
+        .builder()
         .with_header("x-team", "all")
         .with_signal_header(Signal::Metrics, "x-dataset", "metrics-ds")
         .with_signal_header(Signal::Metrics, "X-Team", "metrics-team")
@@ -721,12 +723,13 @@ fn per_signal_headers_and_protocols_as_a_preset_needs() {
 fn span_events_on_request_for_trace_only_backends() {
     let (a, b) = (Receiver::start(), Receiver::start());
     // Two OTLP layers on the same spans: each keeps its own events.
-    let (la, ga) = otlp(&a)
+    let (la, ga) = a
+        .builder()
         .with_span_events(true)
         .with_logs(false)
         .build()
         .unwrap();
-    let (lb, gb) = otlp(&b).with_span_events(true).build().unwrap();
+    let (lb, gb) = b.builder().with_span_events(true).build().unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(correlation_layer(&ScriptedIds::new()))
         .with(la)

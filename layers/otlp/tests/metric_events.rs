@@ -9,7 +9,6 @@ use std::time::Duration;
 use tracing_insights_correlation as correlation;
 use tracing_insights_otlp::proto::common::v1::any_value::Value;
 use tracing_insights_otlp::proto::metrics::v1::{metric::Data, number_data_point, Metric};
-use tracing_insights_otlp::{EnvVars, OtlpLayer};
 use tracing_subscriber::prelude::*;
 
 fn metric<'a>(metrics: &'a [Metric], name: &str) -> &'a Metric {
@@ -22,13 +21,7 @@ fn metric<'a>(metrics: &'a [Metric], name: &str) -> &'a Metric {
 #[test]
 fn several_metric_fields_on_one_event_each_count_over_the_events_other_fields() {
     let rx = Receiver::start();
-    let (layer, guard) = OtlpLayer::builder()
-        .with_env(EnvVars::empty())
-        .with_endpoint(rx.base.clone())
-        .with_batch_delay(Duration::from_millis(20))
-        .with_metric_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let (layer, guard) = rx.builder().build().unwrap();
     let subscriber = tracing_subscriber::registry()
         .with(correlation::layer())
         .with(layer);

@@ -28,6 +28,17 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// An OTLP layer builder that sends here: no environment variables, batches every
+    /// 20 ms, metrics collected only at shutdown, three quick retries.
+    pub fn builder(&self) -> tracing_insights_otlp::OtlpBuilder {
+        tracing_insights_otlp::OtlpLayer::builder()
+            .with_env(tracing_insights_otlp::EnvVars::empty())
+            .with_endpoint(self.base.clone())
+            .with_batch_delay(Duration::from_millis(20))
+            .with_metric_interval(Duration::from_secs(3600))
+            .with_retries(3, Duration::from_millis(5))
+    }
+
     pub fn start() -> Self {
         let (server, script) = LoopbackServer::scripted();
         Self {
