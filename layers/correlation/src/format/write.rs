@@ -54,30 +54,68 @@ pub fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
 }
 
 /// How many leading bytes of `s` need no JSON escape (no `"`, `\\` or control character).
+#[inline]
 pub(crate) fn json_clean_prefix(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero exactly when some byte of `x` is zero (the classic SWAR test; which byte it
-    // marks may be off above a true zero, so the byte-wise scan below settles where).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let n = s.len();
     let mut i = 0;
-    while i + 8 <= s.len() {
-        let mut chunk = [0u8; 8];
-        chunk.copy_from_slice(&s[i..i + 8]);
-        let x = u64::from_le_bytes(chunk);
-        // Control characters are the bytes below 0x20: their top three bits are zero.
-        let control = has_zero(x & (0xe0 * ONES));
-        let special =
-            has_zero(x ^ (u64::from(b'"') * ONES)) | has_zero(x ^ (u64::from(b'\\') * ONES));
-        if control | special != 0 {
-            break;
+    while i + 8 <= n {
+        if needs_escape(chunk_at(s, i)) {
+            return i + clean_bytes(&s[i..]);
         }
         i += 8;
     }
-    while i < s.len() && s[i] >= 0x20 && s[i] != b'"' && s[i] != b'\\' {
-        i += 1;
+    // The last few bytes as one more chunk that ends at the end, overlapping bytes already
+    // checked (or, for a string of 4 to 7 bytes, its first and last four), instead of a
+    // byte-by-byte tail: most strings are short or end with one.
+    let tail = if n >= 8 {
+        chunk_at(s, n - 8)
+    } else if n >= 4 {
+        u64::from(half_at(s, 0)) | (u64::from(half_at(s, n - 4)) << 32)
+    } else {
+        return clean_bytes(s);
+    };
+    if i == n || !needs_escape(tail) {
+        return n;
     }
-    i
+    i + clean_bytes(&s[i..])
+}
+
+/// The four bytes of `s` from `at` as one little-endian word.
+#[inline]
+fn half_at(s: &[u8], at: usize) -> u32 {
+    let mut half = [0u8; 4];
+    half.copy_from_slice(&s[at..at + 4]);
+    u32::from_le_bytes(half)
+}
+
+/// The eight bytes of `s` from `at` as one little-endian word.
+#[inline]
+fn chunk_at(s: &[u8], at: usize) -> u64 {
+    let mut chunk = [0u8; 8];
+    chunk.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(chunk)
+}
+
+/// Whether some byte of `x` is a `"`, a `\\` or a control character (SWAR).
+#[inline]
+fn needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte of `x` is zero (the classic SWAR test; which byte it
+    // marks may be off above a true zero, so callers settle where with `clean_bytes`).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Control characters are the bytes below 0x20: their top three bits are zero.
+    let control = has_zero(x & (0xe0 * ONES));
+    let special = has_zero(x ^ (u64::from(b'"') * ONES)) | has_zero(x ^ (u64::from(b'\\') * ONES));
+    control | special != 0
+}
+
+/// How many leading bytes of `s` need no escape, byte by byte.
+#[inline]
+fn clean_bytes(s: &[u8]) -> usize {
+    s.iter()
+        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        .unwrap_or(s.len())
 }
 
 /// Writes `n` in decimal, the text `n.to_string()` gives, without going through
@@ -122,6 +160,14 @@ mod tests {
             let mut ours = String::new();
             write_json_str(&mut ours, &s).unwrap();
             prop_assert_eq!(ours, serde_json::to_string(&s).unwrap());
+        }
+
+        #[test]
+        fn the_clean_prefix_ends_at_the_first_byte_to_escape(
+            s in "[a-z\"\\\\\x00-\x1f]{0,3}|[a-z]{0,30}[\"\\\\\n]?[a-z]{0,9}|\\PC{0,40}"
+        ) {
+            let naive = s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\').unwrap_or(s.len());
+            prop_assert_eq!(json_clean_prefix(s.as_bytes()), naive);
         }
 
         #[test]
