@@ -53,21 +53,41 @@ pub(crate) struct StandardMetrics {
 type Dims<'a> = [(&'static str, &'a str)];
 
 fn hash(name: &str, dims: &Dims<'_>) -> u64 {
-    // FNV-1a: short keys, no DoS concern (dimension values come from this process's spans,
-    // and a collision costs a comparison, not a wrong count).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: &[u8]| {
-        for &x in b {
-            h = (h ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h = (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    eat(name.as_bytes());
+    // Word at a time (FxHash's step): short keys, no DoS concern (dimension values come from
+    // this process's spans, and a collision costs a comparison, not a wrong count). The
+    // dimension names are the schema's own constants: their lengths tell them apart well
+    // enough, and `find` compares them in full.
+    let mut h = Fx(name.len() as u64);
+    h.bytes(name.as_bytes());
     for (k, v) in dims {
-        eat(k.as_bytes());
-        eat(v.as_bytes());
+        h.word(k.len() as u64);
+        h.bytes(v.as_bytes());
     }
-    h
+    h.0
+}
+
+/// The rotate-xor-multiply step of rustc's FxHash, over 8-byte words.
+struct Fx(u64);
+
+impl Fx {
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        let mut words = b.chunks_exact(8);
+        for w in &mut words {
+            let mut chunk = [0u8; 8];
+            chunk.copy_from_slice(w);
+            self.word(u64::from_le_bytes(chunk));
+        }
+        let mut last = [0u8; 8];
+        let rest = words.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.word(u64::from_le_bytes(last));
+        // The length ends the value: "ab" + "c" and "a" + "bc" hash apart.
+        self.word(b.len() as u64);
+    }
 }
 
 impl Interval {

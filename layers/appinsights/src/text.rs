@@ -9,6 +9,10 @@ use tracing_insights_correlation::FieldValue;
 /// `s` cut to at most `max` characters (Unicode scalar values, as Microsoft's exporter
 /// counts them), always on a char boundary. Never panics.
 pub fn truncate(s: &str, max: usize) -> &str {
+    // No more bytes than `max` is no more characters: nothing to count (nearly every value).
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -17,6 +21,9 @@ pub fn truncate(s: &str, max: usize) -> &str {
 
 /// [`truncate`] for an owned string.
 pub fn truncate_owned(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
     if let Some((i, _)) = s.char_indices().nth(max) {
         s.truncate(i);
     }
