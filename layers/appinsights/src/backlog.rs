@@ -76,6 +76,10 @@ pub(crate) struct Backlog {
     capacity: usize,
     /// Jobs (spans and events) waiting in the encoder queue.
     queued: AtomicUsize,
+    /// Of those, per kind (an unsampled span, kept for the standard metrics only, is of
+    /// none), and the bytes of their recorded values: [`ExportStats::pending`].
+    pending: [AtomicU64; NAMES.len()],
+    pending_bytes: [AtomicU64; NAMES.len()],
     /// A span waited [`SPAN_WAIT`] in vain: the next ones do not wait until one fits again.
     stalled: AtomicBool,
     /// Items lost before they reached the export queue, per kind: counted by the export
@@ -89,6 +93,8 @@ impl Backlog {
         Self {
             capacity: capacity.max(1),
             queued: AtomicUsize::new(0),
+            pending: Default::default(),
+            pending_bytes: Default::default(),
             stalled: AtomicBool::new(false),
             lost: Default::default(),
         }
@@ -107,14 +113,23 @@ impl Backlog {
         self.queued.load(Ordering::Acquire) < (self.capacity / 2).max(1)
     }
 
-    /// A span or event job entered the encoder queue.
-    pub(crate) fn entered(&self) {
+    /// A span or event job of `kind` holding `bytes` entered the encoder queue.
+    pub(crate) fn entered(&self, kind: Option<Kind>, bytes: usize) {
         self.queued.fetch_add(1, Ordering::AcqRel);
+        if let Some(kind) = kind {
+            self.pending[kind as usize].fetch_add(1, Ordering::Relaxed);
+            self.pending_bytes[kind as usize].fetch_add(bytes as u64, Ordering::Relaxed);
+        }
     }
 
-    /// A span or event job left the encoder queue (taken by the encoder thread).
-    pub(crate) fn left(&self) {
+    /// A span or event job left the encoder queue (taken by the encoder thread, or not
+    /// queued after all).
+    pub(crate) fn left(&self, kind: Option<Kind>, bytes: usize) {
         self.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Some(kind) = kind {
+            self.pending[kind as usize].fetch_sub(1, Ordering::Relaxed);
+            self.pending_bytes[kind as usize].fetch_sub(bytes as u64, Ordering::Relaxed);
+        }
     }
 
     /// Encoder thread: hands an envelope of `kind` to the export queue, or drops it (and
@@ -146,22 +161,36 @@ impl Backlog {
     }
 
     /// The counters per kind: the export pipeline's `by_kind`, or, for a pipeline built
-    /// without kinds, the items lost before its queue, for each of [`NAMES`].
+    /// without kinds, the items lost before its queue, for each of [`NAMES`]; with the jobs
+    /// of each kind still in the encoder queue as `pending`.
     pub(crate) fn by_kind(&self, pipeline: &[(String, ExportStats)]) -> Vec<(String, ExportStats)> {
-        if !pipeline.is_empty() {
-            return pipeline.to_vec();
+        let mut kinds = if pipeline.is_empty() {
+            NAMES
+                .iter()
+                .zip(&self.lost)
+                .map(|(name, lost)| {
+                    let lost = lost.load(Ordering::Relaxed);
+                    let mut s = ExportStats::default();
+                    s.produced = lost;
+                    s.add_dropped(DropReason::QueueFull, lost);
+                    ((*name).to_owned(), s)
+                })
+                .collect()
+        } else {
+            pipeline.to_vec()
+        };
+        for (name, stats) in &mut kinds {
+            if let Some(k) = NAMES.iter().position(|n| n == name) {
+                stats.pending = self.pending[k].load(Ordering::Relaxed);
+                stats.pending_bytes = self.pending_bytes[k].load(Ordering::Relaxed);
+            }
         }
-        NAMES
-            .iter()
-            .zip(&self.lost)
-            .map(|(name, lost)| {
-                let lost = lost.load(Ordering::Relaxed);
-                let mut s = ExportStats::default();
-                s.produced = lost;
-                s.add_dropped(DropReason::QueueFull, lost);
-                ((*name).to_owned(), s)
-            })
-            .collect()
+        kinds
+    }
+
+    /// Jobs waiting in the encoder queue, of any kind (unsampled spans included).
+    pub(crate) fn pending(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed) as u64
     }
 }
 

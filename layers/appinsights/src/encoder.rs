@@ -81,6 +81,18 @@ pub(crate) enum Job {
     Stop,
 }
 
+impl Job {
+    /// The kind of envelope the job stands for: a sampled span a span, an event a log line;
+    /// an unsampled span (standard metrics only) and control jobs none.
+    fn kind(&self) -> Option<Kind> {
+        match self {
+            Job::Span { sampled: true, .. } => Some(Kind::Span),
+            Job::Event(_) | Job::SharedEvent(_) => Some(Kind::Log),
+            _ => None,
+        }
+    }
+}
+
 /// The application side of the encoder: a bounded queue that never blocks.
 #[derive(Clone)]
 pub(crate) struct Encoder {
@@ -145,6 +157,14 @@ impl Encoder {
         self.by_kind_with(&self.lost.stats().by_kind)
     }
 
+    /// Jobs waiting to be encoded and the bytes of their recorded values (totals).
+    pub(crate) fn pending(&self) -> (u64, u64) {
+        (
+            self.backlog.pending(),
+            self.queued_bytes.load(Ordering::Relaxed) as u64,
+        )
+    }
+
     /// As [`by_kind`](Self::by_kind), from a snapshot of the pipeline's `by_kind`.
     pub(crate) fn by_kind_with(
         &self,
@@ -170,11 +190,7 @@ impl Encoder {
 
     /// Hands a job over, or drops and counts it when the queue is full (or stopped).
     pub(crate) fn send(&self, job: Job) {
-        let kind = match &job {
-            Job::Span { sampled: true, .. } => Some(Kind::Span),
-            Job::Event(_) | Job::SharedEvent(_) => Some(Kind::Log),
-            _ => None,
-        };
+        let kind = job.kind();
         // Log lines enter only a queue less than half full: the rest stays for spans.
         if kind == Some(Kind::Log) && !self.backlog.admit_log() {
             self.drop_job(kind);
@@ -189,12 +205,12 @@ impl Encoder {
             return;
         }
         if counted {
-            self.backlog.entered();
+            self.backlog.entered(kind, bytes);
         }
         let unqueue = || {
             self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             if counted {
-                self.backlog.left();
+                self.backlog.left(kind, bytes);
             }
         };
         match self.tx.try_send(job) {
@@ -272,9 +288,10 @@ fn run(
     // Our own work is never telemetry.
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
-        queued_bytes.fetch_sub(job_bytes(&job), Ordering::AcqRel);
+        let bytes = job_bytes(&job);
+        queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         if matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_)) {
-            backlog.left();
+            backlog.left(job.kind(), bytes);
         }
         let Some(job) = crate::shared_event::own(shared, job) else {
             continue;
@@ -549,6 +566,12 @@ mod tests {
             (kinds[0].0.as_str(), kinds[1].0.as_str()),
             ("spans", "logs")
         );
+        // What waits to be encoded, per kind and in total, with the bytes of its values (a
+        // log line's one field: 10 bytes and 16 for its name and framing).
+        assert_eq!((spans.pending, spans.pending_bytes), (8, 0));
+        assert_eq!((logs.pending, logs.pending_bytes), (8, 8 * 26));
+        assert_eq!(kinds[2].1.pending, 0, "metrics");
+        assert_eq!(encoder.pending(), (16, 8 * 26));
         assert_eq!(logs.produced, 92, "the dropped ones so far");
         assert_eq!(logs.dropped_by(DropReason::QueueFull), 92);
         assert_eq!(spans.dropped(), 0, "no span was dropped");
@@ -560,6 +583,11 @@ mod tests {
             main_agent: None,
         });
         assert_eq!(encoder.by_kind()[0].1.dropped_by(DropReason::QueueFull), 1);
+        assert_eq!(
+            encoder.by_kind()[0].1.pending,
+            8,
+            "the dropped span never waited"
+        );
         assert_eq!(exporter.stats().dropped_by(DropReason::QueueFull), 93);
     }
 }

@@ -113,6 +113,7 @@ impl Pipeline {
         let mut stats = self.exporter.stats();
         stats.contained_panics += self.shared.contained_panics();
         stats.by_kind = self.encoder.by_kind_with(&stats.by_kind);
+        (stats.pending, stats.pending_bytes) = self.encoder.pending();
         stats
     }
 }
@@ -320,8 +321,12 @@ impl AppInsightsGuard {
     /// All counters, in the statistics type every exporter reports: envelopes produced, sent,
     /// retried, spooled, dropped by reason (the encoder's full queue as
     /// [`DropReason::QueueFull`](tracing_insights_export::DropReason::QueueFull)), requests,
-    /// bytes, contained panics, and the envelopes (and their bytes) waiting in the export
-    /// queue. All zero for a disabled layer.
+    /// bytes, contained panics, the envelopes (and their bytes) waiting in the export
+    /// queue, and, as `pending`, the closed spans and events (and the bytes of their
+    /// values) waiting on the encoder thread to become envelopes (`pending + queued` is
+    /// the whole backlog; a pending item is not yet `produced`; an unsampled span, kept for
+    /// the standard metrics only, is pending in the total and in no kind). All zero for a
+    /// disabled layer.
     ///
     /// The same counters per kind of envelope are under
     /// [`by_kind`](ExportStats::by_kind), read with [`ExportStats::kind`]:
@@ -352,13 +357,14 @@ impl AppInsightsGuard {
     /// for kind in ["spans", "logs", "metrics"] {
     ///     if let Some(k) = stats.kind(kind) {
     ///         println!(
-    ///             "{kind}: {} produced, {} sent, {} refused, {} lost to a full queue, {} queued ({} bytes)",
+    ///             "{kind}: {} produced, {} sent, {} refused, {} lost to a full queue, {} queued ({} bytes), {} to encode",
     ///             k.produced,
     ///             k.sent,
     ///             k.dropped_by(DropReason::Rejected),
     ///             k.dropped_by(DropReason::QueueFull),
     ///             k.queued,
     ///             k.queued_bytes,
+    ///             k.pending,
     ///         );
     ///     }
     /// }

@@ -25,8 +25,14 @@ fn kind_of(env: &Value) -> &'static str {
 fn assert_accounts(stats: &ExportStats) {
     let names: Vec<&str> = stats.by_kind.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["spans", "logs", "metrics"]);
+    assert_eq!((stats.pending, stats.pending_bytes), (0, 0), "{stats:?}");
     for (name, k) in &stats.by_kind {
         assert_eq!(k.queued, 0, "{name}");
+        assert_eq!(
+            (k.pending, k.pending_bytes),
+            (0, 0),
+            "{name}: nothing left to encode"
+        );
         assert_eq!(
             k.produced,
             k.sent + k.sampled_out + k.dropped(),
@@ -223,6 +229,14 @@ fn an_overload_drops_log_lines_before_spans_and_counts_each_kind() {
             }
         }
     });
+    // Everything handed over is encoded by the end of a flush: nothing is left pending, in
+    // total or of any kind (the encoder queue's per-kind count goes down as jobs leave it).
+    let _ = guard.flush(Duration::from_secs(30));
+    let flushed = guard.stats();
+    assert_eq!((flushed.pending, flushed.pending_bytes), (0, 0));
+    for (name, k) in &flushed.by_kind {
+        assert_eq!((k.pending, k.pending_bytes), (0, 0), "{name}");
+    }
     let stats = match guard.shutdown(Duration::from_secs(30)) {
         Err(e) => e.stats().expect("the account").clone(),
         Ok(()) => panic!("an overload loses telemetry"),

@@ -213,6 +213,9 @@ impl Stats {
             last_error: self.last_error(),
             queued: self.queued.load(Ordering::Relaxed) as u64,
             queued_bytes: self.queued_bytes.load(Ordering::Relaxed) as u64,
+            // Filled in by an exporter with a stage before this queue.
+            pending: 0,
+            pending_bytes: 0,
             by_kind: self.kinds_snapshot(),
         }
     }
@@ -282,6 +285,13 @@ pub struct ExportStats {
     /// Bytes of the items waiting in the export queue, counting those whose size is known
     /// on the application side ([`Encoder::item_len`](crate::Encoder::item_len)).
     pub queued_bytes: u64,
+    /// Items an exporter holds in a stage before its export queue when the snapshot was
+    /// taken, not yet counted in `produced` (Application Insights: closed spans and events
+    /// waiting on its encoder thread to become envelopes); 0 for an exporter that hands
+    /// items straight to the export queue. `pending + queued` is everything waiting.
+    pub pending: u64,
+    /// Bytes of the recorded values (field strings) of the `pending` items.
+    pub pending_bytes: u64,
     /// The same counters per kind of item (e.g. `traces`, `logs`, `metrics`), when the
     /// exporter has several; empty otherwise. `retried`, `requests`, `bytes_sent` and
     /// `contained_panics` count requests or the whole pipeline and stay zero here. For
@@ -337,6 +347,8 @@ impl ExportStats {
         self.contained_panics += other.contained_panics;
         self.queued += other.queued;
         self.queued_bytes += other.queued_bytes;
+        self.pending += other.pending;
+        self.pending_bytes += other.pending_bytes;
         for (a, b) in self.dropped.iter_mut().zip(other.dropped) {
             *a += b;
         }
