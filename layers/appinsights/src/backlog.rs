@@ -74,12 +74,12 @@ pub(crate) fn kind_of(envelope: &[u8]) -> usize {
 #[derive(Debug)]
 pub(crate) struct Backlog {
     capacity: usize,
-    /// Jobs (spans and events) waiting in the encoder queue.
-    queued: AtomicUsize,
-    /// Of those, per kind (an unsampled span, kept for the standard metrics only, is of
-    /// none), and the bytes of their recorded values: [`ExportStats::pending`].
-    pending: [AtomicU64; NAMES.len()],
-    pending_bytes: [AtomicU64; NAMES.len()],
+    /// Jobs waiting in the encoder queue, and the bytes of their recorded values, by slot:
+    /// [`Kind::Span`], [`Kind::Log`], and, in the metrics slot (no job is a metric),
+    /// unsampled spans, kept for the standard metrics only. One counter per job on each
+    /// side, as a single total was; the totals are sums.
+    waiting: [AtomicUsize; NAMES.len()],
+    waiting_bytes: [AtomicUsize; NAMES.len()],
     /// A span waited [`SPAN_WAIT`] in vain: the next ones do not wait until one fits again.
     stalled: AtomicBool,
     /// Items lost before they reached the export queue, per kind: counted by the export
@@ -92,9 +92,8 @@ impl Backlog {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            queued: AtomicUsize::new(0),
-            pending: Default::default(),
-            pending_bytes: Default::default(),
+            waiting: Default::default(),
+            waiting_bytes: Default::default(),
             stalled: AtomicBool::new(false),
             lost: Default::default(),
         }
@@ -110,26 +109,35 @@ impl Backlog {
     /// Application side: whether a log job may enter the encoder queue (the queue is less
     /// than half full).
     pub(crate) fn admit_log(&self) -> bool {
-        self.queued.load(Ordering::Acquire) < (self.capacity / 2).max(1)
+        let queued: usize = self.waiting.iter().map(|w| w.load(Ordering::Acquire)).sum();
+        queued < (self.capacity / 2).max(1)
     }
 
-    /// A span or event job of `kind` holding `bytes` entered the encoder queue.
-    pub(crate) fn entered(&self, kind: Option<Kind>, bytes: usize) {
-        self.queued.fetch_add(1, Ordering::AcqRel);
-        if let Some(kind) = kind {
-            self.pending[kind as usize].fetch_add(1, Ordering::Relaxed);
-            self.pending_bytes[kind as usize].fetch_add(bytes as u64, Ordering::Relaxed);
+    /// A span or event job of `kind` (`None`: an unsampled span) holding `bytes` enters
+    /// the encoder queue, unless the jobs already waiting hold `max_bytes` with it (one
+    /// job always fits); `false` when refused.
+    pub(crate) fn enter(&self, kind: Option<Kind>, bytes: usize, max_bytes: usize) -> bool {
+        let slot = slot(kind);
+        let mine = self.waiting_bytes[slot].fetch_add(bytes, Ordering::AcqRel);
+        let before = mine
+            + (0..NAMES.len())
+                .filter(|&s| s != slot)
+                .map(|s| self.waiting_bytes[s].load(Ordering::Acquire))
+                .sum::<usize>();
+        if before > 0 && before + bytes > max_bytes {
+            self.waiting_bytes[slot].fetch_sub(bytes, Ordering::AcqRel);
+            return false;
         }
+        self.waiting[slot].fetch_add(1, Ordering::AcqRel);
+        true
     }
 
-    /// A span or event job left the encoder queue (taken by the encoder thread, or not
-    /// queued after all).
+    /// A job that [`enter`](Self::enter)ed left the encoder queue (taken by the encoder
+    /// thread, or not queued after all).
     pub(crate) fn left(&self, kind: Option<Kind>, bytes: usize) {
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        if let Some(kind) = kind {
-            self.pending[kind as usize].fetch_sub(1, Ordering::Relaxed);
-            self.pending_bytes[kind as usize].fetch_sub(bytes as u64, Ordering::Relaxed);
-        }
+        let slot = slot(kind);
+        self.waiting[slot].fetch_sub(1, Ordering::AcqRel);
+        self.waiting_bytes[slot].fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// Encoder thread: hands an envelope of `kind` to the export queue, or drops it (and
@@ -180,18 +188,29 @@ impl Backlog {
             pipeline.to_vec()
         };
         for (name, stats) in &mut kinds {
-            if let Some(k) = NAMES.iter().position(|n| n == name) {
-                stats.pending = self.pending[k].load(Ordering::Relaxed);
-                stats.pending_bytes = self.pending_bytes[k].load(Ordering::Relaxed);
+            for kind in [Kind::Span, Kind::Log] {
+                if name == NAMES[kind as usize] {
+                    stats.pending = self.waiting[kind as usize].load(Ordering::Relaxed) as u64;
+                    stats.pending_bytes =
+                        self.waiting_bytes[kind as usize].load(Ordering::Relaxed) as u64;
+                }
             }
         }
         kinds
     }
 
-    /// Jobs waiting in the encoder queue, of any kind (unsampled spans included).
-    pub(crate) fn pending(&self) -> u64 {
-        self.queued.load(Ordering::Relaxed) as u64
+    /// Jobs waiting in the encoder queue and the bytes of their values, of any kind
+    /// (unsampled spans included).
+    pub(crate) fn pending(&self) -> (u64, u64) {
+        let sum = |a: &[AtomicUsize]| a.iter().map(|w| w.load(Ordering::Relaxed) as u64).sum();
+        (sum(&self.waiting), sum(&self.waiting_bytes))
     }
+}
+
+/// The [`Backlog::waiting`] slot of a job of `kind`.
+fn slot(kind: Option<Kind>) -> usize {
+    // An unsampled span (no kind) takes the metrics slot: no job is a metric.
+    kind.unwrap_or(Kind::Metric) as usize
 }
 
 #[cfg(test)]

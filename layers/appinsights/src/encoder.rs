@@ -11,7 +11,7 @@ use crate::backlog::{Backlog, Kind};
 use crate::main_agent::MainAgent;
 use crate::mapping::{self, BaseData, Envelope, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -100,10 +100,9 @@ pub(crate) struct Encoder {
     /// Jobs this queue drops are counted in the export pipeline's account (produced and
     /// dropped as a full queue), so the shutdown's error and statistics include them.
     lost: Exporter,
-    /// Bytes of the string values the queued jobs hold: bounded by [`MAX_QUEUE_BYTES`] as
-    /// well as the queue's item capacity.
-    queued_bytes: Arc<AtomicUsize>,
-    /// The overload policy (spans before log lines) and the counts per kind.
+    /// The overload policy (spans before log lines), the counts per kind, and the jobs
+    /// waiting and the bytes of their values (bounded by [`MAX_QUEUE_BYTES`] as well as
+    /// the queue's item capacity).
     backlog: Arc<Backlog>,
 }
 
@@ -132,22 +131,12 @@ impl Encoder {
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
         let lost = exporter.clone();
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let taken = queued_bytes.clone();
         let backlog = Arc::new(Backlog::new(capacity));
         let policy = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("tracing-insights-appinsights-encoder".into())
-            .spawn(move || run(&rx, &shared, &exporter, &taken, &policy))?;
-        Ok((
-            Self {
-                tx,
-                lost,
-                queued_bytes,
-                backlog,
-            },
-            thread,
-        ))
+            .spawn(move || run(&rx, &shared, &exporter, &policy))?;
+        Ok((Self { tx, lost, backlog }, thread))
     }
 
     /// The counters per kind (`spans`, `logs`, `metrics`): the export pipeline's and the
@@ -159,10 +148,7 @@ impl Encoder {
 
     /// Jobs waiting to be encoded and the bytes of their recorded values (totals).
     pub(crate) fn pending(&self) -> (u64, u64) {
-        (
-            self.backlog.pending(),
-            self.queued_bytes.load(Ordering::Relaxed) as u64,
-        )
+        self.backlog.pending()
     }
 
     /// As [`by_kind`](Self::by_kind), from a snapshot of the pipeline's `by_kind`.
@@ -198,17 +184,11 @@ impl Encoder {
         }
         let counted = matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_));
         let bytes = job_bytes(&job);
-        let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if before > 0 && before + bytes > MAX_QUEUE_BYTES {
-            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        if counted && !self.backlog.enter(kind, bytes, MAX_QUEUE_BYTES) {
             self.drop_job(kind);
             return;
         }
-        if counted {
-            self.backlog.entered(kind, bytes);
-        }
         let unqueue = || {
-            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             if counted {
                 self.backlog.left(kind, bytes);
             }
@@ -278,20 +258,12 @@ enum HandOver {
     TimedOut,
 }
 
-fn run(
-    rx: &Receiver<Job>,
-    shared: &Shared,
-    exporter: &Exporter,
-    queued_bytes: &AtomicUsize,
-    backlog: &Backlog,
-) {
+fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, backlog: &Backlog) {
     // Our own work is never telemetry.
     let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
     for job in rx {
-        let bytes = job_bytes(&job);
-        queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         if matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_)) {
-            backlog.left(job.kind(), bytes);
+            backlog.left(job.kind(), job_bytes(&job));
         }
         let Some(job) = crate::shared_event::own(shared, job) else {
             continue;
@@ -496,13 +468,12 @@ mod tests {
         let encoder = Encoder {
             tx,
             lost: exporter.clone(),
-            queued_bytes: Arc::default(),
             backlog: Arc::new(Backlog::new(1000)),
         };
         for _ in 0..100 {
             encoder.send(event(256 * 1024));
         }
-        let queued = encoder.queued_bytes.load(Ordering::Relaxed);
+        let queued = encoder.pending().1 as usize;
         assert!(queued <= MAX_QUEUE_BYTES, "{queued}");
         let kept = queued / (256 * 1024 + 16);
         assert_eq!(kept, MAX_QUEUE_BYTES / (256 * 1024 + 16));
@@ -543,7 +514,6 @@ mod tests {
         let encoder = Encoder {
             tx,
             lost: exporter.clone(),
-            queued_bytes: Arc::default(),
             backlog: Arc::new(Backlog::new(16)),
         };
         // A burst of log lines first: they take half the queue, no more.
