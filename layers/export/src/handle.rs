@@ -7,7 +7,7 @@ use crate::loss::Loss;
 use crate::stats::{Counter, ExportStats, Stats, NO_KIND};
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 pub const DROP_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(crate) type Ack = mpsc::SyncSender<Result<(), String>>;
+
+/// Room in the queue for flush and shutdown messages beyond its item capacity: items are
+/// bounded by the queue's counter, so a bounded channel of `capacity + CONTROL_ROOM`
+/// never refuses an item for want of room and always has some for a flush.
+pub(crate) const CONTROL_ROOM: usize = 16;
 
 pub(crate) enum Msg<T> {
     /// An item and its kind ([`NO_KIND`] when the pipeline has none).
@@ -29,7 +34,7 @@ pub(crate) enum Msg<T> {
 /// The layer's handle on the pipeline: cheap to clone, never blocks. `T` is the item type
 /// of the pipeline's [`Encoder`](crate::Encoder) (encoded JSON values by default).
 pub struct Exporter<T = Vec<u8>> {
-    pub(crate) tx: Sender<Msg<T>>,
+    pub(crate) tx: SyncSender<Msg<T>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) capacity: usize,
     pub(crate) max_queue_bytes: usize,
@@ -114,7 +119,8 @@ impl<T> Exporter<T> {
         let over_bytes = bytes_before > 0 && bytes_before + len > self.max_queue_bytes;
         // Counted per kind before it is sent: the worker may take it at once.
         self.stats.kind_queued(kind, len, true);
-        if before >= self.capacity || over_bytes || self.tx.send(Msg::Item(item, kind)).is_err() {
+        if before >= self.capacity || over_bytes || self.tx.try_send(Msg::Item(item, kind)).is_err()
+        {
             self.stats.queued.fetch_sub(1, Ordering::AcqRel);
             self.stats.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             self.stats.kind_queued(kind, len, false);
@@ -198,13 +204,28 @@ fn worker_deadline(timeout: Duration) -> Instant {
 }
 
 fn control<T>(
-    tx: &Sender<Msg<T>>,
+    tx: &SyncSender<Msg<T>>,
     make: impl FnOnce(Ack, Instant) -> Msg<T>,
     timeout: Duration,
 ) -> Result<(), ShutdownError> {
     let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-    tx.send(make(ack_tx, worker_deadline(timeout)))
-        .map_err(|_| ShutdownError::WorkerGone)?;
+    // The queue keeps room for control messages beyond its items (`CONTROL_ROOM`); should
+    // that room be taken by other flushes, wait for it, but never past the timeout.
+    let give_up = Instant::now() + timeout;
+    let mut msg = make(ack_tx, worker_deadline(timeout));
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => break,
+            Err(TrySendError::Disconnected(_)) => return Err(ShutdownError::WorkerGone),
+            Err(TrySendError::Full(back)) => {
+                if Instant::now() >= give_up {
+                    return Err(ShutdownError::Timeout(timeout));
+                }
+                msg = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
     match ack_rx.recv_timeout(timeout) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ShutdownError::Export(e)),
@@ -221,7 +242,7 @@ fn control<T>(
 /// pipeline and the fix (keep the guard until the end of `main`).
 #[must_use = "dropping the guard stops the exporter; keep it until the end of main and call shutdown()"]
 pub struct ExportGuard<T = Vec<u8>> {
-    pub(crate) tx: Sender<Msg<T>>,
+    pub(crate) tx: SyncSender<Msg<T>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) thread: Option<JoinHandle<()>>,
     pub(crate) name: String,

@@ -590,7 +590,9 @@ impl ExportBuilder {
         self,
         encoder: E,
     ) -> Result<(Exporter<E::Item>, ExportGuard<E::Item>), ExportError> {
-        let (tx, rx) = mpsc::channel();
+        // Bounded (its buffer made once; an unbounded channel allocated a block every 31
+        // items on the application's thread, which the worker then freed on its own).
+        let (tx, rx) = mpsc::sync_channel(self.queue_capacity.saturating_add(handle::CONTROL_ROOM));
         let stats = Arc::new(stats::Stats {
             kinds: self
                 .kinds
