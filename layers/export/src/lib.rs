@@ -325,7 +325,9 @@ impl ExportBuilder {
         self
     }
 
-    /// How many items may wait in the queue; beyond that [`Exporter::try_send`] drops.
+    /// How many items may wait in the queue; beyond that [`Exporter::try_send`] drops. The
+    /// queue's slots are allocated once, when the pipeline starts (a slot holds one item
+    /// value, e.g. a pointer and a few words; the item's own data is allocated as it comes).
     #[must_use]
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
