@@ -25,14 +25,8 @@ fn kind_of(env: &Value) -> &'static str {
 fn assert_accounts(stats: &ExportStats) {
     let names: Vec<&str> = stats.by_kind.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["spans", "logs", "metrics"]);
-    assert_eq!((stats.pending, stats.pending_bytes), (0, 0), "{stats:?}");
     for (name, k) in &stats.by_kind {
         assert_eq!(k.queued, 0, "{name}");
-        assert_eq!(
-            (k.pending, k.pending_bytes),
-            (0, 0),
-            "{name}: nothing left to encode"
-        );
         assert_eq!(
             k.produced,
             k.sent + k.sampled_out + k.dropped(),
