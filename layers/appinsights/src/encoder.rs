@@ -1,5 +1,5 @@
 //! Builds and encodes envelopes on a worker thread, so the application thread only hands a
-//! closed span's shared record (the correlation layer's `Arc<FinishedSpan>`) or what an
+//! closed span's shared record (the correlation layer's `SharedRecord<FinishedSpan>`) or what an
 //! event says into a bounded queue.
 //!
 //! Measured (BENCHMARKS.md, the exporter rungs): mapping a request's five envelopes into
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use tracing_core::Level;
-use tracing_insights_correlation::{FieldValue, FinishedSpan};
+use tracing_insights_correlation::{FieldValue, FinishedSpan, SharedRecord};
 use tracing_insights_export::{DropReason, Exporter};
 
 /// The span an event happened in: its ids and the span fields event mapping reads.
@@ -64,7 +64,7 @@ pub(crate) enum Job {
     /// A closed span: the record the correlation layer finished once for every exporter
     /// (no copy), and whether `&dyn Error` span fields also become exceptions (events on).
     Span {
-        span: Arc<FinishedSpan>,
+        span: SharedRecord<FinishedSpan>,
         errors: bool,
         /// `false` for a span of a trace the sampler dropped: it only counts in the
         /// standard metrics.
@@ -487,7 +487,7 @@ mod tests {
     }
 
     /// A span as the correlation layer finishes it.
-    fn finished_span() -> Arc<FinishedSpan> {
+    fn finished_span() -> SharedRecord<FinishedSpan> {
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::registry::LookupSpan as _;
         let subscriber = tracing_subscriber::registry().with(tracing_insights_correlation::layer());

@@ -13,7 +13,7 @@ use tracing_core::subscriber::Interest;
 use tracing_core::{Dispatch, Event, Metadata, Subscriber};
 use tracing_insights_correlation::{
     event_context, find_span_data, finished_event, finished_span, CorrelationLayer, FieldValue,
-    FinishedEvent, FinishedSpan, SpanData,
+    FinishedEvent, FinishedSpan, SharedRecord, SpanData,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -88,10 +88,10 @@ impl AppInsightsLayer {
 
 impl Active {
     /// Hands the closed span's shared record (finished once by the correlation layer, an
-    /// `Arc` clone) to the encoder thread, which maps and encodes it.
+    /// clone) to the encoder thread, which maps and encodes it.
     /// A span of a trace the sampler dropped still goes over when standard metrics are
     /// on: they count every request and dependency.
-    fn export_span(&self, span: Arc<FinishedSpan>, main_agent: Option<Arc<MainAgent>>) {
+    fn export_span(&self, span: SharedRecord<FinishedSpan>, main_agent: Option<Arc<MainAgent>>) {
         let sampled = span.is_sampled();
         if !sampled && self.pipeline.shared.standard.is_none() {
             return;
@@ -104,7 +104,7 @@ impl Active {
         });
     }
 
-    /// Hands the event's shared record (made once by the correlation layer, an `Arc` clone)
+    /// Hands the event's shared record (made once by the correlation layer, a clone)
     /// to the encoder thread, which makes the envelope. Only what needs the application's
     /// thread happens here: metric fields are aggregated, an error's type names read, the
     /// sampling decision and the GenAI attribution looked up.
@@ -115,7 +115,7 @@ impl Active {
         let p = &self.pipeline;
         let record = match finished_event(event) {
             Some(record) => record,
-            None => Arc::new(self.record_event(event, ctx)),
+            None => SharedRecord::new(self.record_event(event, ctx)),
         };
         // An event that carries metric fields is a measurement, not a log line.
         if record

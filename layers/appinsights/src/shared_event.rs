@@ -9,12 +9,12 @@ use crate::mapping::ErrorExtra;
 use crate::shared::Shared;
 use std::sync::Arc;
 use std::time::SystemTime;
-use tracing_insights_correlation::{FieldValue, FinishedEvent};
+use tracing_insights_correlation::{FieldValue, FinishedEvent, SharedRecord};
 
 /// An event as the layer hands it over: the shared record and what only this exporter knows
 /// on the application's thread.
 pub(crate) struct SharedEventJob {
-    pub(crate) event: Arc<FinishedEvent>,
+    pub(crate) event: SharedRecord<FinishedEvent>,
     /// This exporter's clock (the correlation layer's unless the builder set another).
     pub(crate) time: SystemTime,
     /// Type names and backtrace of the first error field (read while the error existed).

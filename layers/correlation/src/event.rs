@@ -4,9 +4,9 @@
 //! values, `Debug` formatting, ids as text), so a second exporter paid for the event again.
 //! When an exporter asks for it ([`CorrelationLayer::share_finished_events`](crate::CorrelationLayer::share_finished_events)),
 //! the correlation layer, whose `on_event` runs before the layers stacked after it, records
-//! the event once into an immutable [`FinishedEvent`] behind an `Arc` and leaves it for the
+//! the event once into an immutable [`FinishedEvent`] (a [`SharedRecord`](crate::SharedRecord)) and leaves it for the
 //! layers after it ([`finished_event`]); an exporter's share of the application thread is an
-//! `Arc` clone and a queue hand-off, and its mapping runs on its own thread.
+//! clone and a queue hand-off, and its mapping runs on its own thread.
 
 use crate::data::{SpanContext, SpanData};
 use crate::ids::{SpanId, TraceId};
@@ -21,7 +21,7 @@ use tracing_core::{Event, Level, Metadata};
 /// span it happened in and that span's record as it was then (shared, not copied).
 ///
 /// Read it with [`finished_event`](crate::finished_event) from an exporter's `on_event` (stack the exporter after
-/// the correlation layer) and send the `Arc` to a worker thread; without the correlation
+/// the correlation layer) and send the record to a worker thread; without the correlation
 /// layer's record, make one with [`FinishedEvent::new`].
 #[derive(Debug)]
 pub struct FinishedEvent {

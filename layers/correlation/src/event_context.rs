@@ -7,10 +7,10 @@
 //! it, so it leaves the event's context in a thread-local keyed by the event's address, and
 //! every later layer reads the same ids from there.
 
+use crate::block::SharedRecord;
 use crate::data::SpanContext;
 use crate::event::FinishedEvent;
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 use tracing_core::Event;
 
 #[derive(Clone, Copy)]
@@ -23,7 +23,7 @@ struct Remembered {
 thread_local! {
     static LAST_EVENT: Cell<Option<Remembered>> = const { Cell::new(None) };
     /// The shared record of the event in `LAST_EVENT`, when exporters asked for one.
-    static LAST_RECORD: RefCell<Option<Arc<FinishedEvent>>> = const { RefCell::new(None) };
+    static LAST_RECORD: RefCell<Option<SharedRecord<FinishedEvent>>> = const { RefCell::new(None) };
 }
 
 fn key(event: &Event<'_>) -> (usize, usize) {
@@ -36,7 +36,7 @@ fn key(event: &Event<'_>) -> (usize, usize) {
 pub(crate) fn remember(
     event: &Event<'_>,
     context: Option<SpanContext>,
-    record: Option<Arc<FinishedEvent>>,
+    record: Option<SharedRecord<FinishedEvent>>,
 ) {
     let (event, metadata) = key(event);
     // The record first: a reader that matches the key below must find this event's.
@@ -81,12 +81,12 @@ pub fn event_context(event: &Event<'_>) -> Option<Option<SpanContext>> {
 }
 
 /// The record of `event` the correlation layer made while handling this very event (see
-/// [`FinishedEvent`]): one for every exporter, an `Arc` clone each. `None` when the
+/// [`FinishedEvent`]): one for every exporter, a clone each. `None` when the
 /// correlation layer has not handled this event (stacked after the caller, filtered) or no
 /// exporter asked for records
 /// ([`CorrelationLayer::share_finished_events`](crate::CorrelationLayer::share_finished_events));
 /// then make one with [`FinishedEvent::new`].
-pub fn finished_event(event: &Event<'_>) -> Option<Arc<FinishedEvent>> {
+pub fn finished_event(event: &Event<'_>) -> Option<SharedRecord<FinishedEvent>> {
     let (e, m) = key(event);
     let current = LAST_EVENT
         .try_with(|slot| slot.get())

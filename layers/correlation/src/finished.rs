@@ -3,9 +3,9 @@
 //! Each exporter used to copy a closed span's record onto its own queue (fields, links, ids
 //! as text) on the application's thread, so a second exporter cost as much again. Now the
 //! correlation layer, whose `on_close` runs before the layers stacked after it, moves the
-//! record into one immutable [`FinishedSpan`] behind an `Arc`; an exporter's share of the
-//! application thread is an `Arc` clone and a queue hand-off, and its mapping and encoding
-//! run on its own thread.
+//! record into one immutable [`FinishedSpan`] (a [`SharedRecord`](crate::SharedRecord),
+//! made in a block of them: see `block`); an exporter's share of the application thread is
+//! a clone and a queue hand-off, and its mapping and encoding run on its own thread.
 
 use crate::data::{RecordCell, SpanContext};
 use crate::ids::{SpanId, TraceId};
@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 ///
 /// Made once per span by the correlation layer's `on_close`; read it with
 /// [`SpanData::finished`](crate::SpanData::finished) from an exporter's `on_close` (stack
-/// the exporter after the correlation layer) and send the `Arc` to a worker thread.
+/// the exporter after the correlation layer) and send the record to a worker thread.
 #[derive(Debug)]
 pub struct FinishedSpan {
     pub(crate) ctx: SpanContext,

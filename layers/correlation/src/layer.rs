@@ -364,13 +364,14 @@ impl CorrelationLayer {
         // Recorded after the span's lock is released: the application's `Debug` runs here.
         let record = share.then(|| {
             let time = self.shared.clock.now();
-            let finished = match span_parts {
+            // The application's `Debug` runs in `make`, with this thread's block out of
+            // its thread-local: an event it emits goes to a block of its own.
+            crate::block::event(|| match span_parts {
                 Some((record, resource, rate)) => {
                     FinishedEvent::new(event, time, context, rate).with_span_parts(record, resource)
                 }
                 None => FinishedEvent::new(event, time, context, 100.0),
-            };
-            Arc::new(finished)
+            })
         });
         crate::event_context::remember(event, context, record);
         true

@@ -59,7 +59,7 @@
 //! (stacked first) closes a span before any exporter sees it. An exporter that calls
 //! [`CorrelationLayer::share_finished_spans`] when it finds the layer gets, from
 //! [`SpanData::finished`] in its own `on_close`, the one immutable [`FinishedSpan`] the
-//! correlation layer made (an `Arc` clone): its share of the application's thread is that
+//! correlation layer made (a [`SharedRecord`] clone): its share of the application's thread is that
 //! clone and a queue hand-off, and mapping and encoding run on its own thread. Cheaper
 //! still, [`finished_span`]`(&id)` hands over the record the correlation layer has just
 //! made in this very close without looking the span up in the registry again (`None`
@@ -86,7 +86,7 @@
 //!             ext.get::<SpanData>().map(SpanData::finished)
 //!         });
 //!         if let Some(span) = finished {
-//!             // Send the `Arc` to a worker thread; map and encode it there.
+//!             // Send the record (a `SharedRecord`) to a worker thread; map and encode it there.
 //!             let _ = (span.name(), span.trace_id(), span.record().fields());
 //!         }
 //!     }
@@ -157,6 +157,7 @@
 //! dependency graph.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod block;
 mod clock;
 mod closed_span;
 mod contain;
@@ -180,6 +181,7 @@ mod span_ext;
 pub mod testing;
 pub mod traceparent;
 
+pub use block::SharedRecord;
 pub use clock::{Clock, SystemClock};
 pub use closed_span::finished_span;
 /// The string type of [`FieldValue::Str`]: inline up to 24 bytes, a heap buffer beyond.

@@ -1,5 +1,5 @@
 //! A closed span is finished once: every layer stacked after the correlation layer gets the
-//! same `Arc<FinishedSpan>` in its `on_close`, and a JSON line formats each span's fields
+//! same `SharedRecord<FinishedSpan>` in its `on_close`, and a JSON line formats each span's fields
 //! once but shows a field recorded later.
 
 use std::sync::{Arc, Mutex};
@@ -7,8 +7,8 @@ use tracing::subscriber::with_default;
 use tracing_core::span::Id;
 use tracing_core::Subscriber;
 use tracing_insights_correlation::{
-    self as correlation, CorrelationLayer, CorrelationSpanExt, FieldValue, FinishedSpan, SpanData,
-    SpanStatus,
+    self as correlation, CorrelationLayer, CorrelationSpanExt, FieldValue, FinishedSpan,
+    SharedRecord, SpanData, SpanStatus,
 };
 use tracing_insights_testing::CaptureWriter;
 use tracing_subscriber::layer::Context;
@@ -23,7 +23,11 @@ use tracing_subscriber::Layer;
 struct Keep(Arc<Mutex<Vec<Kept>>>, bool);
 
 /// Whether the span was finished, `SpanData::finished`, and `correlation::finished_span(id)`.
-type Kept = (bool, Arc<FinishedSpan>, Option<Arc<FinishedSpan>>);
+type Kept = (
+    bool,
+    SharedRecord<FinishedSpan>,
+    Option<SharedRecord<FinishedSpan>>,
+);
 
 impl Keep {
     fn asking() -> Self {
@@ -76,11 +80,23 @@ fn every_exporter_after_the_correlation_layer_shares_one_finished_span() {
     // "other" closes last; "request" first.
     let (finished, span, handed) = &a[0];
     assert!(finished);
-    assert!(Arc::ptr_eq(span, &b[0].1), "one record for every exporter");
+    assert!(
+        SharedRecord::ptr_eq(span, &b[0].1),
+        "one record for every exporter"
+    );
     // Handed over without a lookup, to every layer after the correlation layer.
-    assert!(Arc::ptr_eq(span, handed.as_ref().expect("handed over")));
-    assert!(Arc::ptr_eq(span, b[0].2.as_ref().expect("handed over")));
-    assert!(Arc::ptr_eq(&a[1].1, a[1].2.as_ref().expect("handed over")));
+    assert!(SharedRecord::ptr_eq(
+        span,
+        handed.as_ref().expect("handed over")
+    ));
+    assert!(SharedRecord::ptr_eq(
+        span,
+        b[0].2.as_ref().expect("handed over")
+    ));
+    assert!(SharedRecord::ptr_eq(
+        &a[1].1,
+        a[1].2.as_ref().expect("handed over")
+    ));
     assert_eq!(span.name(), "request");
     assert_eq!(span.trace_id(), trace);
     assert_eq!(span.kind(), correlation::SpanKind::Server);
@@ -101,7 +117,7 @@ fn every_exporter_after_the_correlation_layer_shares_one_finished_span() {
     let (finished, copy, handed) = &before[0];
     assert!(!finished);
     assert!(handed.is_none(), "not finished yet: nothing handed over");
-    assert!(!Arc::ptr_eq(copy, span));
+    assert!(!SharedRecord::ptr_eq(copy, span));
     assert_eq!(copy.record().fields(), span.record().fields());
     assert_eq!(copy.context(), span.context());
     assert_eq!(copy.links(), span.links());
@@ -122,7 +138,7 @@ fn without_an_exporter_asking_spans_are_not_finished_and_readers_get_copies() {
         a[0].2.is_none() && b[0].2.is_none(),
         "nothing finished, nothing handed over"
     );
-    assert!(!Arc::ptr_eq(&a[0].1, &b[0].1));
+    assert!(!SharedRecord::ptr_eq(&a[0].1, &b[0].1));
     assert_eq!(a[0].1.record().fields(), b[0].1.record().fields());
     assert_eq!(
         a[0].1.end_time(),

@@ -1,5 +1,5 @@
 //! An event is recorded once: every layer stacked after the correlation layer gets the same
-//! `Arc<FinishedEvent>` in its `on_event`, with the event's typed fields, its span's context
+//! `SharedRecord<FinishedEvent>` in its `on_event`, with the event's typed fields, its span's context
 //! and that span's record as it was when the event was emitted.
 
 use std::sync::{Arc, Mutex};
@@ -7,7 +7,7 @@ use tracing::subscriber::with_default;
 use tracing_core::{Event, Subscriber};
 use tracing_insights_correlation::{
     self as correlation, finished_event, CorrelationLayer, CorrelationSpanExt, FieldValue,
-    FinishedEvent,
+    FinishedEvent, SharedRecord,
 };
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
@@ -18,7 +18,7 @@ use tracing_subscriber::Layer;
 /// event records as an exporter does: with `Ask::Events`, records; with `Ask::SpanRecords`,
 /// records that also carry their span's record.
 #[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<Option<Arc<FinishedEvent>>>>>, Ask);
+struct Keep(Arc<Mutex<Vec<Option<SharedRecord<FinishedEvent>>>>>, Ask);
 
 #[derive(Clone, Copy, Default, PartialEq)]
 enum Ask {
@@ -33,7 +33,7 @@ impl Keep {
         Keep(Arc::default(), Ask::SpanRecords)
     }
 
-    fn got(&self) -> Vec<Option<Arc<FinishedEvent>>> {
+    fn got(&self) -> Vec<Option<SharedRecord<FinishedEvent>>> {
         self.0.lock().unwrap().clone()
     }
 }
@@ -79,7 +79,7 @@ fn every_exporter_after_the_correlation_layer_shares_one_event_record() {
     assert_eq!(a.len(), 3);
     for (x, y) in a.iter().zip(&b) {
         let (x, y) = (x.as_ref().expect("a record"), y.as_ref().expect("a record"));
-        assert!(Arc::ptr_eq(x, y), "one record for every layer");
+        assert!(SharedRecord::ptr_eq(x, y), "one record for every layer");
     }
     let first = a[0].as_ref().unwrap();
     assert_eq!(*first.level(), tracing::Level::WARN);

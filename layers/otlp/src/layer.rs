@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use tracing_core::span::Id;
 use tracing_core::{Dispatch, Event, Subscriber};
 use tracing_insights_correlation::{
-    find_span_data, finished_span, Clock, CorrelationLayer, FinishedEvent, SpanData,
+    find_span_data, finished_span, Clock, CorrelationLayer, FinishedEvent, SharedRecord, SpanData,
 };
 use tracing_insights_export::Exporter;
 use tracing_subscriber::layer::Context;
@@ -65,7 +65,7 @@ pub(crate) struct Inner {
 /// Span events waiting for their span to close, per OTLP layer (several OTLP layers may
 /// share a span: each keeps its own list under its own key).
 ///
-/// Each event is the correlation layer's shared record (an `Arc` clone); the worker converts
+/// Each event is the correlation layer's shared record (a clone); the worker converts
 /// it when the span is exported.
 /// The first layer's list is kept inline (nearly always the only one: one allocation less
 /// per span with events).
@@ -79,8 +79,8 @@ struct PendingEvents {
 /// at most one, and then no list is allocated), how many were dropped over the limit.
 struct EventList {
     key: usize,
-    first: Option<Arc<FinishedEvent>>,
-    rest: Vec<Arc<FinishedEvent>>,
+    first: Option<SharedRecord<FinishedEvent>>,
+    rest: Vec<SharedRecord<FinishedEvent>>,
     dropped: u32,
 }
 
@@ -95,7 +95,7 @@ impl EventList {
     }
 
     /// Keeps `event`, or counts it as dropped past the limit.
-    fn push(&mut self, event: &Arc<FinishedEvent>) {
+    fn push(&mut self, event: &SharedRecord<FinishedEvent>) {
         if self.first.is_none() {
             self.first = Some(event.clone());
         } else if self.rest.len() + 1 < MAX_SPAN_EVENTS {
@@ -320,8 +320,9 @@ where
         let shared = tracing_insights_correlation::finished_event(event);
         // Only then did the correlation layer count the event in its span's `event_count`.
         let counted = shared.is_some();
-        let record = shared
-            .unwrap_or_else(|| Arc::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0)));
+        let record = shared.unwrap_or_else(|| {
+            SharedRecord::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0))
+        });
         if let Some(metrics) = &inner.metrics {
             // Only a look at the field names here: the measurements and their attributes
             // are taken from the shared record on the metrics worker.

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
-use tracing_insights_correlation::FinishedSpan;
+use tracing_insights_correlation::{FinishedSpan, SharedRecord};
 use tracing_insights_export::encode::maybe_gzip;
 use tracing_insights_export::redirect::mask_url;
 use tracing_insights_export::transport::{HeaderNames, Unavailable};
@@ -50,10 +50,11 @@ pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 const ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// An event to send as a log record, as the layer hands it over: the correlation layer's
-/// shared record (an `Arc` clone, converted to the `LogRecord` here on the worker), the ids
+/// shared record (a [`SharedRecord`] clone, converted to the `LogRecord` here on the worker), the ids
 /// of the span it happened in and its target (its instrumentation scope).
 pub(crate) struct LogItem {
-    pub(crate) event: Arc<tracing_insights_correlation::FinishedEvent>,
+    pub(crate) event:
+        tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
     pub(crate) span_ctx: Option<tracing_insights_correlation::SpanContext>,
     pub(crate) target: std::borrow::Cow<'static, str>,
 }
@@ -184,14 +185,18 @@ fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String>
 }
 
 /// A closed span as the layer hands it over: the correlation layer's shared record (an
-/// `Arc` clone, converted to the protobuf `Span` here on the worker) and the span events
+/// clone, converted to the protobuf `Span` here on the worker) and the span events
 /// this layer collected for it while it was open (the correlation layer's shared event
 /// records, converted here too).
 pub(crate) struct SpanItem {
-    pub(crate) span: Arc<FinishedSpan>,
+    pub(crate) span: SharedRecord<FinishedSpan>,
     /// The first span event (kept inline: most spans have at most one), then the rest.
-    pub(crate) first_event: Option<Arc<tracing_insights_correlation::FinishedEvent>>,
-    pub(crate) events: Vec<Arc<tracing_insights_correlation::FinishedEvent>>,
+    pub(crate) first_event: Option<
+        tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
+    >,
+    pub(crate) events: Vec<
+        tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
+    >,
     pub(crate) dropped_events: u32,
 }
 
@@ -330,9 +335,10 @@ impl Encoder for LogsEncoder {
 }
 
 /// An event with metric fields as the layer hands it over: the correlation layer's shared
-/// record (an `Arc` clone), one queue item per event however many metric fields it has. Its
+/// record (a clone), one queue item per event however many metric fields it has. Its
 /// measurements and their attribute set are taken from it here on the worker.
-pub(crate) type MetricItem = Arc<tracing_insights_correlation::FinishedEvent>;
+pub(crate) type MetricItem =
+    tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>;
 
 /// Metric measurements, taken from the events' records and aggregated per attribute set on
 /// the worker, collected every export interval.
