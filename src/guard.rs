@@ -232,10 +232,9 @@ fn run_all(
             .name(format!("tracing-insights-stop-{name}"))
             .spawn(move || {
                 // Our own exporters' shutdown must not feed telemetry back into them.
-                let result = tracing::subscriber::with_default(
-                    tracing::subscriber::NoSubscriber::default(),
-                    || job(&slot, deadline.saturating_duration_since(Instant::now())),
-                );
+                let result = tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+                    job(&slot, deadline.saturating_duration_since(Instant::now()))
+                });
                 let _ = tx.send((i, result));
             });
         match spawned {

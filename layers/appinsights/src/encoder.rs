@@ -260,7 +260,7 @@ enum HandOver {
 
 fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, backlog: &Backlog) {
     // Our own work is never telemetry.
-    let _quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+    let _quiet = tracing::dispatcher::set_default(&tracing::Dispatch::none());
     for job in rx {
         if matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_)) {
             backlog.left(job.kind(), job_bytes(&job));

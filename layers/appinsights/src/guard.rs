@@ -200,9 +200,7 @@ impl AppInsightsGuard {
                 .name("tracing-insights-appinsights-metrics".into())
                 .spawn(move || {
                     // Our own work is never telemetry.
-                    let _quiet = tracing::subscriber::set_default(
-                        tracing::subscriber::NoSubscriber::default(),
-                    );
+                    let _quiet = tracing::dispatcher::set_default(&tracing::Dispatch::none());
                     loop {
                         match rx.recv_timeout(interval) {
                             Err(RecvTimeoutError::Timeout) => timer_pipeline.tick(),

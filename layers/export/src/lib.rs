@@ -3,8 +3,9 @@
 //! The export machinery every `tracing-insights` exporter shares. The application thread
 //! only ever calls [`Exporter::try_send`]: a size check and a push onto a **bounded queue**
 //! (full: drop, count, warn once). Everything else happens on a **named worker OS thread**
-//! (`tracing-insights-<name>`) running under
-//! [`NoSubscriber`](tracing::subscriber::NoSubscriber), with no async runtime:
+//! (`tracing-insights-<name>`) whose own spans and events go nowhere (its default dispatcher
+//! is [`Dispatch::none`](tracing::Dispatch::none), which changes no callsite's interest),
+//! with no async runtime:
 //!
 //! - **batching** by item count, by bytes and by time, encoded by the exporter's encoder;
 //! - **answers** classified as in the table below: partial successes re-send only the

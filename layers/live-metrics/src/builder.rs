@@ -230,8 +230,7 @@ impl LiveMetricsBuilder {
         let thread = std::thread::Builder::new()
             .name("tracing-insights-live-metrics".into())
             .spawn(move || {
-                let _g =
-                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                let _g = tracing::dispatcher::set_default(&tracing::Dispatch::none());
                 loop {
                     let wait = controller.poll();
                     // What the guard reports: a copy after each step, never a lock the

@@ -36,8 +36,7 @@ impl OtlpGuard {
         let _ = std::thread::Builder::new()
             .name("tracing-insights-otlp-check".into())
             .spawn(move || {
-                let _g =
-                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                let _g = tracing::dispatcher::set_default(&tracing::Dispatch::none());
                 report(run_check(&endpoints, auth.as_ref()));
             });
     }
@@ -55,8 +54,7 @@ fn run_check(endpoints: &[Endpoint], auth: Option<&Arc<dyn RequestAuth>>) -> Che
         let spawned = std::thread::Builder::new()
             .name("tracing-insights-otlp-check".into())
             .spawn(move || {
-                let _g =
-                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                let _g = tracing::dispatcher::set_default(&tracing::Dispatch::none());
                 let outcome = check_signal(&ep, auth.as_deref());
                 let _ = tx.send((i, outcome));
             });
@@ -152,7 +150,7 @@ fn check_once(
     }
     std::thread::scope(|s| {
         s.spawn(|| {
-            let _g = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+            let _g = tracing::dispatcher::set_default(&tracing::Dispatch::none());
             send()
         })
         .join()

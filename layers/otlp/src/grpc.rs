@@ -57,7 +57,7 @@ impl Drop for GrpcTransport {
         // while they close: neither may reach the application.
         let client = self.client.take();
         let rt = self.rt.take();
-        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+        tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
             drop(client);
             if let Some(rt) = rt {
                 rt.shutdown_background();

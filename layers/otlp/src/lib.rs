@@ -71,10 +71,11 @@
 //!
 //! Each enabled signal runs on the shared export pipeline of `tracing-insights-export` (the
 //! same one Application Insights uses): a bounded queue (full: drop, count, warn once), a
-//! named worker thread (`tracing-insights-otlp-<name>-<signal>`) under `NoSubscriber` that
-//! batches, encodes (HTTP/protobuf by default, HTTP/JSON with `http/json`) and gzips
-//! (default). OTLP's retryable answers (429, 502, 503, 504, honouring `Retry-After`; the
-//! retryable gRPC codes) and transport errors are retried with backoff and jitter
+//! named worker thread (`tracing-insights-otlp-<name>-<signal>`), whose own spans and events
+//! go nowhere, that batches, encodes (HTTP/protobuf by default, HTTP/JSON with
+//! `http/json`) and gzips (default). OTLP's retryable answers (429, 502, 503, 504,
+//! honouring `Retry-After`; the retryable gRPC codes) and transport errors are retried
+//! with backoff and jitter
 //! *without holding up the worker*: a batch waiting for its retry is parked while new items
 //! keep being batched and sent. A partial success is counted (rejected items under
 //! [`DropReason::Rejected`]) and reported; anything else is final and reported by
