@@ -5,7 +5,7 @@ use crate::encoder::Job;
 use crate::guard::Pipeline;
 use crate::main_agent::MainAgent;
 use crate::mapping::ErrorExtra;
-use crate::shared_event::{normalize_log_record, SharedEventJob};
+use crate::shared_event::{normalize_log_record, EventExtras, SharedEventJob};
 use std::fmt;
 use std::sync::Arc;
 use tracing_core::span::{Attributes, Id};
@@ -136,9 +136,10 @@ impl Active {
         if !record.is_sampled() && self.trace_based_log_sampling {
             return;
         }
-        let time = p.shared.clock().now();
+        // The record's own time unless this exporter has a clock of its own.
+        let time = p.shared.has_own_clock().then(|| p.shared.clock().now());
         // The first error field's type names and backtrace: only the error itself has them.
-        let extra = if record
+        let error = if record
             .fields()
             .iter()
             .any(|(_, v)| matches!(v, FieldValue::Error(_)))
@@ -157,11 +158,16 @@ impl Active {
         } else {
             None
         };
+        let extras = (time.is_some() || error.is_some() || main_agent.is_some()).then(|| {
+            Box::new(EventExtras {
+                time,
+                error,
+                main_agent,
+            })
+        });
         p.encoder.send(Job::SharedEvent(SharedEventJob {
             event: record,
-            time,
-            extra: extra.map(Box::new),
-            main_agent,
+            extras,
         }));
     }
 

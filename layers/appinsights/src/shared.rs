@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     part_a: OnceLock<PartA>,
     /// The correlation layer's clock (set when the layer is registered), unless overridden.
     clock: OnceLock<Arc<dyn Clock>>,
+    /// Whether the builder set the clock (else it is the correlation layer's).
+    own_clock: bool,
     /// The correlation layer's sampler percentage.
     sampler_rate: OnceLock<f64>,
     /// The resource used when no correlation layer is stacked (the builder's, else the
@@ -73,6 +75,7 @@ impl Shared {
             application_id,
             part_a: OnceLock::new(),
             clock: OnceLock::new(),
+            own_clock: clock.is_some(),
             sampler_rate: OnceLock::new(),
             fallback_resource,
             metrics,
@@ -110,6 +113,12 @@ impl Shared {
             Some(r) => PartA::new(r),
             None => PartA::new(&Resource::from_env()),
         })
+    }
+
+    /// Whether the builder gave this exporter a clock of its own: then an event's time is
+    /// read from it, else it is the correlation layer's record's.
+    pub(crate) fn has_own_clock(&self) -> bool {
+        self.own_clock
     }
 
     /// Event and metric times: the correlation layer's clock.

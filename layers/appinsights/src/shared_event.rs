@@ -11,14 +11,22 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tracing_insights_correlation::{FieldValue, FinishedEvent, SharedRecord};
 
-/// An event as the layer hands it over: the shared record and what only this exporter knows
-/// on the application's thread.
+/// An event as the layer hands it over: the shared record and, only when there is any,
+/// what only this exporter knows on the application's thread (boxed: most events have none,
+/// and a smaller job is cheaper to queue).
 pub(crate) struct SharedEventJob {
     pub(crate) event: SharedRecord<FinishedEvent>,
-    /// This exporter's clock (the correlation layer's unless the builder set another).
-    pub(crate) time: SystemTime,
+    pub(crate) extras: Option<Box<EventExtras>>,
+}
+
+/// What this exporter adds to an event's shared record on the application's thread.
+#[derive(Default)]
+pub(crate) struct EventExtras {
+    /// This exporter's own clock's time, when the builder set a clock of its own (else the
+    /// record's time: the correlation layer's clock, which this exporter adopts).
+    pub(crate) time: Option<SystemTime>,
     /// Type names and backtrace of the first error field (read while the error existed).
-    pub(crate) extra: Option<Box<ErrorExtra>>,
+    pub(crate) error: Option<ErrorExtra>,
     /// The GenAI agent the event's span is attributed to.
     pub(crate) main_agent: Option<Arc<MainAgent>>,
 }
@@ -38,7 +46,8 @@ impl SharedEventJob {
         }
         let mut fields = ev.fields().to_vec();
         normalize_log_record(&mut fields);
-        if let Some(agent) = &self.main_agent {
+        let extras = self.extras.map(|e| *e).unwrap_or_default();
+        if let Some(agent) = &extras.main_agent {
             agent.add_fields(&mut fields);
         }
         let span = ev.context().map(|c| {
@@ -50,11 +59,11 @@ impl SharedEventJob {
             )
         });
         EventJob {
-            time: self.time,
+            time: extras.time.unwrap_or_else(|| ev.time()),
             level: *ev.level(),
             target: ev.metadata().target(),
             fields,
-            extra: self.extra.map(|e| *e),
+            extra: extras.error,
             span,
         }
     }

@@ -15,6 +15,7 @@
 
 use crate::event::FinishedEvent;
 use crate::finished::FinishedSpan;
+use crate::record::SpanRecord;
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -190,11 +191,18 @@ fn place<T: 'static>(
 thread_local! {
     static SPANS: Cell<Cursor<FinishedSpan>> = const { Cell::new(Cursor::new()) };
     static EVENTS: Cell<Cursor<FinishedEvent>> = const { Cell::new(Cursor::new()) };
+    static SPAN_RECORDS: Cell<Cursor<SpanRecord>> = const { Cell::new(Cursor::new()) };
 }
 
 /// A closed span's shared record, made by `make` in this thread's block.
 pub(crate) fn span(make: impl FnOnce() -> FinishedSpan) -> SharedRecord<FinishedSpan> {
     place(&SPANS, make)
+}
+
+/// A span's record shared with the events inside it (at its first event), made by `make`
+/// in this thread's block.
+pub(crate) fn span_record(make: impl FnOnce() -> SpanRecord) -> SharedRecord<SpanRecord> {
+    place(&SPAN_RECORDS, make)
 }
 
 /// An event's shared record, made by `make` in this thread's block.

@@ -329,7 +329,7 @@ impl SpanData {
     /// The record as it is now, shared: what an event inside the span carries instead of
     /// copying the span's fields. The first event moves the record behind an `Arc` (no
     /// copy); a span without events never pays for one.
-    pub(crate) fn record_arc(&mut self) -> Arc<SpanRecord> {
+    pub(crate) fn record_arc(&mut self) -> SharedRecord<SpanRecord> {
         match &self.finished {
             Some(f) => f.record.to_arc(),
             None => self.record.share(),
@@ -338,7 +338,7 @@ impl SpanData {
 
     /// The record as it is now, shared if it already is, else copied (for readers holding
     /// only a shared reference).
-    pub(crate) fn record_snapshot(&self) -> Arc<SpanRecord> {
+    pub(crate) fn record_snapshot(&self) -> SharedRecord<SpanRecord> {
         match &self.finished {
             Some(f) => f.record.to_arc(),
             None => self.record.to_arc(),
@@ -463,7 +463,7 @@ impl SpanData {
 #[derive(Debug)]
 pub(crate) enum RecordCell {
     Owned(SpanRecord),
-    Shared(Arc<SpanRecord>),
+    Shared(SharedRecord<SpanRecord>),
 }
 
 impl RecordCell {
@@ -474,34 +474,43 @@ impl RecordCell {
         }
     }
 
-    /// For a change: copies a shared record only while someone else still holds it.
+    /// For a change: a shared record is copied first (the events that share it keep the
+    /// record as it was when they were emitted).
     fn get_mut(&mut self) -> &mut SpanRecord {
+        if let RecordCell::Shared(r) = self {
+            *self = RecordCell::Owned(SpanRecord::clone(r));
+        }
         match self {
             RecordCell::Owned(r) => r,
-            RecordCell::Shared(r) => Arc::make_mut(r),
+            // Made owned just above; were it not, the change would go to a fresh record.
+            RecordCell::Shared(_) => {
+                *self = RecordCell::Owned(SpanRecord::default());
+                self.get_mut()
+            }
         }
     }
 
-    /// Moves an owned record behind an `Arc` (once) and returns it.
-    fn share(&mut self) -> Arc<SpanRecord> {
+    /// Moves an owned record into a shared one (once) and returns it.
+    fn share(&mut self) -> SharedRecord<SpanRecord> {
         match self {
             RecordCell::Shared(r) => r.clone(),
             RecordCell::Owned(r) => {
-                let shared = Arc::new(std::mem::take(r));
+                let r = std::mem::take(r);
+                let shared = crate::block::span_record(|| r);
                 *self = RecordCell::Shared(shared.clone());
                 shared
             }
         }
     }
 
-    fn to_arc(&self) -> Arc<SpanRecord> {
+    fn to_arc(&self) -> SharedRecord<SpanRecord> {
         match self {
             RecordCell::Shared(r) => r.clone(),
-            RecordCell::Owned(r) => Arc::new(r.clone()),
+            RecordCell::Owned(r) => SharedRecord::new(r.clone()),
         }
     }
 
-    /// A copy: the `Arc` when shared, else the record itself.
+    /// A copy: the shared record when shared, else the record itself.
     fn snapshot(&self) -> Self {
         match self {
             RecordCell::Shared(r) => RecordCell::Shared(r.clone()),

@@ -8,6 +8,7 @@
 //! layers after it ([`finished_event`]); an exporter's share of the application thread is an
 //! clone and a queue hand-off, and its mapping runs on its own thread.
 
+use crate::block::SharedRecord;
 use crate::data::{SpanContext, SpanData};
 use crate::ids::{SpanId, TraceId};
 use crate::record::{EventFields, FieldValue, SpanRecord};
@@ -31,7 +32,7 @@ pub struct FinishedEvent {
     bytes: usize,
     context: Option<SpanContext>,
     sample_rate: f64,
-    span: Option<Arc<SpanRecord>>,
+    span: Option<SharedRecord<SpanRecord>>,
     resource: Option<Arc<Resource>>,
 }
 
@@ -75,7 +76,7 @@ impl FinishedEvent {
 
     pub(crate) fn with_span_parts(
         mut self,
-        record: Option<Arc<SpanRecord>>,
+        record: Option<SharedRecord<SpanRecord>>,
         resource: Arc<Resource>,
     ) -> Self {
         self.span = record;
