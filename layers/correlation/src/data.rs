@@ -383,13 +383,9 @@ impl SpanData {
             ctx: self.context(),
             tracestate: self.tracestate.clone(),
             sample_rate: self.sample_rate,
-            // From the record handed in: `close` has already moved it out of `self`.
-            status: match record.get().status() {
-                SpanStatus::Unset if self.error_events.load(Ordering::Relaxed) => {
-                    SpanStatus::Error { message: None }
-                }
-                s => s,
-            },
+            // The status is read from the record handed in (`close` has already moved it
+            // out of `self`) when asked for.
+            error_events: self.error_events.load(Ordering::Relaxed),
             record,
             links,
             start: self.start,

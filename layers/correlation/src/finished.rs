@@ -26,7 +26,9 @@ pub struct FinishedSpan {
     pub(crate) tracestate: Option<Arc<str>>,
     pub(crate) sample_rate: f64,
     pub(crate) record: RecordCell,
-    pub(crate) status: SpanStatus,
+    /// Whether an ERROR-level event happened inside the span (its status is `Error` then,
+    /// unless one was set).
+    pub(crate) error_events: bool,
     pub(crate) links: Vec<SpanLink>,
     pub(crate) start: SystemTime,
     pub(crate) end: SystemTime,
@@ -83,7 +85,10 @@ impl FinishedSpan {
     /// The status: the explicit one, or `Error` when an ERROR-level event happened inside
     /// the span and none was set (as [`SpanData::status`](crate::SpanData::status)).
     pub fn status(&self) -> SpanStatus {
-        self.status.clone()
+        match self.record.get().status() {
+            SpanStatus::Unset if self.error_events => SpanStatus::Error { message: None },
+            s => s,
+        }
     }
 
     /// Links to other spans.
