@@ -2,9 +2,11 @@
 
 use crate::block::SharedRecord;
 use crate::clock::Clock;
+use crate::event::FinishedEvent;
 use crate::finished::FinishedSpan;
 use crate::id_source::{ExternalIds, IdSource};
 use crate::ids::{IdGenerator, SpanId, TraceId};
+use crate::kept_events::KeptEvents;
 use crate::record::{SpanKind, SpanLink, SpanRecord, SpanStatus};
 use crate::resource::Resource;
 use crate::sampler::Sampler;
@@ -107,6 +109,8 @@ pub struct SpanData {
     /// [`FinishedEvent`](crate::FinishedEvent)s made inside the span.
     record: RecordCell,
     links: Vec<SpanLink>,
+    /// Events exporters keep on this span until it closes (see `kept_events`).
+    kept: KeptEvents,
     start: SystemTime,
     end: OnceLock<SystemTime>,
     events: AtomicU32,
@@ -201,6 +205,7 @@ impl SpanData {
             tracestate,
             record: RecordCell::Owned(record),
             links: Vec::new(),
+            kept: KeptEvents::default(),
             end: OnceLock::new(),
             events: AtomicU32::new(0),
             error_events: AtomicBool::new(false),
@@ -363,9 +368,11 @@ impl SpanData {
     pub fn finished(&self) -> SharedRecord<FinishedSpan> {
         match &self.finished {
             Some(f) => f.clone(),
-            None => {
-                SharedRecord::new(self.build_finished(self.record.snapshot(), self.links.clone()))
-            }
+            None => SharedRecord::new(self.build_finished(
+                self.record.snapshot(),
+                self.links.clone(),
+                self.kept.clone(),
+            )),
         }
     }
 
@@ -378,7 +385,12 @@ impl SpanData {
     // record is made there rather than on the stack and copied (about 30 instructions per
     // span, measured).
     #[inline(always)]
-    fn build_finished(&self, record: RecordCell, links: Vec<SpanLink>) -> FinishedSpan {
+    fn build_finished(
+        &self,
+        record: RecordCell,
+        links: Vec<SpanLink>,
+        kept: KeptEvents,
+    ) -> FinishedSpan {
         FinishedSpan {
             ctx: self.context(),
             tracestate: self.tracestate.clone(),
@@ -388,6 +400,7 @@ impl SpanData {
             error_events: self.error_events.load(Ordering::Relaxed),
             record,
             links,
+            kept,
             start: self.start,
             end: self.end_time(),
             events: self.event_count(),
@@ -409,6 +422,15 @@ impl SpanData {
         if self.links.len() < 128 {
             self.links.push(link);
         }
+    }
+
+    /// Keeps `event` on this span for the exporter identified by `key` (any number unique
+    /// to it, such as its address) until the span closes; the [`FinishedSpan`] then hands
+    /// them over ([`FinishedSpan::kept_events`]). At most `max` per key (at least one);
+    /// the rest are counted ([`FinishedSpan::kept_events_dropped`]). For an exporter's
+    /// `on_event`, with the span it sees the event in: OTLP keeps span events here.
+    pub fn keep_event(&mut self, key: usize, event: &SharedRecord<FinishedEvent>, max: usize) {
+        self.kept.keep(key, event, max);
     }
 
     /// Continues a remote trace; refused once the ids are fixed.
@@ -448,7 +470,8 @@ impl SpanData {
                 let record =
                     std::mem::replace(&mut self.record, RecordCell::Owned(SpanRecord::default()));
                 let links = std::mem::take(&mut self.links);
-                crate::block::span(|| self.build_finished(record, links))
+                let kept = std::mem::take(&mut self.kept);
+                crate::block::span(|| self.build_finished(record, links, kept))
             }
         };
         self.finished.insert(finished)

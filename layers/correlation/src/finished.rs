@@ -7,8 +7,11 @@
 //! made in a block of them: see `block`); an exporter's share of the application thread is
 //! a clone and a queue hand-off, and its mapping and encoding run on its own thread.
 
+use crate::block::SharedRecord;
 use crate::data::{RecordCell, SpanContext};
+use crate::event::FinishedEvent;
 use crate::ids::{SpanId, TraceId};
+use crate::kept_events::KeptEvents;
 use crate::record::{SpanKind, SpanLink, SpanRecord, SpanStatus};
 use crate::resource::Resource;
 use std::sync::Arc;
@@ -30,6 +33,7 @@ pub struct FinishedSpan {
     /// unless one was set).
     pub(crate) error_events: bool,
     pub(crate) links: Vec<SpanLink>,
+    pub(crate) kept: KeptEvents,
     pub(crate) start: SystemTime,
     pub(crate) end: SystemTime,
     pub(crate) events: u32,
@@ -94,6 +98,22 @@ impl FinishedSpan {
     /// Links to other spans.
     pub fn links(&self) -> &[SpanLink] {
         &self.links
+    }
+
+    /// The events the exporter identified by `key` kept on the span while it was open
+    /// ([`SpanData::keep_event`](crate::SpanData::keep_event)), in order.
+    pub fn kept_events(&self, key: usize) -> impl Iterator<Item = &SharedRecord<FinishedEvent>> {
+        self.kept.events(key)
+    }
+
+    /// Whether any exporter kept events on the span.
+    pub fn has_kept_events(&self) -> bool {
+        !self.kept.is_empty()
+    }
+
+    /// How many events the exporter identified by `key` could not keep (over its limit).
+    pub fn kept_events_dropped(&self, key: usize) -> u32 {
+        self.kept.dropped(key)
     }
 
     /// When the span was created.

@@ -169,6 +169,7 @@ mod finished;
 pub mod format;
 mod id_source;
 mod ids;
+mod kept_events;
 mod layer;
 mod log_bridge;
 mod rate_limit;

@@ -56,14 +56,15 @@ pub(crate) struct Inner {
     pub(crate) clock: OnceLock<Arc<dyn Clock>>,
     /// Panics caught in this layer's callbacks.
     pub(crate) panics: Arc<AtomicU64>,
-    /// Set once a span event went to a span other than the one the correlation layer saw
-    /// it in (this layer's own filter hid that one): from then on every close looks for
-    /// pending events, not only a span the correlation layer counted events in.
+    /// Set once a span event had to be kept in this layer's own extension (on a span the
+    /// correlation layer does not see): from then on every close looks for such events,
+    /// not only at the events kept on the span's `SpanData`.
     pub(crate) events_on_other_spans: AtomicBool,
 }
 
-/// Span events waiting for their span to close, per OTLP layer (several OTLP layers may
-/// share a span: each keeps its own list under its own key).
+/// Span events waiting for a span the correlation layer does not see to close (on every
+/// other span they wait on its `SpanData`), per OTLP layer (several OTLP layers may share a
+/// span: each keeps its own list under its own key).
 ///
 /// Each event is the correlation layer's shared record (a clone); the worker converts
 /// it when the span is exported.
@@ -247,14 +248,14 @@ where
         // The record the correlation layer has just made, without looking the span up again,
         // when no span events can be waiting for it in the span's extensions.
         if let Some(span) = finished_span(id) {
-            let no_events = !inner.span_events
-                || (span.event_count() == 0
-                    && !inner.events_on_other_spans.load(Ordering::Relaxed));
-            if no_events {
+            // Span events kept on the span's `SpanData` came with it; only events kept on a
+            // span the correlation layer does not see need the extensions.
+            if !inner.span_events || !inner.events_on_other_spans.load(Ordering::Relaxed) {
                 inner.resource.adopt(|| convert::resource(span.resource()));
                 if span.is_sampled() {
                     traces.try_send(SpanItem {
                         span,
+                        key: inner.key(),
                         first_event: None,
                         events: Vec::new(),
                         dropped_events: 0,
@@ -288,6 +289,7 @@ where
             pending.map_or((None, Vec::new(), 0), |l| (l.first, l.rest, l.dropped));
         traces.try_send(SpanItem {
             span,
+            key: inner.key(),
             first_event,
             events,
             dropped_events,
@@ -317,10 +319,7 @@ where
             return;
         }
         // The correlation layer's one record of this event (else recorded here, once).
-        let shared = tracing_insights_correlation::finished_event(event);
-        // Only then did the correlation layer count the event in its span's `event_count`.
-        let counted = shared.is_some();
-        let record = shared.unwrap_or_else(|| {
+        let record = tracing_insights_correlation::finished_event(event).unwrap_or_else(|| {
             SharedRecord::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0))
         });
         if let Some(metrics) = &inner.metrics {
@@ -332,20 +331,21 @@ where
         }
         if inner.span_events {
             // On the span this layer sees the event in (its own filter may hide the
-            // innermost one).
+            // innermost one): kept on its `SpanData` until it closes, handed over with the
+            // finished span and converted to a span event on the worker.
             if let Some(span) = ctx.event_span(event) {
                 let mut ext = span.extensions_mut();
-                if ext.get_mut::<PendingEvents>().is_none() {
-                    ext.insert(PendingEvents::default());
-                }
-                if let Some(p) = ext.get_mut::<PendingEvents>() {
-                    // Converted to a span event on the worker.
-                    p.list(inner.key()).push(&record);
-                }
-                // Not counted, or not in the span the correlation layer counted it in:
-                // closes must look for pending events.
-                let own = ext.get_mut::<SpanData>().map(|d| d.span_id());
-                if !counted || own.is_none() || own != record.span_id() {
+                if let Some(data) = ext.get_mut::<SpanData>() {
+                    data.keep_event(inner.key(), &record, MAX_SPAN_EVENTS);
+                } else {
+                    // A span the correlation layer does not see (its own filter): kept here,
+                    // and from now on every close looks for such events.
+                    if ext.get_mut::<PendingEvents>().is_none() {
+                        ext.insert(PendingEvents::default());
+                    }
+                    if let Some(p) = ext.get_mut::<PendingEvents>() {
+                        p.list(inner.key()).push(&record);
+                    }
                     inner.events_on_other_spans.store(true, Ordering::Relaxed);
                 }
             }

@@ -184,12 +184,15 @@ fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String>
         .collect()
 }
 
-/// A closed span as the layer hands it over: the correlation layer's shared record (an
-/// clone, converted to the protobuf `Span` here on the worker) and the span events
-/// this layer collected for it while it was open (the correlation layer's shared event
-/// records, converted here too).
+/// A closed span as the layer hands it over: the correlation layer's shared record (a
+/// clone, converted to the protobuf `Span` here on the worker), which carries the span
+/// events this layer kept on it while it was open (under `key`; the correlation layer's
+/// shared event records, converted here too), and the span events it had to keep itself (on
+/// a span the correlation layer does not see).
 pub(crate) struct SpanItem {
     pub(crate) span: SharedRecord<FinishedSpan>,
+    /// This layer's key for the span events it kept on the span's `SpanData`.
+    pub(crate) key: usize,
     /// The first span event (kept inline: most spans have at most one), then the rest.
     pub(crate) first_event: Option<
         tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
@@ -198,6 +201,19 @@ pub(crate) struct SpanItem {
         tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
     >,
     pub(crate) dropped_events: u32,
+}
+
+impl SpanItem {
+    /// The span events, in order: those kept on the span's `SpanData`, then those this
+    /// layer kept itself.
+    fn span_events(
+        &self,
+    ) -> impl Iterator<Item = &SharedRecord<tracing_insights_correlation::FinishedEvent>> {
+        self.span
+            .kept_events(self.key)
+            .chain(self.first_event.iter())
+            .chain(&self.events)
+    }
 }
 
 /// Spans.
@@ -218,28 +234,25 @@ impl Encoder for TracesEncoder {
     // Counted against the queue's byte bound: the string values the span record and the
     // events collected for it hold (cut at the door).
     fn item_len(item: &SpanItem) -> Option<usize> {
-        let events: usize = item
-            .first_event
-            .iter()
-            .chain(&item.events)
-            .map(|e| e.held_bytes())
-            .sum();
-        Some(item.span.record().held_bytes() + events)
+        let record = item.span.record().held_bytes();
+        // Most spans have no events: no iterator on the application's thread for them.
+        if !item.span.has_kept_events() && item.first_event.is_none() {
+            return Some(record);
+        }
+        let events: usize = item.span_events().map(|e| e.held_bytes()).sum();
+        Some(record + events)
     }
 
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
         let mut span = crate::convert::span(&item.span);
-        if item.first_event.is_some() || item.dropped_events > 0 {
+        let dropped = item.dropped_events + item.span.kept_events_dropped(item.key);
+        let mut events = item.span_events().peekable();
+        if events.peek().is_some() || dropped > 0 {
             // The events seen while the span was open come before its exception events.
-            let mut events: Vec<_> = item
-                .first_event
-                .iter()
-                .chain(&item.events)
-                .map(|e| crate::convert::span_event(e))
-                .collect();
+            let mut events: Vec<_> = events.map(|e| crate::convert::span_event(e)).collect();
             events.append(&mut span.events);
             span.events = events;
-            span.dropped_events_count = item.dropped_events;
+            span.dropped_events_count = dropped;
         }
         // Processors see this exporter's own converted span, never the shared record.
         if !self.processors.is_empty() {
