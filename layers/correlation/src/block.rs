@@ -8,10 +8,18 @@
 //! 200 instructions each, a third of what an exporter cost the application's thread.
 //!
 //! So the correlation layer makes records in blocks of [`BLOCK`] on each thread, one
-//! allocation per block, and a record's handle, [`SharedRecord`], counts references to its
-//! block: the block (and every record in it) is freed when the last of its records is
-//! dropped. A record held for long (a batch waiting for its timer) keeps its block's
-//! memory, at most `BLOCK - 1` other records, alive with it.
+//! allocation per block. A record's handle, [`SharedRecord`], counts the references to its
+//! own slot, like an `Arc`: the record is dropped (and what it holds freed) when its last
+//! handle goes, and the block's memory when the last record in it has gone. A record held
+//! for long (a batch waiting for its timer, a queue under overload) keeps only the bytes of
+//! the `BLOCK - 1` slots beside it, not what their records held. Blocks of 32 records freed
+//! only with their last one kept about 6 MiB more alive in the 1M-span overload run (peak
+//! RSS 14 -> 20 MiB); 16 with a count per record, 2 MiB; 8, none measurable.
+//!
+//! This is the crate's only `unsafe` code: a reference count per slot, as `Arc` keeps one per
+//! allocation. `std`'s one-time cells (`OnceLock`) in an `Arc`'d block cost about 90
+//! instructions per record (a state machine built for racing writers) and could not drop a
+//! record before its whole block.
 
 use crate::event::FinishedEvent;
 use crate::finished::FinishedSpan;
@@ -21,52 +29,65 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::thread::LocalKey;
 
-/// Records per block (32 closed spans are about 10 KiB).
-const BLOCK: usize = 32;
+/// Records per block (8 closed spans are about 2.3 KiB).
+const BLOCK: usize = 8;
 
-/// Up to [`BLOCK`] records, written once each, in order, by the thread that made the block,
-/// and read by any thread holding a [`SharedRecord`] for one of them.
-///
-/// This is the crate's only `unsafe` code: `std`'s one-time cells (`OnceLock`) cost about
-/// 90 instructions per record on the application's thread (a state machine built for
-/// racing writers), more than half of what a block saves, and here there is one writer
-/// per block by construction.
-struct Block<T> {
-    slots: [UnsafeCell<MaybeUninit<T>>; BLOCK],
-    /// Slots `0..filled` hold values (written by the block's one writer, before any
-    /// handle to them exists); read when the block is dropped.
-    filled: AtomicUsize,
+/// One record's place in a block.
+struct Slot<T> {
+    /// Handles to the value; it is dropped when this falls to zero.
+    refs: AtomicUsize,
+    /// The block this slot is in (set when the value is written).
+    block: Cell<*const Block<T>>,
+    value: UnsafeCell<MaybeUninit<T>>,
 }
 
-// SAFETY: a block hands out shared references to its values (`SharedRecord` derefs to
-// `&T` on any thread) and drops them on whichever thread drops it last: `T` must be `Sync`
-// and `Send`. Writes go to slots no reader can reach yet (see `Cursor::place`).
-unsafe impl<T: Send + Sync> Sync for Block<T> {}
-// SAFETY: as above; the values move with the block.
-unsafe impl<T: Send + Sync> Send for Block<T> {}
+/// Up to [`BLOCK`] records, written once each, in order, by the thread that made the block.
+struct Block<T> {
+    /// Records alive in the block, plus one while its cursor may still write to it; the
+    /// block is freed when this falls to zero.
+    live: AtomicUsize,
+    slots: [Slot<T>; BLOCK],
+}
 
 impl<T> Block<T> {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            slots: std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())),
-            filled: AtomicUsize::new(0),
-        })
-    }
-}
-
-impl<T> Drop for Block<T> {
-    fn drop(&mut self) {
-        let filled = (*self.filled.get_mut()).min(BLOCK);
-        for slot in &mut self.slots[..filled] {
-            // SAFETY: slots `0..filled` were written (`Cursor::place` counts a slot after
-            // writing it) and are dropped once, here, with the block: `&mut self` means no
-            // handle is left.
-            unsafe { slot.get_mut().assume_init_drop() };
+    /// A new block, held by its cursor (`live` 1), its slots empty.
+    fn new() -> NonNull<Self> {
+        let mut block = Box::<Self>::new_uninit();
+        let ptr = block.as_mut_ptr();
+        // SAFETY: every field of the block is initialised here, through raw pointers into
+        // the uninitialised allocation (no reference to uninitialised memory is made): the
+        // count, and each slot's count and block pointer; the values stay uninitialised
+        // (`MaybeUninit`) until written.
+        unsafe {
+            std::ptr::addr_of_mut!((*ptr).live).write(AtomicUsize::new(1));
+            for i in 0..BLOCK {
+                let slot = std::ptr::addr_of_mut!((*ptr).slots[i]);
+                std::ptr::addr_of_mut!((*slot).refs).write(AtomicUsize::new(0));
+                std::ptr::addr_of_mut!((*slot).block).write(Cell::new(ptr));
+            }
+            NonNull::new_unchecked(Box::into_raw(block.assume_init()))
         }
+    }
+
+    /// Gives up one hold on the block (a record's, or its cursor's); the last one frees it.
+    ///
+    /// # Safety
+    ///
+    /// `block` is a live block and the caller holds one of its `live` counts, which it may
+    /// not use again.
+    unsafe fn release(block: *const Self) {
+        // SAFETY: the caller's hold keeps the block alive until this decrement.
+        if unsafe { &*block }.live.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // As `Arc`'s drop: every other hold's use happens before the block is freed.
+        fence(Ordering::Acquire);
+        // SAFETY: that was the last hold: no record, handle or cursor refers to the block,
+        // and every value in it has been dropped already (`MaybeUninit` drops nothing).
+        drop(unsafe { Box::from_raw(block.cast_mut()) });
     }
 }
 
@@ -74,36 +95,96 @@ impl<T> Drop for Block<T> {
 /// event's [`FinishedEvent`]): immutable, and a clone is a reference count, as with an
 /// `Arc`. Send it to an exporter's thread as it is.
 pub struct SharedRecord<T> {
-    /// Keeps the block (and so the value) alive.
-    block: Arc<Block<T>>,
-    /// The value, in `block`: read without indexing.
-    value: NonNull<T>,
+    slot: NonNull<Slot<T>>,
 }
 
-// SAFETY: a record is a shared reference to a `T` plus a reference count on the block that
-// owns it (dropped on whichever thread drops the block last), as `Arc<T>` is: the same
-// bounds.
+// SAFETY: a record is a shared reference to a `T` and a reference count, dropped on
+// whichever thread drops the last handle, as `Arc<T>` is: the same bounds.
 unsafe impl<T: Send + Sync> Send for SharedRecord<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send + Sync> Sync for SharedRecord<T> {}
 
 impl<T> SharedRecord<T> {
-    /// `value` in a block of its own: a record made outside the correlation layer.
-    pub fn new(value: T) -> Self {
-        Cursor::new().place(|| value)
+    fn slot(&self) -> &Slot<T> {
+        // SAFETY: this handle holds one of the slot's references, which keeps the value,
+        // and with it the block's memory, alive.
+        unsafe { self.slot.as_ref() }
     }
 
     /// Whether `a` and `b` are the same record (not merely equal ones).
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
-        a.value == b.value
+        a.slot == b.slot
+    }
+}
+
+impl<T: Recordable> SharedRecord<T> {
+    /// `value` as a shared record, in this thread's block of its kind: for a record made
+    /// outside the correlation layer.
+    pub fn new(value: T) -> Self {
+        <T as sealed::Placed>::place(value)
+    }
+}
+
+/// The records a [`SharedRecord`] holds: [`FinishedSpan`], [`FinishedEvent`] and
+/// [`SpanRecord`] (each kind has its own blocks on each thread).
+pub trait Recordable: sealed::Placed {}
+
+impl Recordable for FinishedSpan {}
+impl Recordable for FinishedEvent {}
+impl Recordable for SpanRecord {}
+
+mod sealed {
+    use super::SharedRecord;
+
+    /// Places a value in this thread's block of its kind.
+    pub trait Placed: Sized {
+        fn place(value: Self) -> SharedRecord<Self>;
+    }
+
+    impl Placed for super::FinishedSpan {
+        fn place(value: Self) -> SharedRecord<Self> {
+            super::span(|| value)
+        }
+    }
+
+    impl Placed for super::FinishedEvent {
+        fn place(value: Self) -> SharedRecord<Self> {
+            super::event(|| value)
+        }
+    }
+
+    impl Placed for super::SpanRecord {
+        fn place(value: Self) -> SharedRecord<Self> {
+            super::span_record(|| value)
+        }
     }
 }
 
 impl<T> Clone for SharedRecord<T> {
     fn clone(&self) -> Self {
-        Self {
-            block: self.block.clone(),
-            value: self.value,
+        // As `Arc::clone`: a new reference needs no ordering with other uses, only the
+        // count itself; a count near overflow (leaked handles) aborts rather than wraps.
+        if self.slot().refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+            std::process::abort();
+        }
+        Self { slot: self.slot }
+    }
+}
+
+impl<T> Drop for SharedRecord<T> {
+    fn drop(&mut self) {
+        let slot = self.slot();
+        if slot.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        let block = slot.block.get();
+        // SAFETY: that was the value's last reference: nothing reads it any more, and it
+        // was written (a handle exists only for a written slot). It is dropped once, here;
+        // then the record's hold on its block is given up.
+        unsafe {
+            (*slot.value.get()).assume_init_drop();
+            Block::release(block);
         }
     }
 }
@@ -112,12 +193,11 @@ impl<T> Deref for SharedRecord<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: `value` points at a slot of `block` (kept alive by this handle) that its
-        // cursor wrote before making the first handle to it and never writes again; the
-        // write happened before the handle existed, and a handle reaches another thread
-        // only through something that synchronises (a channel, a lock), as an `Arc`'s
-        // value does.
-        unsafe { self.value.as_ref() }
+        // SAFETY: a handle is made only for a slot its cursor has just written, and that
+        // slot is not written again while any handle to it exists; the write happened
+        // before the handle existed, and a handle reaches another thread only through
+        // something that synchronises (a channel, a lock), as an `Arc`'s value does.
+        unsafe { (*self.slot().value.get()).assume_init_ref() }
     }
 }
 
@@ -129,13 +209,22 @@ impl<T: fmt::Debug> fmt::Debug for SharedRecord<T> {
 
 /// The block a thread is filling: the one writer of its free slots.
 pub(crate) struct Cursor<T> {
-    block: Option<Arc<Block<T>>>,
+    block: Option<NonNull<Block<T>>>,
     next: usize,
 }
 
 impl<T> Default for Cursor<T> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<T> Drop for Cursor<T> {
+    fn drop(&mut self) {
+        if let Some(block) = self.block.take() {
+            // SAFETY: the cursor holds one count of its block, given up here.
+            unsafe { Block::release(block.as_ptr()) };
+        }
     }
 }
 
@@ -151,25 +240,32 @@ impl<T> Cursor<T> {
     /// full).
     #[inline]
     fn place(&mut self, make: impl FnOnce() -> T) -> SharedRecord<T> {
-        let block = match &self.block {
+        let block = match self.block {
             Some(block) if self.next < BLOCK => block,
             _ => {
+                let block = Block::new();
+                if let Some(full) = self.block.replace(block) {
+                    // SAFETY: the cursor's count of the full block, given up.
+                    unsafe { Block::release(full.as_ptr()) };
+                }
                 self.next = 0;
-                self.block.insert(Block::new())
+                block
             }
         };
-        let index = self.next;
-        // SAFETY: slot `index` has never been written (`next` only grows within a block,
-        // and only this cursor writes its block) and no handle to it exists, so nothing
-        // reads it; other threads may read slots below `index` meanwhile, which are
-        // different memory. `make` cannot reach this cursor (it is out of its
+        // SAFETY: the cursor holds a count of `block`, so it is alive.
+        let block = unsafe { block.as_ref() };
+        let slot = &block.slots[self.next];
+        // SAFETY: slot `next` has never been written (`next` only grows within a block, and
+        // only this cursor writes its block) and no handle to it exists, so nothing reads
+        // it; other threads may read or drop the values of slots below `next` meanwhile,
+        // which are different memory. `make` cannot reach this cursor (it is out of its
         // thread-local while placing, see `place`).
-        let value = unsafe { (*block.slots[index].get()).write(make()) };
-        block.filled.store(index + 1, Ordering::Release);
-        self.next = index + 1;
+        unsafe { (*slot.value.get()).write(make()) };
+        slot.refs.store(1, Ordering::Relaxed);
+        block.live.fetch_add(1, Ordering::Relaxed);
+        self.next += 1;
         SharedRecord {
-            block: block.clone(),
-            value: NonNull::from(value),
+            slot: NonNull::from(slot),
         }
     }
 }
@@ -213,27 +309,7 @@ pub(crate) fn event(make: impl FnOnce() -> FinishedEvent) -> SharedRecord<Finish
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    thread_local! {
-        static NUMBERS: Cell<Cursor<u64>> = const { Cell::new(Cursor::new()) };
-    }
-
-    #[test]
-    fn records_share_a_block_until_it_is_full() {
-        let records: Vec<_> = (0..BLOCK as u64 + 1)
-            .map(|i| place(&NUMBERS, || i))
-            .collect();
-        for (i, r) in records.iter().enumerate() {
-            assert_eq!(**r, i as u64);
-        }
-        assert!(Arc::ptr_eq(&records[0].block, &records[BLOCK - 1].block));
-        assert!(!Arc::ptr_eq(&records[0].block, &records[BLOCK].block));
-        // The block lives while any of its records does.
-        let last = records[BLOCK - 1].clone();
-        drop(records);
-        assert_eq!(*last, BLOCK as u64 - 1);
-        assert!(SharedRecord::ptr_eq(&last, &last.clone()));
-    }
+    use std::sync::Arc;
 
     /// Counts its drops.
     struct Counted(Arc<AtomicUsize>, String);
@@ -246,12 +322,60 @@ mod tests {
 
     thread_local! {
         static COUNTED: Cell<Cursor<Counted>> = const { Cell::new(Cursor::new()) };
+        static NUMBERS: Cell<Cursor<u64>> = const { Cell::new(Cursor::new()) };
+    }
+
+    fn block_of<T>(r: &SharedRecord<T>) -> *const Block<T> {
+        r.slot().block.get()
+    }
+
+    #[test]
+    fn records_share_a_block_until_it_is_full() {
+        let records: Vec<_> = (0..BLOCK as u64 + 1)
+            .map(|i| place(&NUMBERS, || i))
+            .collect();
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(**r, i as u64);
+        }
+        assert_eq!(block_of(&records[0]), block_of(&records[BLOCK - 1]));
+        assert_ne!(block_of(&records[0]), block_of(&records[BLOCK]));
+        let last = records[BLOCK - 1].clone();
+        assert!(SharedRecord::ptr_eq(&last, &records[BLOCK - 1]));
+        assert!(!SharedRecord::ptr_eq(&last, &records[0]));
+        // The block's memory lives while any of its records does.
+        drop(records);
+        assert_eq!(*last, BLOCK as u64 - 1);
+    }
+
+    #[test]
+    fn a_record_is_dropped_with_its_last_handle_not_with_its_block() {
+        // On a thread of its own, so that its cursor (and the part-filled block it holds)
+        // goes when the thread ends.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        let (a, b) = std::thread::spawn(move || {
+            let a = place(&COUNTED, || Counted(d.clone(), "a".into()));
+            let b = place(&COUNTED, || Counted(d.clone(), "b".into()));
+            (a, b)
+        })
+        .join()
+        .expect("thread");
+        let a2 = a.clone();
+        drop(a);
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "a clone still holds it");
+        drop(a2);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "dropped while b keeps the block"
+        );
+        assert_eq!(b.1, "b");
+        drop(b);
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
     }
 
     #[test]
     fn every_value_is_dropped_once_with_its_last_record_on_any_thread() {
-        // Run on a thread of its own, so that its cursor (and the part-filled block it
-        // holds) goes when the thread ends.
         let drops = Arc::new(AtomicUsize::new(0));
         let made = BLOCK * 2 + 5;
         let records = {
@@ -269,7 +393,7 @@ mod tests {
             0,
             "every record is still held"
         );
-        // Read and dropped on other threads, in any order.
+        // Cloned, read and dropped on other threads, in any order.
         let (odd, even): (Vec<_>, Vec<_>) = records
             .into_iter()
             .enumerate()
@@ -279,7 +403,9 @@ mod tests {
             .map(|half| {
                 std::thread::spawn(move || {
                     for (i, r) in half.into_iter().rev() {
-                        assert_eq!(r.1, format!("value {i}"));
+                        let copy = r.clone();
+                        drop(r);
+                        assert_eq!(copy.1, format!("value {i}"));
                     }
                 })
             })
@@ -288,17 +414,5 @@ mod tests {
             r.join().expect("reader");
         }
         assert_eq!(drops.load(Ordering::SeqCst), made);
-    }
-
-    #[test]
-    fn a_record_made_alone_is_its_own_block() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let record = SharedRecord::new(Counted(drops.clone(), "alone".into()));
-        let copy = record.clone();
-        assert!(SharedRecord::ptr_eq(&record, &copy));
-        drop(record);
-        assert_eq!(copy.1, "alone");
-        drop(copy);
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 }

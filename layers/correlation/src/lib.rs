@@ -182,7 +182,7 @@ mod span_ext;
 pub mod testing;
 pub mod traceparent;
 
-pub use block::SharedRecord;
+pub use block::{Recordable, SharedRecord};
 pub use clock::{Clock, SystemClock};
 pub use closed_span::finished_span;
 /// The string type of [`FieldValue::Str`]: inline up to 24 bytes, a heap buffer beyond.
