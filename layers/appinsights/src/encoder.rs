@@ -12,12 +12,13 @@ use crate::main_agent::MainAgent;
 use crate::mapping::{self, BaseData, Envelope, ErrorExtra, EventSpan, SpanInput};
 use crate::shared::Shared;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use tracing_core::Level;
 use tracing_insights_correlation::{FieldValue, FinishedSpan, SharedRecord};
+use tracing_insights_export::handoff::{self, Receiver, Sender};
 use tracing_insights_export::{DropReason, Exporter};
 
 /// The span an event happened in: its ids and the span fields event mapping reads.
@@ -96,7 +97,7 @@ impl Job {
 /// The application side of the encoder: a bounded queue that never blocks.
 #[derive(Clone)]
 pub(crate) struct Encoder {
-    tx: SyncSender<Job>,
+    tx: Sender<Job>,
     /// Jobs this queue drops are counted in the export pipeline's account (produced and
     /// dropped as a full queue), so the shutdown's error and statistics include them.
     lost: Exporter,
@@ -129,7 +130,7 @@ impl Encoder {
         exporter: Exporter,
         capacity: usize,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let (tx, rx) = handoff::bounded(capacity.max(1));
         let lost = exporter.clone();
         let backlog = Arc::new(Backlog::new(capacity));
         let policy = backlog.clone();
@@ -261,7 +262,7 @@ enum HandOver {
 fn run(rx: &Receiver<Job>, shared: &Shared, exporter: &Exporter, backlog: &Backlog) {
     // Our own work is never telemetry.
     let _quiet = tracing::dispatcher::set_default(&tracing::Dispatch::none());
-    for job in rx {
+    for job in rx.iter() {
         if matches!(job, Job::Span { .. } | Job::Event(_) | Job::SharedEvent(_)) {
             backlog.left(job.kind(), job_bytes(&job));
         }
@@ -464,7 +465,7 @@ mod tests {
             .spawn()
             .unwrap();
         // A queue nobody drains: room for 1000 jobs, so only the byte bound can refuse.
-        let (tx, _rx) = mpsc::sync_channel(1000);
+        let (tx, _rx) = handoff::bounded(1000);
         let encoder = Encoder {
             tx,
             lost: exporter.clone(),
@@ -510,7 +511,7 @@ mod tests {
             .spawn()
             .unwrap();
         // A queue of 16 nobody drains: the application outruns the exporter.
-        let (tx, _rx) = mpsc::sync_channel(16);
+        let (tx, _rx) = handoff::bounded(16);
         let encoder = Encoder {
             tx,
             lost: exporter.clone(),

@@ -35,9 +35,13 @@ use std::thread::LocalKey;
 /// Records per block (8 closed spans are about 2.3 KiB).
 const BLOCK: usize = 8;
 
+/// A slot whose value has been dropped (its `refs` fell to zero and the drop is done): its
+/// block's cursor may write it again.
+const DEAD: usize = usize::MAX;
+
 /// One record's place in a block.
 struct Slot<T> {
-    /// Handles to the value; it is dropped when this falls to zero.
+    /// Handles to the value; it is dropped when this falls to zero, then marked [`DEAD`].
     refs: AtomicUsize,
     /// The block this slot is in (set when the value is written).
     block: Cell<*const Block<T>>,
@@ -180,12 +184,13 @@ impl<T> Drop for SharedRecord<T> {
         fence(Ordering::Acquire);
         let block = slot.block.get();
         // SAFETY: that was the value's last reference: nothing reads it any more, and it
-        // was written (a handle exists only for a written slot). It is dropped once, here;
-        // then the record's hold on its block is given up.
-        unsafe {
-            (*slot.value.get()).assume_init_drop();
-            Block::release(block);
-        }
+        // was written (a handle exists only for a written slot). It is dropped once, here.
+        unsafe { (*slot.value.get()).assume_init_drop() };
+        // From here the block's cursor may write the slot again (see `Cursor::place`): this
+        // thread does not touch it any more, only gives up the record's hold on the block.
+        slot.refs.store(DEAD, Ordering::Release);
+        // SAFETY: the record's hold on its block, given up once.
+        unsafe { Block::release(block) };
     }
 }
 
@@ -236,37 +241,64 @@ impl<T> Cursor<T> {
         }
     }
 
-    /// The value `make` returns, made in the next free slot (a new block when this one is
-    /// full).
+    /// The value `make` returns, made in a free slot of this cursor's block (a new block
+    /// when it has none).
     #[inline]
     fn place(&mut self, make: impl FnOnce() -> T) -> SharedRecord<T> {
-        let block = match self.block {
-            Some(block) if self.next < BLOCK => block,
-            _ => {
+        let slot = match self.free_slot() {
+            Some(slot) => slot,
+            None => {
                 let block = Block::new();
                 if let Some(full) = self.block.replace(block) {
                     // SAFETY: the cursor's count of the full block, given up.
                     unsafe { Block::release(full.as_ptr()) };
                 }
-                self.next = 0;
-                block
+                self.next = 1;
+                // SAFETY: the block was just made; the cursor holds its count.
+                unsafe { NonNull::from(&block.as_ref().slots[0]) }
             }
         };
-        // SAFETY: the cursor holds a count of `block`, so it is alive.
-        let block = unsafe { block.as_ref() };
-        let slot = &block.slots[self.next];
-        // SAFETY: slot `next` has never been written (`next` only grows within a block, and
-        // only this cursor writes its block) and no handle to it exists, so nothing reads
-        // it; other threads may read or drop the values of slots below `next` meanwhile,
-        // which are different memory. `make` cannot reach this cursor (it is out of its
-        // thread-local while placing, see `place`).
+        // SAFETY: the cursor holds a count of the slot's block, so it is alive.
+        let slot = unsafe { slot.as_ref() };
+        // SAFETY: the slot has never been written (`next` only grows within a block, and
+        // only this cursor writes its block), or its value was dropped and it is `DEAD`: no
+        // handle to it exists and its last dropper no longer touches it. Nothing reads it;
+        // other threads may read or drop the values of other slots meanwhile, which are
+        // different memory. `make` cannot reach this cursor (it is out of its thread-local
+        // while placing, see `place`).
         unsafe { (*slot.value.get()).write(make()) };
         slot.refs.store(1, Ordering::Relaxed);
-        block.live.fetch_add(1, Ordering::Relaxed);
-        self.next += 1;
+        // SAFETY: as above, the block is alive.
+        unsafe { &*slot.block.get() }
+            .live
+            .fetch_add(1, Ordering::Relaxed);
         SharedRecord {
             slot: NonNull::from(slot),
         }
+    }
+
+    /// A slot of the current block to write: one of the last two records made here whose
+    /// every handle is gone already (an exporter's full queue dropped it; the one before the
+    /// last is no longer held by the hand-over slots of `closed_span` and `event_context`),
+    /// else the next unwritten one. Reusing them keeps the records an overloaded exporter
+    /// queues from spreading over many blocks, each kept alive by one of them.
+    fn free_slot(&mut self) -> Option<NonNull<Slot<T>>> {
+        // SAFETY: the cursor holds a count of its block, so it is alive.
+        let slots = &unsafe { self.block?.as_ref() }.slots;
+        let next = self.next.min(BLOCK);
+        // Acquire: the dropping thread's drop of the old value happened before.
+        let dead = |i: usize| slots[i].refs.load(Ordering::Acquire) == DEAD;
+        if next >= 1 && dead(next - 1) {
+            return Some(NonNull::from(&slots[next - 1]));
+        }
+        if next >= 2 && dead(next - 2) {
+            return Some(NonNull::from(&slots[next - 2]));
+        }
+        if next == BLOCK {
+            return None;
+        }
+        self.next = next + 1;
+        Some(NonNull::from(&slots[next]))
     }
 }
 
@@ -413,6 +445,61 @@ mod tests {
         for r in readers {
             r.join().expect("reader");
         }
+        assert_eq!(drops.load(Ordering::SeqCst), made);
+    }
+
+    #[test]
+    fn a_record_dropped_at_once_gives_its_slot_to_the_next() {
+        std::thread::spawn(|| {
+            let kept = place(&NUMBERS, || 1);
+            let dropped = place(&NUMBERS, || 2);
+            let slot = dropped.slot;
+            drop(dropped);
+            // The last slot is free again: the next record is made there.
+            let next = place(&NUMBERS, || 3);
+            assert_eq!(next.slot, slot);
+            assert_eq!((*kept, *next), (1, 3));
+            // The one before the last too, while the last is held.
+            let held = place(&NUMBERS, || 4);
+            drop(next);
+            let again = place(&NUMBERS, || 5);
+            assert_eq!(again.slot, slot);
+            assert_eq!((*held, *again), (4, 5));
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    fn records_dropped_on_other_threads_while_slots_are_reused_drop_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let made = 20_000;
+        let (tx, rx) = std::sync::mpsc::channel::<SharedRecord<Counted>>();
+        let dropper = std::thread::spawn(move || {
+            for r in rx {
+                assert!(r.1.starts_with("value "));
+            }
+        });
+        let d = drops.clone();
+        std::thread::spawn(move || {
+            for i in 0..made {
+                let r = place(&COUNTED, || Counted(d.clone(), format!("value {i}")));
+                // Every third to another thread, the rest dropped here at once (their slots
+                // made again), some kept a little longer.
+                match i % 3 {
+                    0 => tx.send(r).expect("send"),
+                    1 => drop(r),
+                    _ => {
+                        let copy = r.clone();
+                        drop(r);
+                        assert_eq!(copy.1, format!("value {i}"));
+                    }
+                }
+            }
+        })
+        .join()
+        .expect("maker");
+        dropper.join().expect("dropper");
         assert_eq!(drops.load(Ordering::SeqCst), made);
     }
 }

@@ -3,11 +3,12 @@
 //! errors.
 
 use crate::answer::DropReason;
+use crate::handoff::Sender;
 use crate::loss::Loss;
 use crate::stats::{Counter, ExportStats, Stats, NO_KIND};
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,7 +35,7 @@ pub(crate) enum Msg<T> {
 /// The layer's handle on the pipeline: cheap to clone, never blocks. `T` is the item type
 /// of the pipeline's [`Encoder`](crate::Encoder) (encoded JSON values by default).
 pub struct Exporter<T = Vec<u8>> {
-    pub(crate) tx: SyncSender<Msg<T>>,
+    pub(crate) tx: Sender<Msg<T>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) capacity: usize,
     pub(crate) max_queue_bytes: usize,
@@ -204,7 +205,7 @@ fn worker_deadline(timeout: Duration) -> Instant {
 }
 
 fn control<T>(
-    tx: &SyncSender<Msg<T>>,
+    tx: &Sender<Msg<T>>,
     make: impl FnOnce(Ack, Instant) -> Msg<T>,
     timeout: Duration,
 ) -> Result<(), ShutdownError> {
@@ -242,7 +243,7 @@ fn control<T>(
 /// pipeline and the fix (keep the guard until the end of `main`).
 #[must_use = "dropping the guard stops the exporter; keep it until the end of main and call shutdown()"]
 pub struct ExportGuard<T = Vec<u8>> {
-    pub(crate) tx: SyncSender<Msg<T>>,
+    pub(crate) tx: Sender<Msg<T>>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) thread: Option<JoinHandle<()>>,
     pub(crate) name: String,

@@ -123,6 +123,7 @@ pub mod diagnostics;
 pub mod encode;
 pub mod endpoint;
 mod handle;
+pub mod handoff;
 mod loss;
 pub mod redact;
 pub mod redirect;
@@ -145,7 +146,6 @@ pub use transport::{http_transport, HttpOptions, Method, Response, Transport};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -594,8 +594,9 @@ impl ExportBuilder {
         encoder: E,
     ) -> Result<(Exporter<E::Item>, ExportGuard<E::Item>), ExportError> {
         // Bounded (its buffer made once; an unbounded channel allocated a block every 31
-        // items on the application's thread, which the worker then freed on its own).
-        let (tx, rx) = mpsc::sync_channel(self.queue_capacity.saturating_add(handle::CONTROL_ROOM));
+        // items on the application's thread, which the worker then freed on its own), and
+        // lock-free with a wake-up only for a sleeping worker (`handoff`).
+        let (tx, rx) = handoff::bounded(self.queue_capacity.saturating_add(handle::CONTROL_ROOM));
         let stats = Arc::new(stats::Stats {
             kinds: self
                 .kinds

@@ -7,12 +7,13 @@
 use crate::answer::{self, DropReason};
 use crate::encode::Encoder;
 use crate::handle::{Ack, Msg};
+use crate::handoff::Receiver;
 use crate::spool::{RealIo, Spool};
 use crate::stats::{Counter, Stats};
 use crate::transport::Transport;
 use crate::ExportBuilder;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 

@@ -78,14 +78,19 @@ struct PendingEvents {
 
 /// One OTLP layer's span events: its key, the events (the first inline: most spans have
 /// at most one, and then no list is allocated), how many were dropped over the limit.
-struct EventList {
+pub(crate) struct EventList {
     key: usize,
     first: Option<SharedRecord<FinishedEvent>>,
     rest: Vec<SharedRecord<FinishedEvent>>,
-    dropped: u32,
+    pub(crate) dropped: u32,
 }
 
 impl EventList {
+    /// The events, in order.
+    pub(crate) fn events(&self) -> impl Iterator<Item = &SharedRecord<FinishedEvent>> {
+        self.first.iter().chain(&self.rest)
+    }
+
     fn new(key: usize) -> Self {
         Self {
             key,
@@ -256,9 +261,7 @@ where
                     traces.try_send(SpanItem {
                         span,
                         key: inner.key(),
-                        first_event: None,
-                        events: Vec::new(),
-                        dropped_events: 0,
+                        own_events: None,
                     });
                 }
                 return;
@@ -285,14 +288,10 @@ where
         // The correlation layer's one record for every exporter; the worker converts it.
         let span = data.finished();
         drop(ext);
-        let (first_event, events, dropped_events) =
-            pending.map_or((None, Vec::new(), 0), |l| (l.first, l.rest, l.dropped));
         traces.try_send(SpanItem {
             span,
             key: inner.key(),
-            first_event,
-            events,
-            dropped_events,
+            own_events: pending.map(Box::new),
         });
     }
 }
@@ -305,21 +304,26 @@ where
         if inner.logs.is_none() && inner.metrics.is_none() && !inner.span_events {
             return;
         }
+        // The correlation layer's one record of this event, when it made one.
+        let shared = tracing_insights_correlation::finished_event(event);
         // The ids of the span the event happened in, as the correlation layer saw it (exact
-        // even when this layer's own filter hides that span); else a walk over what this
-        // layer can see.
-        let span_ctx = match tracing_insights_correlation::event_context(event) {
-            Some(c) => c,
-            None => ctx
-                .event_span(event)
-                .and_then(|span| find_span_data(&span, SpanData::context)),
+        // even when this layer's own filter hides that span: the record's, else the
+        // context it handed over); else a walk over what this layer can see.
+        let span_ctx = match &shared {
+            Some(record) => record.context(),
+            None => match tracing_insights_correlation::event_context(event) {
+                Some(c) => c,
+                None => ctx
+                    .event_span(event)
+                    .and_then(|span| find_span_data(&span, SpanData::context)),
+            },
         };
         if span_ctx.is_some_and(|c| !c.sampled) {
             // Nothing from a sampled-out trace is exported: logs nor metric fields.
             return;
         }
-        // The correlation layer's one record of this event (else recorded here, once).
-        let record = tracing_insights_correlation::finished_event(event).unwrap_or_else(|| {
+        // Else recorded here, once.
+        let record = shared.unwrap_or_else(|| {
             SharedRecord::new(FinishedEvent::new(event, inner.now(), span_ctx, 100.0))
         });
         if let Some(metrics) = &inner.metrics {

@@ -193,14 +193,9 @@ pub(crate) struct SpanItem {
     pub(crate) span: SharedRecord<FinishedSpan>,
     /// This layer's key for the span events it kept on the span's `SpanData`.
     pub(crate) key: usize,
-    /// The first span event (kept inline: most spans have at most one), then the rest.
-    pub(crate) first_event: Option<
-        tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
-    >,
-    pub(crate) events: Vec<
-        tracing_insights_correlation::SharedRecord<tracing_insights_correlation::FinishedEvent>,
-    >,
-    pub(crate) dropped_events: u32,
+    /// The span events this layer kept itself (boxed: nearly every span has none, and a
+    /// smaller item is cheaper to queue).
+    pub(crate) own_events: Option<Box<crate::layer::EventList>>,
 }
 
 impl SpanItem {
@@ -211,8 +206,12 @@ impl SpanItem {
     ) -> impl Iterator<Item = &SharedRecord<tracing_insights_correlation::FinishedEvent>> {
         self.span
             .kept_events(self.key)
-            .chain(self.first_event.iter())
-            .chain(&self.events)
+            .chain(self.own_events.iter().flat_map(|l| l.events()))
+    }
+
+    /// How many span events were over the limit.
+    fn dropped_events(&self) -> u32 {
+        self.span.kept_events_dropped(self.key) + self.own_events.as_ref().map_or(0, |l| l.dropped)
     }
 }
 
@@ -236,7 +235,7 @@ impl Encoder for TracesEncoder {
     fn item_len(item: &SpanItem) -> Option<usize> {
         let record = item.span.record().held_bytes();
         // Most spans have no events: no iterator on the application's thread for them.
-        if !item.span.has_kept_events() && item.first_event.is_none() {
+        if !item.span.has_kept_events() && item.own_events.is_none() {
             return Some(record);
         }
         let events: usize = item.span_events().map(|e| e.held_bytes()).sum();
@@ -245,7 +244,7 @@ impl Encoder for TracesEncoder {
 
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
         let mut span = crate::convert::span(&item.span);
-        let dropped = item.dropped_events + item.span.kept_events_dropped(item.key);
+        let dropped = item.dropped_events();
         let mut events = item.span_events().peekable();
         if events.peek().is_some() || dropped > 0 {
             // The events seen while the span was open come before its exception events.
