@@ -14,8 +14,8 @@ use std::cell::RefCell;
 use tracing_core::span::Id;
 
 thread_local! {
-    // Until the next close on this thread: the record lives in a block this thread keeps
-    // filling anyway (see `block`), so holding it a little longer costs no memory of its own.
+    // Held until the next close on this thread: one record per thread lives a little longer
+    // than its span (the next close lets it go; see `block` for why that order matters).
     static LAST_CLOSED: RefCell<Option<(u64, SharedRecord<FinishedSpan>)>> = const { RefCell::new(None) };
 }
 

@@ -105,7 +105,7 @@ pub struct SpanData {
     fixed: AtomicBool,
     tracestate: Option<Arc<str>>,
     sample_rate: f64,
-    /// Moved into the [`FinishedSpan`] at close; shared (behind an `Arc`) with the
+    /// Moved into the [`FinishedSpan`] at close; shared (a [`SharedRecord`]) with the
     /// [`FinishedEvent`](crate::FinishedEvent)s made inside the span.
     record: RecordCell,
     links: Vec<SpanLink>,
@@ -332,11 +332,11 @@ impl SpanData {
     }
 
     /// The record as it is now, shared: what an event inside the span carries instead of
-    /// copying the span's fields. The first event moves the record behind an `Arc` (no
+    /// copying the span's fields. The first event moves the record into a shared one (no
     /// copy); a span without events never pays for one.
-    pub(crate) fn record_arc(&mut self) -> SharedRecord<SpanRecord> {
+    pub(crate) fn record_shared(&mut self) -> SharedRecord<SpanRecord> {
         match &self.finished {
-            Some(f) => f.record.to_arc(),
+            Some(f) => f.record.to_shared(),
             None => self.record.share(),
         }
     }
@@ -345,8 +345,8 @@ impl SpanData {
     /// only a shared reference).
     pub(crate) fn record_snapshot(&self) -> SharedRecord<SpanRecord> {
         match &self.finished {
-            Some(f) => f.record.to_arc(),
-            None => self.record.to_arc(),
+            Some(f) => f.record.to_shared(),
+            None => self.record.to_shared(),
         }
     }
 
@@ -522,7 +522,7 @@ impl RecordCell {
         }
     }
 
-    fn to_arc(&self) -> SharedRecord<SpanRecord> {
+    fn to_shared(&self) -> SharedRecord<SpanRecord> {
         match self {
             RecordCell::Shared(r) => r.clone(),
             RecordCell::Owned(r) => SharedRecord::new(r.clone()),

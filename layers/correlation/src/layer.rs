@@ -173,7 +173,7 @@ impl CorrelationLayer {
     /// ([`FinishedEvent::span_record`](crate::FinishedEvent::span_record); shared, not
     /// copied): for an exporter that reads span fields with each event (Application
     /// Insights takes `session.id` from there). The first event of a span moves the span's
-    /// record behind an `Arc`, which only exporters that read it should pay for.
+    /// record into a shared one, which only exporters that read it should pay for.
     pub fn share_event_span_records(&self) {
         self.share_finished_events();
         self.shared
@@ -331,11 +331,11 @@ impl CorrelationLayer {
         let mut span_parts = None;
         let context = ctx.event_span(event).and_then(|span| {
             if span_records {
-                // Write access: the span's record moves behind an `Arc` at its first event.
+                // Write access: the span's record becomes a shared one at its first event.
                 find_span_data_mut(&span, |d| {
                     d.note_event(is_error);
                     span_parts = Some((
-                        Some(d.record_arc()),
+                        Some(d.record_shared()),
                         d.resource_arc().clone(),
                         d.sample_rate(),
                     ));
