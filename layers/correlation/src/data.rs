@@ -467,8 +467,7 @@ impl SpanData {
         let finished = match self.finished.take() {
             Some(f) => f,
             None => {
-                let record =
-                    std::mem::replace(&mut self.record, RecordCell::Owned(SpanRecord::default()));
+                let record = std::mem::replace(&mut self.record, RecordCell::Moved);
                 let links = std::mem::take(&mut self.links);
                 let kept = std::mem::take(&mut self.kept);
                 crate::block::span(|| self.build_finished(record, links, kept))
@@ -483,13 +482,27 @@ impl SpanData {
 pub(crate) enum RecordCell {
     Owned(SpanRecord),
     Shared(SharedRecord<SpanRecord>),
+    /// Moved into the span's [`FinishedSpan`] at close (read from there since): an empty
+    /// record, without writing one into the span's data or dropping it again.
+    Moved,
 }
+
+/// What a [`RecordCell::Moved`] reads as.
+static EMPTY_RECORD: SpanRecord = SpanRecord {
+    name: std::borrow::Cow::Borrowed(""),
+    kind: SpanKind::Internal,
+    status: SpanStatus::Unset,
+    status_message: None,
+    fields: Vec::new(),
+    bytes: 0,
+};
 
 impl RecordCell {
     pub(crate) fn get(&self) -> &SpanRecord {
         match self {
             RecordCell::Owned(r) => r,
             RecordCell::Shared(r) => r,
+            RecordCell::Moved => &EMPTY_RECORD,
         }
     }
 
@@ -501,8 +514,8 @@ impl RecordCell {
         }
         match self {
             RecordCell::Owned(r) => r,
-            // Made owned just above; were it not, the change would go to a fresh record.
-            RecordCell::Shared(_) => {
+            // Moved: a change goes to a fresh record (shared: made owned just above).
+            RecordCell::Shared(_) | RecordCell::Moved => {
                 *self = RecordCell::Owned(SpanRecord::default());
                 self.get_mut()
             }
@@ -513,8 +526,11 @@ impl RecordCell {
     fn share(&mut self) -> SharedRecord<SpanRecord> {
         match self {
             RecordCell::Shared(r) => r.clone(),
-            RecordCell::Owned(r) => {
-                let r = std::mem::take(r);
+            RecordCell::Owned(_) | RecordCell::Moved => {
+                let r = match std::mem::replace(self, RecordCell::Moved) {
+                    RecordCell::Owned(r) => r,
+                    _ => SpanRecord::default(),
+                };
                 let shared = crate::block::span_record(|| r);
                 *self = RecordCell::Shared(shared.clone());
                 shared
@@ -526,6 +542,7 @@ impl RecordCell {
         match self {
             RecordCell::Shared(r) => r.clone(),
             RecordCell::Owned(r) => SharedRecord::new(r.clone()),
+            RecordCell::Moved => SharedRecord::new(SpanRecord::default()),
         }
     }
 
@@ -534,6 +551,7 @@ impl RecordCell {
         match self {
             RecordCell::Shared(r) => RecordCell::Shared(r.clone()),
             RecordCell::Owned(r) => RecordCell::Owned(r.clone()),
+            RecordCell::Moved => RecordCell::Moved,
         }
     }
 }
