@@ -12,7 +12,6 @@ use crate::pipeline::{self, ResourceCell};
 use crate::processor::{Processors, TelemetryProcessor};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -431,7 +430,6 @@ impl OtlpBuilder {
                 resource,
                 clock: OnceLock::new(),
                 panics: panics.clone(),
-                events_on_other_spans: AtomicBool::new(false),
             })),
         };
         let mut guard = OtlpGuard::new(

@@ -5,7 +5,7 @@ use crate::pipeline::{LogItem, MetricItem, ResourceCell, SpanItem};
 use crate::OtlpBuilder;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 use tracing_core::span::Id;
@@ -56,87 +56,6 @@ pub(crate) struct Inner {
     pub(crate) clock: OnceLock<Arc<dyn Clock>>,
     /// Panics caught in this layer's callbacks.
     pub(crate) panics: Arc<AtomicU64>,
-    /// Set once a span event had to be kept in this layer's own extension (on a span the
-    /// correlation layer does not see): from then on every close looks for such events,
-    /// not only at the events kept on the span's `SpanData`.
-    pub(crate) events_on_other_spans: AtomicBool,
-}
-
-/// Span events waiting for a span the correlation layer does not see to close (on every
-/// other span they wait on its `SpanData`), per OTLP layer (several OTLP layers may share a
-/// span: each keeps its own list under its own key).
-///
-/// Each event is the correlation layer's shared record (a clone); the worker converts
-/// it when the span is exported.
-/// The first layer's list is kept inline (nearly always the only one: one allocation less
-/// per span with events).
-#[derive(Default)]
-struct PendingEvents {
-    first: Option<EventList>,
-    rest: Vec<EventList>,
-}
-
-/// One OTLP layer's span events: its key, the events (the first inline: most spans have
-/// at most one, and then no list is allocated), how many were dropped over the limit.
-pub(crate) struct EventList {
-    key: usize,
-    first: Option<SharedRecord<FinishedEvent>>,
-    rest: Vec<SharedRecord<FinishedEvent>>,
-    pub(crate) dropped: u32,
-}
-
-impl EventList {
-    /// The events, in order.
-    pub(crate) fn events(&self) -> impl Iterator<Item = &SharedRecord<FinishedEvent>> {
-        self.first.iter().chain(&self.rest)
-    }
-
-    fn new(key: usize) -> Self {
-        Self {
-            key,
-            first: None,
-            rest: Vec::new(),
-            dropped: 0,
-        }
-    }
-
-    /// Keeps `event`, or counts it as dropped past the limit.
-    fn push(&mut self, event: &SharedRecord<FinishedEvent>) {
-        if self.first.is_none() {
-            self.first = Some(event.clone());
-        } else if self.rest.len() + 1 < MAX_SPAN_EVENTS {
-            self.rest.push(event.clone());
-        } else {
-            self.dropped = self.dropped.saturating_add(1);
-        }
-    }
-}
-
-impl PendingEvents {
-    /// The list of the layer with `key`, made empty if it has none yet.
-    fn list(&mut self, key: usize) -> &mut EventList {
-        let first = self.first.get_or_insert_with(|| EventList::new(key));
-        if first.key == key {
-            return first;
-        }
-        let i = match self.rest.iter().position(|l| l.key == key) {
-            Some(i) => i,
-            None => {
-                self.rest.push(EventList::new(key));
-                self.rest.len() - 1
-            }
-        };
-        &mut self.rest[i]
-    }
-
-    /// Takes the list of the layer with `key`.
-    fn take(&mut self, key: usize) -> Option<EventList> {
-        if self.first.as_ref().is_some_and(|f| f.key == key) {
-            return self.first.take();
-        }
-        let i = self.rest.iter().position(|l| l.key == key)?;
-        Some(self.rest.swap_remove(i))
-    }
 }
 
 /// OpenTelemetry's default limit of events per span.
@@ -248,50 +167,31 @@ fn close<S>(inner: &Arc<Inner>, id: &Id, ctx: &Context<'_, S>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    {
-        let Some(traces) = &inner.traces else { return };
-        // The record the correlation layer has just made, without looking the span up again,
-        // when no span events can be waiting for it in the span's extensions.
-        if let Some(span) = finished_span(id) {
-            // Span events kept on the span's `SpanData` came with it; only events kept on a
-            // span the correlation layer does not see need the extensions.
-            if !inner.span_events || !inner.events_on_other_spans.load(Ordering::Relaxed) {
-                inner.resource.adopt(|| convert::resource(span.resource()));
-                if span.is_sampled() {
-                    traces.try_send(SpanItem {
-                        span,
-                        key: inner.key(),
-                        own_events: None,
-                    });
-                }
+    let Some(traces) = &inner.traces else { return };
+    // The record the correlation layer has just made (its span events kept on it), else,
+    // when the correlation layer did not finish it here, the span's own: a span hidden from
+    // the correlation layer has none and is not exported.
+    let span = match finished_span(id) {
+        Some(span) => span,
+        None => {
+            let Some(span) = ctx.span(id) else { return };
+            let ext = span.extensions();
+            let Some(data) = ext.get::<SpanData>() else {
+                return;
+            };
+            if !data.is_sampled() {
+                inner.resource.adopt(|| convert::resource(data.resource()));
                 return;
             }
+            data.finished()
         }
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        let pending = if inner.span_events {
-            ext.get_mut::<PendingEvents>()
-                .and_then(|p| p.take(inner.key()))
-        } else {
-            None
-        };
-        // Only the span's own record: a span hidden from the correlation layer has none and
-        // is not exported.
-        let Some(data) = ext.get_mut::<SpanData>() else {
-            return;
-        };
-        let data: &SpanData = data;
-        inner.resource.adopt(|| convert::resource(data.resource()));
-        if !data.is_sampled() {
-            return;
-        }
-        // The correlation layer's one record for every exporter; the worker converts it.
-        let span = data.finished();
-        drop(ext);
+    };
+    inner.resource.adopt(|| convert::resource(span.resource()));
+    if span.is_sampled() {
+        // The worker converts it.
         traces.try_send(SpanItem {
             span,
             key: inner.key(),
-            own_events: pending.map(Box::new),
         });
     }
 }
@@ -338,19 +238,10 @@ where
             // innermost one): kept on its `SpanData` until it closes, handed over with the
             // finished span and converted to a span event on the worker.
             if let Some(span) = ctx.event_span(event) {
-                let mut ext = span.extensions_mut();
-                if let Some(data) = ext.get_mut::<SpanData>() {
+                // A span the correlation layer does not see has no record and is not
+                // exported (see `close`): nothing to keep the event for.
+                if let Some(data) = span.extensions_mut().get_mut::<SpanData>() {
                     data.keep_event(inner.key(), &record, MAX_SPAN_EVENTS);
-                } else {
-                    // A span the correlation layer does not see (its own filter): kept here,
-                    // and from now on every close looks for such events.
-                    if ext.get_mut::<PendingEvents>().is_none() {
-                        ext.insert(PendingEvents::default());
-                    }
-                    if let Some(p) = ext.get_mut::<PendingEvents>() {
-                        p.list(inner.key()).push(&record);
-                    }
-                    inner.events_on_other_spans.store(true, Ordering::Relaxed);
                 }
             }
         }

@@ -186,33 +186,12 @@ fn decode_all<M: Message + Default>(items: &[Vec<u8>]) -> Result<Vec<M>, String>
 
 /// A closed span as the layer hands it over: the correlation layer's shared record (a
 /// clone, converted to the protobuf `Span` here on the worker), which carries the span
-/// events this layer kept on it while it was open (under `key`; the correlation layer's
-/// shared event records, converted here too), and the span events it had to keep itself (on
-/// a span the correlation layer does not see).
+/// events this layer kept on it while it was open, under `key` (the correlation layer's
+/// shared event records, converted here too).
 pub(crate) struct SpanItem {
     pub(crate) span: SharedRecord<FinishedSpan>,
     /// This layer's key for the span events it kept on the span's `SpanData`.
     pub(crate) key: usize,
-    /// The span events this layer kept itself (boxed: nearly every span has none, and a
-    /// smaller item is cheaper to queue).
-    pub(crate) own_events: Option<Box<crate::layer::EventList>>,
-}
-
-impl SpanItem {
-    /// The span events, in order: those kept on the span's `SpanData`, then those this
-    /// layer kept itself.
-    fn span_events(
-        &self,
-    ) -> impl Iterator<Item = &SharedRecord<tracing_insights_correlation::FinishedEvent>> {
-        self.span
-            .kept_events(self.key)
-            .chain(self.own_events.iter().flat_map(|l| l.events()))
-    }
-
-    /// How many span events were over the limit.
-    fn dropped_events(&self) -> u32 {
-        self.span.kept_events_dropped(self.key) + self.own_events.as_ref().map_or(0, |l| l.dropped)
-    }
 }
 
 /// Spans.
@@ -235,17 +214,21 @@ impl Encoder for TracesEncoder {
     fn item_len(item: &SpanItem) -> Option<usize> {
         let record = item.span.record().held_bytes();
         // Most spans have no events: no iterator on the application's thread for them.
-        if !item.span.has_kept_events() && item.own_events.is_none() {
+        if !item.span.has_kept_events() {
             return Some(record);
         }
-        let events: usize = item.span_events().map(|e| e.held_bytes()).sum();
+        let events: usize = item
+            .span
+            .kept_events(item.key)
+            .map(|e| e.held_bytes())
+            .sum();
         Some(record + events)
     }
 
     fn prepare(&mut self, item: SpanItem) -> Option<Vec<u8>> {
         let mut span = crate::convert::span(&item.span);
-        let dropped = item.dropped_events();
-        let mut events = item.span_events().peekable();
+        let dropped = item.span.kept_events_dropped(item.key);
+        let mut events = item.span.kept_events(item.key).peekable();
         if events.peek().is_some() || dropped > 0 {
             // The events seen while the span was open come before its exception events.
             let mut events: Vec<_> = events.map(|e| crate::convert::span_event(e)).collect();
