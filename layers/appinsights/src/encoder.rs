@@ -236,19 +236,11 @@ impl Encoder {
 
     /// Queues a control job, waiting for room until `deadline` but never longer: a flush
     /// from a panic hook running on the encoder thread itself must not wait forever.
-    fn hand_over(&self, mut job: Job, deadline: Instant) -> HandOver {
-        loop {
-            match self.tx.try_send(job) {
-                Ok(()) => return HandOver::Sent,
-                Err(TrySendError::Disconnected(_)) => return HandOver::Stopped,
-                Err(TrySendError::Full(back)) => {
-                    if Instant::now() >= deadline {
-                        return HandOver::TimedOut;
-                    }
-                    job = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
+    fn hand_over(&self, job: Job, deadline: Instant) -> HandOver {
+        match self.tx.send_until(job, deadline) {
+            Ok(()) => HandOver::Sent,
+            Err(TrySendError::Disconnected(_)) => HandOver::Stopped,
+            Err(TrySendError::Full(_)) => HandOver::TimedOut,
         }
     }
 }

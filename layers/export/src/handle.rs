@@ -212,20 +212,13 @@ fn control<T>(
     let (ack_tx, ack_rx) = mpsc::sync_channel(1);
     // The queue keeps room for control messages beyond its items (`CONTROL_ROOM`); should
     // that room be taken by other flushes, wait for it, but never past the timeout.
-    let give_up = Instant::now() + timeout;
-    let mut msg = make(ack_tx, worker_deadline(timeout));
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => break,
-            Err(TrySendError::Disconnected(_)) => return Err(ShutdownError::WorkerGone),
-            Err(TrySendError::Full(back)) => {
-                if Instant::now() >= give_up {
-                    return Err(ShutdownError::Timeout(timeout));
-                }
-                msg = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
+    match tx.send_until(
+        make(ack_tx, worker_deadline(timeout)),
+        Instant::now() + timeout,
+    ) {
+        Ok(()) => {}
+        Err(TrySendError::Disconnected(_)) => return Err(ShutdownError::WorkerGone),
+        Err(TrySendError::Full(_)) => return Err(ShutdownError::Timeout(timeout)),
     }
     match ack_rx.recv_timeout(timeout) {
         Ok(Ok(())) => Ok(()),

@@ -82,6 +82,22 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Queues `item`, waiting for room (polling every millisecond) until `deadline` but
+    /// never past it: for flush and stop messages, which must not be dropped on a full
+    /// queue nor wait forever (a flush from a panic hook on the worker itself). `Full` when
+    /// the deadline passed first.
+    pub fn send_until(&self, mut item: T, deadline: Instant) -> Result<(), TrySendError<T>> {
+        loop {
+            match self.try_send(item) {
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    item = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                done => return done,
+            }
+        }
+    }
+
     /// Items waiting.
     pub fn len(&self) -> usize {
         self.shared.queue.len()
@@ -227,6 +243,25 @@ mod tests {
             Err(RecvTimeoutError::Timeout)
         );
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn send_until_waits_for_room_but_not_past_its_deadline() {
+        let (tx, rx) = bounded(1);
+        tx.try_send(1).unwrap();
+        let started = Instant::now();
+        let refused = tx.send_until(2, started + Duration::from_millis(20));
+        assert!(matches!(refused, Err(TrySendError::Full(2))));
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        // Room made while it waits: sent.
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            let first = rx.recv().unwrap();
+            (first, rx.recv().unwrap())
+        });
+        tx.send_until(3, Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(taker.join().unwrap(), (1, 3));
     }
 
     #[test]
