@@ -36,16 +36,22 @@ impl KeptEvents {
             self.first = Some((key, event.clone()));
             return;
         }
-        let full = self.events(key).count() >= max;
         let more = self.more.get_or_insert_with(Box::default);
+        // A key over its limit stays over it (nothing kept is let go): counted at once.
+        if let Some((_, n)) = more.dropped.iter_mut().find(|(k, _)| *k == key) {
+            *n = n.saturating_add(1);
+            return;
+        }
+        // Fewer kept in all than `max`: this key has room without counting its own.
+        let full = more.events.len() + 1 >= max && {
+            let first = self.first.as_ref().is_some_and(|(k, _)| *k == key);
+            usize::from(first) + more.events.iter().filter(|(k, _)| *k == key).count() >= max
+        };
         if !full {
             more.events.push((key, event.clone()));
             return;
         }
-        match more.dropped.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, n)) => *n = n.saturating_add(1),
-            None => more.dropped.push((key, 1)),
-        }
+        more.dropped.push((key, 1));
     }
 
     /// Whether nothing was kept.
@@ -69,5 +75,47 @@ impl KeptEvents {
             .flat_map(|m| m.dropped.iter())
             .find(|(k, _)| *k == key)
             .map_or(0, |(_, n)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One event's record, made by a layer that records the event it sees.
+    fn event() -> SharedRecord<FinishedEvent> {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::{Context, SubscriberExt as _};
+        struct Make(Arc<Mutex<Option<FinishedEvent>>>);
+        impl<S: tracing_core::Subscriber> tracing_subscriber::Layer<S> for Make {
+            fn on_event(&self, event: &tracing_core::Event<'_>, _: Context<'_, S>) {
+                let record = FinishedEvent::new(event, std::time::SystemTime::now(), None, 100.0);
+                *self.0.lock().unwrap() = Some(record);
+            }
+        }
+        let got = Arc::default();
+        let subscriber = tracing_subscriber::registry().with(Make(Arc::clone(&got)));
+        tracing::subscriber::with_default(subscriber, || tracing::info!("kept"));
+        let record = got.lock().unwrap().take().expect("recorded");
+        SharedRecord::new(record)
+    }
+
+    #[test]
+    fn each_key_keeps_up_to_its_limit_and_counts_the_rest() {
+        let e = event();
+        let mut kept = KeptEvents::default();
+        for _ in 0..5 {
+            kept.keep(1, &e, 3);
+        }
+        for _ in 0..2 {
+            kept.keep(2, &e, 3);
+        }
+        kept.keep(1, &e, 3);
+        assert_eq!((kept.events(1).count(), kept.dropped(1)), (3, 3));
+        assert_eq!((kept.events(2).count(), kept.dropped(2)), (2, 0));
+        kept.keep(2, &e, 3);
+        kept.keep(2, &e, 3);
+        assert_eq!((kept.events(2).count(), kept.dropped(2)), (3, 1));
+        assert_eq!(kept.events(3).count(), 0);
     }
 }
